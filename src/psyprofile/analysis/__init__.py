@@ -1,0 +1,1 @@
+"""Differential language analysis, group aggregation, comparisons and trends."""

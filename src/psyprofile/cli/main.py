@@ -1,0 +1,135 @@
+"""``psyprofile``: the command line. Each command parses options and calls one library function."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from psyprofile import __version__
+from psyprofile.errors import PsyprofileError
+
+
+class _Group(click.Group):
+    """Prints psyprofile's own errors as one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PsyprofileError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+
+study_arg = click.argument("study", type=click.Path(file_okay=False, path_type=Path))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="psyprofile")
+def cli() -> None:
+    """Psychological profiles from social-media language, and group findings from them.
+
+    Start with `psyprofile demo`, or `psyprofile init STUDY` then `psyprofile ingest`.
+    """
+
+
+@cli.command()
+@study_arg
+@click.option("--name", help="A name for the study (default: the folder name).")
+def init(study: Path, name: str | None) -> None:
+    """Create a study workspace in STUDY (a DuckDB file, a config, and a secret key)."""
+    from psyprofile.store.workspace import Workspace
+
+    ws = Workspace.create(study, name=name)
+    click.echo(f"created study '{ws.config['name']}' in {study}")
+    click.echo(f"  database {ws.db_path}\n  settings {ws.config_path}")
+    click.echo(f"  key      {ws.key_path} (mode 0600: back it up, never share it)")
+
+
+@cli.command()
+@study_arg
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", default="auto", show_default=True,
+              help="Input format: auto, csv, tsv, jsonl, parquet, x-archive, reddit, mastodon.")
+@click.option("--text-col", help="Column holding the post text (tabular formats).")
+@click.option("--user-col", help="Column holding the author's id.")
+@click.option("--time-col", help="Column holding the post time.")
+@click.option("--id-col", help="Column holding the post id.")
+@click.option("--group-col", "group_cols", multiple=True, help="Extra column kept as a group level (repeatable).")
+@click.option("--language", help="Keep only posts in this language (ISO 639-1 code, e.g. en).")
+@click.option("--keep-raw-ids", is_flag=True, help="Also store the raw user ids (in a separate table).")
+@click.option("--max-chars", default=200_000, show_default=True, help="Skip (and count) posts longer than this.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def ingest(study: Path, files: tuple[Path, ...], fmt: str, text_col, user_col, time_col, id_col,
+           group_cols, language, keep_raw_ids, max_chars, quiet) -> None:
+    """Load posts from FILES into STUDY: validate, pseudonymise, dedupe, detect language."""
+    from psyprofile.io.base import ColumnMap
+    from psyprofile.io.ingest import ingest as run
+    from psyprofile.store.workspace import Workspace
+
+    ws = Workspace.open(study)
+    cols = ColumnMap(text=text_col, user=user_col, time=time_col, id=id_col, groups=tuple(group_cols))
+    report = run(ws, list(files), fmt=fmt, columns=cols, language=language,
+                 keep_raw_ids=keep_raw_ids, max_chars=max_chars, progress=not quiet)
+    click.echo(report.summary())
+
+
+@cli.command()
+@study_arg
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with stable keys.")
+def info(study: Path, as_json: bool) -> None:
+    """Show what STUDY holds: posts, users, languages, dates, groups, what was skipped."""
+    from psyprofile.store.summary import workspace_summary
+    from psyprofile.store.workspace import Workspace
+
+    s = workspace_summary(Workspace.open(study))
+    if as_json:
+        click.echo(json.dumps(s, indent=2, default=str))
+        return
+    click.echo(f"study {s['study']} at {s['path']}")
+    click.echo(f"  posts {s['posts']:,}   users {s['users']:,}   dates {s['date_range'][0]} .. {s['date_range'][1]}")
+    langs = ", ".join(f"{k} {v:,}" for k, v in list(s["languages"].items())[:8])
+    click.echo(f"  languages: {langs or '-'}")
+    for g, n in s["group_columns"].items():
+        click.echo(f"  group column {g}: {n:,} values")
+    if s["rejected"]:
+        click.echo("  skipped on ingest: " + ", ".join(f"{k} {v:,}" for k, v in s["rejected"].items()))
+    for r in s["runs"]:
+        click.echo(f"  run {r['run_id']} ({r['status']}, {r['started_at']}): {r['rows_read'] or 0:,} read, {r['rows_stored'] or 0:,} stored")
+    extra = {k: v for k, v in s["tables"].items() if k not in {"meta", "messages"}}
+    click.echo("  tables: " + ", ".join(f"{k} {v:,}" for k, v in extra.items()))
+
+
+@cli.command()
+@study_arg
+@click.argument("what", type=click.Choice(["posts"]))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file, .csv or .parquet.")
+def export(study: Path, what: str, out: Path) -> None:
+    """Write stored data (pseudonymous ids only) to a CSV or Parquet file."""
+    from psyprofile.store.export import export_posts
+    from psyprofile.store.workspace import Workspace
+
+    ws = Workspace.open(study)
+    n = export_posts(ws, out)
+    click.echo(f"wrote {n:,} {what} rows to {out}")
+
+
+@cli.command()
+@study_arg
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user-col", default="user_id", show_default=True, help="Column holding the user id (raw; pseudonymised on load).")
+@click.option("--columns", help="Comma-separated outcome columns to load (default: all others).")
+def outcomes(study: Path, file: Path, user_col: str, columns: str | None) -> None:
+    """Load per-user outcomes (age, survey scores, occupation, ...) from a CSV/TSV/Parquet FILE."""
+    from psyprofile.store.outcomes import load_outcomes
+    from psyprofile.store.workspace import Workspace
+
+    cols = [c.strip() for c in columns.split(",")] if columns else None
+    click.echo(load_outcomes(Workspace.open(study), file, user_col=user_col, columns=cols).summary())
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,1 @@
+"""Executors: local processes and Dask, with the same results."""

@@ -1,0 +1,1 @@
+"""Feature extraction: ngrams, lexica, topics, embeddings, style (one long table shape)."""

@@ -1,0 +1,1 @@
+"""Readers for every input format, schema checks with clear errors, and ingestion."""

@@ -1,0 +1,84 @@
+"""What every reader yields: chunks of posts in one column layout, plus rows it rejected.
+
+Readers only parse. They do not pseudonymise, dedupe or detect language: the ingest
+pipeline (:mod:`psyprofile.io.ingest`) does that once for every format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+# Columns of Chunk.table, in this order, then any group columns (all strings).
+#   row   int64   1-based position of the record in its file (line for text formats)
+#   id    string  the post's id in the source, or null
+#   user  string  the author's id in the source, or null
+#   text  string  the post text, or null
+#   time  timestamp[us, tz=UTC], or null
+POST_FIELDS = ("row", "id", "user", "text", "time")
+POST_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("id", pa.string()),
+        ("user", pa.string()),
+        ("text", pa.string()),
+        ("time", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+# Reasons a row is not stored. Readers use these names; the pipeline adds its own.
+NO_TEXT = "no_text"
+NO_USER = "no_user"
+BAD_TIME = "bad_time"
+BAD_JSON = "bad_json"
+WRONG_TYPE = "wrong_type"
+NOT_A_POST = "not_a_post"
+
+
+@dataclass
+class Reject:
+    """A record the reader could not turn into a post row."""
+
+    row: int
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class Chunk:
+    """Up to ``chunk_rows`` posts read from one file, and the rows rejected on the way."""
+
+    table: pa.Table  # POST_SCHEMA, then group columns as strings
+    rejects: list[Reject] = field(default_factory=list)
+
+
+@dataclass
+class ColumnMap:
+    """Which source columns hold the post fields (for tabular formats).
+
+    ``None`` means: look for a usual name (see :data:`psyprofile.io.tabular.CANDIDATES`).
+    """
+
+    text: str | None = None
+    user: str | None = None
+    time: str | None = None
+    id: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+@dataclass
+class FileInfo:
+    """What a reader learned about a file as a whole, reported to the user and stored."""
+
+    format: str
+    notes: list[str] = field(default_factory=list)
+
+
+class Reader(Protocol):
+    def __call__(
+        self, path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: int
+    ) -> Iterator[Chunk]: ...

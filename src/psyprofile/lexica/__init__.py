@@ -1,0 +1,1 @@
+"""Lexicon loading (CSV, LIWC-style .dic, DLATK SQLite) and bundled lexica with licences."""

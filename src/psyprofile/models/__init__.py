@@ -1,0 +1,1 @@
+"""Training, cross-validation, metrics with intervals, safe model files and model cards."""

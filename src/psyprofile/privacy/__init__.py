@@ -1,0 +1,1 @@
+"""Keyed pseudonymisation, minimum group size and differential privacy."""

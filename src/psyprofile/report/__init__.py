@@ -1,0 +1,1 @@
+"""HTML report, plots and word clouds."""

@@ -1,0 +1,1 @@
+"""The study workspace: DuckDB schema, migrations, reading and writing tables."""

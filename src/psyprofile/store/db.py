@@ -1,0 +1,23 @@
+"""Small helpers over DuckDB connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """The first row of ``sql`` (or None), reading the whole result.
+
+    DuckDB 2 keeps a half-read result open on the connection and refuses other work until
+    it is finished, so ``fetchone()`` must not be left dangling.
+    """
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
+    """The first value of the first row of ``sql`` (or None)."""
+    row = one(con, sql, params)
+    return row[0] if row else None

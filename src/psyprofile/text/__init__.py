@@ -1,0 +1,1 @@
+"""Social-media tokenizer, normalisation and language identification."""
