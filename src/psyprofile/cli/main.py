@@ -104,16 +104,26 @@ def info(study: Path, as_json: bool) -> None:
 
 @cli.command()
 @study_arg
-@click.argument("what", type=click.Choice(["posts"]))
+@click.argument("what", type=click.Choice(["posts", "features", "outcomes", "predictions"]))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output file, .csv or .parquet.")
-def export(study: Path, what: str, out: Path) -> None:
-    """Write stored data (pseudonymous ids only) to a CSV or Parquet file."""
-    from psyprofile.store.export import export_posts
+@click.option("--set", "feature_set", help="Feature set to export (with `features`), e.g. 1gram.")
+@click.option("--level", default="user", show_default=True, help="Level of the feature set: message, user or a group column.")
+def export(study: Path, what: str, out: Path, feature_set: str | None, level: str) -> None:
+    """Write stored data (pseudonymous ids only) to a CSV or Parquet file.
+
+    WHAT is posts, features (with --set and --level), outcomes or predictions.
+    """
+    from psyprofile.store import export as ex
     from psyprofile.store.workspace import Workspace
 
     ws = Workspace.open(study)
-    n = export_posts(ws, out)
+    if what == "features":
+        if not feature_set:
+            raise click.UsageError("give the feature set to export with --set NAME (e.g. --set 1gram).")
+        n = ex.export_features(ws, feature_set, level, out)
+    else:
+        n = {"posts": ex.export_posts, "outcomes": ex.export_outcomes, "predictions": ex.export_predictions}[what](ws, out)
     click.echo(f"wrote {n:,} {what} rows to {out}")
 
 

@@ -217,6 +217,16 @@ def _prepare(
     return t, groups
 
 
+def _flush(writer: _Writer, pending: list[pa.Table], groups: list[str], report: FileReport) -> None:
+    if not pending:
+        return
+    stored, dup, dup_id = writer.write(pa.concat_tables(pending), groups)
+    pending.clear()
+    report.counts[STORED] += stored
+    report.counts[DUPLICATE] += dup
+    report.counts[DUPLICATE_ID] += dup_id
+
+
 def _count(report: FileReport, reason: str, reject: Reject | None = None, n: int = 1) -> None:
     report.counts[reason] += n
     if reject is not None:
@@ -272,15 +282,19 @@ def ingest(
                 bar.set_postfix_str(path.name)
                 con.execute("BEGIN")
                 in_tx = True
+                # Readers may yield small batches; each write checks the whole table for
+                # repeats, so write in batches of about chunk_rows.
+                pending: list[pa.Table] = []
+                groups: list[str] = []
                 for chunk in get_reader(fmt_used)(path, columns, info, chunk_rows):
                     n_in = chunk.table.num_rows + len(chunk.rejects)
                     table, groups = _prepare(chunk, path.name, users, messages, language, max_chars, report)
                     if table.num_rows:
-                        stored, dup, dup_id = writer.write(table, groups)
-                        report.counts[STORED] += stored
-                        report.counts[DUPLICATE] += dup
-                        report.counts[DUPLICATE_ID] += dup_id
+                        pending.append(table)
+                    if sum(t.num_rows for t in pending) >= chunk_rows:
+                        _flush(writer, pending, groups, report)
                     bar.update(n_in)
+                _flush(writer, pending, groups, report)
                 report.notes = list(info.notes)
                 report.counts = +report.counts  # drop zero counts
                 _log_file(con, run_id, report)

@@ -35,5 +35,34 @@ def export_posts(ws: Workspace, out: str | Path) -> int:
     )
 
 
+def export_features(ws: Workspace, name: str, level: str, out: str | Path) -> int:
+    """A feature table in the long shape (group_id, feature, value, group_norm)."""
+    from psyprofile.features.store import require_feature_set
+
+    with ws.connect(read_only=True) as con:
+        table = require_feature_set(con, name, level)
+    return export_query(
+        ws, f'SELECT group_id, feature, value, group_norm FROM "{table}" ORDER BY group_id, feature', out
+    )
+
+
+def export_outcomes(ws: Workspace, out: str | Path) -> int:
+    """Per-user outcomes with pseudonymous ids."""
+    _require_table(ws, "outcomes", "load outcomes with `psyprofile outcomes STUDY FILE --user-col ID`")
+    return export_query(ws, "SELECT * FROM outcomes ORDER BY user_id", out)
+
+
+def export_predictions(ws: Workspace, out: str | Path) -> int:
+    """Stored model predictions with their reliability columns."""
+    _require_table(ws, "predictions", "run `psyprofile predict STUDY --model NAME` first")
+    return export_query(ws, "SELECT * FROM predictions ORDER BY model, user_id", out)
+
+
+def _require_table(ws: Workspace, table: str, fix: str) -> None:
+    with ws.connect(read_only=True) as con:
+        if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]):
+            raise PsyprofileError(f"{ws.path}: no {table} in this study yet; {fix}.")
+
+
 def _quote(path: Path) -> str:
     return str(path).replace("'", "''")
