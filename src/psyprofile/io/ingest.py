@@ -317,10 +317,11 @@ def ingest(
 
 
 def _log_file(con: duckdb.DuckDBPyConnection, run_id: int, report: FileReport) -> None:
-    con.executemany(
-        "INSERT INTO ingest_log VALUES (?, ?, ?, ?)",
-        [[run_id, report.file, reason, n] for reason, n in sorted(report.counts.items())],
-    )
+    if report.counts:  # an empty file has no counts (DuckDB refuses an empty executemany)
+        con.executemany(
+            "INSERT INTO ingest_log VALUES (?, ?, ?, ?)",
+            [[run_id, report.file, reason, n] for reason, n in sorted(report.counts.items())],
+        )
     examples = [
         [run_id, report.file, r.row, reason, r.detail]
         for reason, rs in report.examples.items() for r in rs

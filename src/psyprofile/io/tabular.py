@@ -55,10 +55,15 @@ def resolve_columns(path: Path, found: list[str], columns: ColumnMap) -> dict[st
 
 
 def to_chunk(path: Path, batch: pa.RecordBatch | pa.Table, cols: dict[str, str | None],
-             groups: tuple[str, ...], first_row: int) -> Chunk:
-    """Turn a batch of source columns into a :class:`Chunk` (shared by the tabular readers)."""
+             groups: tuple[str, ...], first_row: int, rows: list[int] | None = None) -> Chunk:
+    """Turn a batch of source columns into a :class:`Chunk` (shared by all readers).
+
+    Rows are numbered from ``first_row`` on, or taken from ``rows`` (one per batch row)
+    when the source skips numbers (JSON lines: blank and broken lines).
+    """
     n = batch.num_rows
-    row = pa.array(range(first_row, first_row + n), pa.int64())
+    row_numbers = list(range(first_row, first_row + n)) if rows is None else rows
+    row = pa.array(row_numbers, pa.int64())
 
     def col(name: str | None) -> pa.Array:
         if name is None:
@@ -81,7 +86,7 @@ def to_chunk(path: Path, batch: pa.RecordBatch | pa.Table, cols: dict[str, str |
             time, bad = parse_times(values)
         if bad is not None and bad.any():
             for i in bad.nonzero()[0]:
-                rejects.append(Reject(first_row + int(i), BAD_TIME, f"{values[i]!r} is not a date/time"))
+                rejects.append(Reject(row_numbers[i], BAD_TIME, f"{values[i]!r} is not a date/time"))
     arrays = [row, col(cols["id"]), col(cols["user"]), col(cols["text"]), time]
     names = list(POST_FIELDS)
     for g in groups:
@@ -89,12 +94,13 @@ def to_chunk(path: Path, batch: pa.RecordBatch | pa.Table, cols: dict[str, str |
         names.append(g)
     table = pa.Table.from_arrays(arrays, names=names)
     if rejects:
-        mask = [True] * n
-        for r in rejects:
-            mask[r.row - first_row] = False
-        keep = pa.array(mask)
-        table = table.filter(keep)
+        table = table.filter(pa.array(~bad))
     return Chunk(table, rejects)
+
+
+def _open_decompressed(path: Path) -> pa.NativeFile:
+    # pyarrow's CSV reader decompresses by file suffix (.gz, .bz2, .zst); sniff the same bytes.
+    return pa.input_stream(str(path), compression="detect")
 
 
 def sniff_encoding(path: Path, info: FileInfo, block: int = 1 << 24) -> str:
@@ -104,7 +110,7 @@ def sniff_encoding(path: Path, info: FileInfo, block: int = 1 << 24) -> str:
     """
     dec = codecs.getincrementaldecoder("utf-8")()
     offset = 0
-    with open(path, "rb") as fh:
+    with _open_decompressed(path) as fh:
         while True:
             data = fh.read(block)
             try:
@@ -115,11 +121,11 @@ def sniff_encoding(path: Path, info: FileInfo, block: int = 1 << 24) -> str:
             if not data:
                 return "utf-8-sig"
             offset += len(data)
-    with open(path, "rb") as fh:
+    with _open_decompressed(path) as fh:
         head = fh.read(bad_at)
         line = head.count(b"\n") + 1
     enc = "cp1252"
-    with open(path, "rb") as fh:
+    with _open_decompressed(path) as fh:
         while data := fh.read(block):
             try:
                 data.decode("cp1252")
@@ -158,6 +164,7 @@ def _csv_chunks(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: int,
     names = reader.schema.names
     # Read every column as text: ids such as 00123 must not become numbers.
     reader.close()
+    bad_rows.clear()  # the first pass already met the bad rows of its first block
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 22),
