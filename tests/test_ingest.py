@@ -98,3 +98,24 @@ def test_several_files_in_one_run(tmp_path):
     assert [f.format for f in rep.files] == ["tsv", "mastodon"]
     assert rep.rows_stored == 9 + 7
     assert rep.rows_read == 10 + 11
+
+
+def test_a_file_that_breaks_midway_leaves_nothing_behind(tmp_path):
+    import json
+
+    import zstandard
+
+    lines = "".join(
+        json.dumps({"user_id": f"u{i % 500}", "text": f"hello there friend number {i}"}) + "\n"
+        for i in range(30_000)
+    ).encode()
+    packed = zstandard.ZstdCompressor().compress(lines)
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(packed[: len(packed) * 3 // 4])  # a download cut short
+    ws = Workspace.create(tmp_path / "s")
+    ok = ingest(ws, [FIX / "posts.csv"], progress=False)
+    with pytest.raises(Exception, match="cut.jsonl.zst"):
+        ingest(ws, [path], chunk_rows=2_000, progress=False)
+    with ws.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM messages").fetchall() == [(ok.rows_stored,)]
+        assert con.execute("SELECT status FROM ingest_runs ORDER BY run_id").fetchall() == [("done",), ("failed",)]

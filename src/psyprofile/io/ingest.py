@@ -124,7 +124,17 @@ class _Writer:
             self.group_columns.add(name)
 
     def write(self, table: pa.Table, groups: list[str]) -> tuple[int, int, int]:
-        """Insert ``table``; returns (stored, duplicates, id conflicts)."""
+        """Insert ``table`` in one transaction; returns (stored, duplicates, id conflicts)."""
+        self.con.execute("BEGIN")
+        try:
+            counts = self._write(table, groups)
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+        return counts
+
+    def _write(self, table: pa.Table, groups: list[str]) -> tuple[int, int, int]:
         self.add_group_columns(groups)
         self.con.register("chunk", table)
         gsel = "".join(f', "{g}"' for g in groups)
@@ -271,19 +281,20 @@ def ingest(
             [run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None), [str(p) for p in paths], json.dumps(options)],
         )
         writer = _Writer(con, run_id, keep_raw_ids)
-        in_tx = False
+        current: Path | None = None
         bar = tqdm(desc="ingest", unit=" rows", unit_scale=True, disable=not progress, smoothing=0.1)
         try:
             for path in paths:
+                current = path
                 fmt_used = detect_format(path) if fmt == "auto" else fmt
                 info = FileInfo(format=fmt_used)
                 report = FileReport(file=str(path), format=fmt_used)
                 reports.append(report)
                 bar.set_postfix_str(path.name)
-                con.execute("BEGIN")
-                in_tx = True
                 # Readers may yield small batches; each write checks the whole table for
-                # repeats, so write in batches of about chunk_rows.
+                # repeats, so write in batches of about chunk_rows. Each batch commits on
+                # its own: one transaction per file made DuckDB hold the whole file in
+                # memory (5 GB for 1M posts).
                 pending: list[pa.Table] = []
                 groups: list[str] = []
                 for chunk in get_reader(fmt_used)(path, columns, info, chunk_rows):
@@ -298,11 +309,11 @@ def ingest(
                 report.notes = list(info.notes)
                 report.counts = +report.counts  # drop zero counts
                 _log_file(con, run_id, report)
-                con.execute("COMMIT")
-                in_tx = False
+                current = None
         except BaseException:
-            if in_tx:
-                con.execute("ROLLBACK")
+            if current is not None:
+                # A file is stored whole or not at all: drop what its committed batches added.
+                con.execute("DELETE FROM messages WHERE run_id = ? AND source = ?", [run_id, current.name])
             con.execute("UPDATE ingest_runs SET status = 'failed', finished_at = ? WHERE run_id = ?",
                         [dt.datetime.now(dt.UTC).replace(tzinfo=None), run_id])
             raise

@@ -32,6 +32,9 @@ KEY_NAME = "secret.key"
 DEFAULT_CONFIG: dict[str, Any] = {
     "min_group_size": 10,
     "min_words": 500,
+    # DuckDB caches pages up to its limit (80% of RAM by default), so without a cap a
+    # long ingest grows with the database instead of staying bounded; it spills to disk.
+    "memory_limit": "2GB",
 }
 
 
@@ -119,6 +122,7 @@ class Workspace:
                 "psyprofile process writing to it?"
             ) from None
         try:
+            con.execute(f"SET memory_limit = '{self.config.get('memory_limit', DEFAULT_CONFIG['memory_limit'])}'")
             yield con
         finally:
             con.close()
