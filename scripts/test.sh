@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q "torch==2.13.0" -e ".[test]"
+python -m pip install -q -e ".[test]"
 ruff check .
 python -m pytest -q "$@"
