@@ -1,0 +1,386 @@
+"""Feature extraction for a study: one streaming pass over the posts, then the derived sets.
+
+The text pass reads ``messages`` ordered by group from DuckDB in Arrow batches, cuts them
+into chunks that hold whole groups, and hands the chunks to a pool of worker processes that
+tokenize and count (n-grams, style). Results come back in order and are appended to the
+feature tables as they arrive, so memory stays bounded by a few chunks whatever the size of
+the corpus. Then come the filtered copies (occurrence, PMI), lexica and topics (from the
+1gram table) and embeddings.
+
+Re-running is incremental: every set stores its parameters and a fingerprint of the posts
+(row count and last ingest run) in ``feature_sets.params``; a set whose stored parameters
+equal the new ones is skipped with a note, any other is replaced.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from psyprofile.errors import PsyprofileError
+from psyprofile.features import ngrams as ng
+from psyprofile.features.occurrence import occ_name, occurrence_filter, pmi_filter, pmi_name
+from psyprofile.features.store import (
+    FeatureTableWriter,
+    ensure_tables,
+    feature_set_params,
+    write_group_words,
+)
+from psyprofile.store.db import one, scalar
+from psyprofile.store.workspace import Workspace
+
+STYLE = "style"
+TOKENIZER = "psyprofile.text.tokenize/1"  # bump when the tokenizer's output changes
+CHUNK_CHARS = 1_000_000  # text per worker task: big enough to amortise, small for memory
+DUCKDB_MEMORY = "512MB"  # DuckDB's buffer pool while streaming rows in
+IN_PROCESS_BELOW = 2_000  # messages; smaller corpora are not worth starting workers for
+
+
+def level_expression(con: duckdb.DuckDBPyConnection, level: str) -> str:
+    """The SQL expression of ``messages`` giving the group id at ``level``."""
+    if level == "user":
+        return "user_id"
+    if level == "message":
+        return "message_id"
+    cols = [r[0] for r in con.execute("SELECT name FROM group_columns ORDER BY name").fetchall()]
+    if level not in cols:
+        have = ", ".join(["user", "message", *cols])
+        raise PsyprofileError(
+            f"level '{level}' is not a group column of this study. Levels available: {have}. "
+            "Add group columns on ingest with --group-col."
+        )
+    return f'CAST("{level}" AS VARCHAR)'
+
+
+def input_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """What the posts look like now: ``{'messages', 'max_run_id'}``; sets built from other
+    values are out of date."""
+    n, run = one(con, "SELECT count(*), coalesce(max(run_id), 0) FROM messages")
+    return {"messages": int(n), "max_run_id": int(run)}
+
+
+# ---------------------------------------------------------------------------------------------
+# the text pass
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, gexpr: str, with_hours: bool,
+            chunk_chars: int) -> Iterator[tuple[list[str], list[str], list[float | None]]]:
+    """(group ids, texts, hours) of consecutive messages, each chunk holding whole groups."""
+    hour = ("hour(created_at) + minute(created_at) / 60 + second(created_at) / 3600"
+            if with_hours else "NULL::DOUBLE")
+    # A second cursor reads while the first one writes the results.
+    cur = con.cursor()
+    reader = cur.sql(
+        f"SELECT {gexpr} AS g, text, {hour} AS h FROM messages WHERE {gexpr} IS NOT NULL "
+        "ORDER BY g, message_id"
+    ).to_arrow_reader(2048)
+    gs: list[str] = []
+    ts: list[str] = []
+    hs: list[float | None] = []
+    chars = 0
+    try:
+        for batch in reader:
+            for g, t, h in zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True):
+                if chars >= chunk_chars and g != gs[-1]:
+                    yield gs, ts, hs
+                    gs, ts, hs, chars = [], [], [], 0
+                gs.append(g)
+                ts.append(t)
+                hs.append(h)
+                chars += len(t)
+        if gs:
+            yield gs, ts, hs
+    finally:
+        cur.close()
+
+
+def process_chunk(gs: list[str], texts: list[str], hours: list[float | None], ns: tuple[int, ...],
+                  style: bool, min_words: int | None) -> dict[str, Any]:
+    """Tokenize and count one chunk (runs in a worker): the rows of every set, ``group_words``
+    rows and the number of groups dropped for having fewer than ``min_words`` words."""
+    from psyprofile.text.tokenize import tokenize
+
+    tokens = [tokenize(t) for t in texts]
+    runs = ng.group_runs(gs)
+    words = [sum(len(tokens[i]) for i in range(a, b)) for _, a, b in runs]
+    keep = None if not min_words else [w >= min_words for w in words]
+    tables: dict[str, pa.Table] = {}
+    by_n = ng.ngram_tables(gs, tokens, ns, keep) if ns else {}
+    for n, t in by_n.items():
+        tables[ng.set_name(n)] = t
+    if style:
+        from psyprofile.features.style import style_table
+
+        tables[STYLE] = style_table(gs, texts, tokens, hours, keep)
+    gw = pa.table({"group_id": [g for g, _, _ in runs],
+                   "messages": [b - a for _, a, b in runs], "words": words})
+    return {"tables": tables, "group_words": gw,
+            "excluded": 0 if keep is None else keep.count(False), "messages": len(gs)}
+
+
+def _process(args: tuple) -> dict[str, Any]:
+    return process_chunk(*args)
+
+
+def text_pass(
+    con: duckdb.DuckDBPyConnection,
+    level: str,
+    ns: Sequence[int],
+    combine: bool,
+    style: bool,
+    min_words: int | None,
+    params: dict[str, dict[str, Any]],
+    workers: int | None = None,
+    progress: bool = True,
+    chunk_chars: int = CHUNK_CHARS,
+) -> dict[str, Any]:
+    """Stream the posts at ``level`` once and write the n-gram sets of ``ns`` (plus their
+    union when ``combine``), ``style`` if asked, and ``group_words`` for ``level``.
+
+    ``params[name]`` is stored with each set. ``workers`` (processes) defaults to the CPU
+    count; 0 or 1, or a corpus under :data:`IN_PROCESS_BELOW` messages, runs in this process.
+    Returns per set its counts, and
+    ``messages``, ``groups``, ``excluded_min_words`` and ``messages_without_group``.
+    """
+    gexpr = level_expression(con, level)
+    ns = tuple(sorted(ns))
+    total = scalar(con, f"SELECT count(*) FROM messages WHERE {gexpr} IS NOT NULL")
+    without = scalar(con, f"SELECT count(*) FROM messages WHERE {gexpr} IS NULL")
+    names = [ng.set_name(n) for n in ns] + ([STYLE] if style else [])
+    writers = {name: FeatureTableWriter(con, name, level) for name in names}
+    gw_parts: list[pa.Table] = []
+    excluded = 0
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if total < IN_PROCESS_BELOW:
+        workers = 0
+    tasks = ((g, t, h, ns, style, min_words)
+             for g, t, h in _chunks(con, gexpr, style, chunk_chars))
+    bar = tqdm(total=total, unit="msg", desc=f"features ({level})", disable=not progress)
+    # Written rows need not stay cached: a small buffer pool keeps the memory of a
+    # million-post run flat (DuckDB evicts finished blocks to the database file).
+    old_limit = scalar(con, "SELECT current_setting('memory_limit')")
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+    try:
+        for res in _run(tasks, workers):
+            for name, table in res["tables"].items():
+                writers[name].append(table)
+            gw_parts.append(res["group_words"])
+            excluded += res["excluded"]
+            bar.update(res["messages"])
+        out: dict[str, Any] = {}
+        for name, w in writers.items():
+            out[name] = w.commit("style" if name == STYLE else "ngram", params[name])
+        if combine:
+            out[ng.combined_name(ns)] = ng.write_combined(con, ns, level,
+                                                          params[ng.combined_name(ns)])
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    finally:
+        bar.close()
+        con.execute(f"SET memory_limit = '{old_limit}'")
+    gw = pa.concat_tables(gw_parts) if gw_parts else pa.table(
+        {"group_id": pa.array([], pa.string()), "messages": pa.array([], pa.int64()),
+         "words": pa.array([], pa.int64())})
+    write_group_words(con, level, gw)
+    return {"sets": out, "messages": total, "groups": gw.num_rows,
+            "excluded_min_words": excluded, "messages_without_group": without}
+
+
+def _run(tasks: Iterator[tuple], workers: int) -> Iterator[dict[str, Any]]:
+    """Results of ``_process`` over ``tasks``, in order, with a bounded number in flight."""
+    if workers <= 1:
+        yield from map(_process, tasks)
+        return
+    # spawn, not fork: the parent holds DuckDB's threads, which a fork would copy mid-flight
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        pending: collections.deque[Future] = collections.deque()
+        for task in tasks:
+            pending.append(pool.submit(_process, task))
+            if len(pending) > 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+# ---------------------------------------------------------------------------------------------
+# orchestration
+
+
+def _lexicon_request(lexicon: str) -> dict[str, Any]:
+    path = Path(lexicon)
+    if path.exists():
+        st = path.stat()
+        return {"lexicon": str(path.resolve()), "size": st.st_size, "mtime": st.st_mtime}
+    return {"lexicon": lexicon}
+
+
+def _stamp(con: duckdb.DuckDBPyConnection, name: str, level: str, request: dict[str, Any]) -> None:
+    """Add our re-run key to the params another extractor stored with its set."""
+    old = feature_set_params(con, name, level) or {}
+    old["request"] = request
+    con.execute("UPDATE feature_sets SET params = ? WHERE name = ? AND level = ?",
+                [json.dumps(old), name, level])
+
+
+def _up_to_date(con: duckdb.DuckDBPyConnection, name: str, level: str, params: dict) -> bool:
+    return feature_set_params(con, name, level) == params
+
+
+def _stamped(con: duckdb.DuckDBPyConnection, name: str, level: str, request: dict) -> bool:
+    return (feature_set_params(con, name, level) or {}).get("request") == request
+
+
+def extract_features(
+    ws: Workspace,
+    level: str = "user",
+    ngrams: Sequence[int] = (1,),
+    lexica: Sequence[str] = (),
+    embeddings: str | None = None,
+    style: bool = False,
+    min_users_pct: float | None = None,
+    min_words: int | None = None,
+    pmi: float | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Extract the asked feature sets of ``ws`` at ``level`` (``'user'``, ``'message'`` or a
+    group column), skipping those already up to date.
+
+    ``ngrams``: n-gram lengths (several also give their union, e.g. ``1to3gram``); ``lexica``:
+    lexicon or topic names or file paths (each needs the 1gram set, which is added if
+    missing); ``embeddings``: a model name; ``style``: the style measures;
+    ``min_users_pct`` (a share, 0.05 = 5%): also write occurrence-filtered copies of the n-gram
+    sets; ``pmi``: also write PMI-filtered copies of the sets with 2grams or longer;
+    ``min_words``: leave groups with fewer words out of the n-gram and style tables (and use
+    it as the occurrence filter's word threshold instead of ``ws.config['min_words']``).
+
+    Returns ``{'level', 'sets': {name: {'features', 'groups', 'rows', 'seconds'} or
+    {'skipped': note}}, 'notes': [...], 'groups', 'messages', ...}``.
+    """
+    ns = tuple(sorted(set(ngrams)))
+    if any(n < 1 for n in ns):
+        raise PsyprofileError(f"--ngrams takes lengths of 1 or more (got {list(ns)}).")
+    if min_users_pct is not None and not 0 < min_users_pct < 1:
+        raise PsyprofileError(
+            f"--min-users-pct takes a share of groups between 0 and 1 (got {min_users_pct}); "
+            "for 5% give 0.05."
+        )
+    notes: list[str] = []
+    report: dict[str, Any] = {"level": level, "sets": {}, "notes": notes}
+    if (lexica or pmi is not None) and 1 not in ns:
+        ns = (1, *ns)
+        notes.append("added 1grams: lexica and the PMI filter are computed from them")
+    with ws.connect() as con:
+        ensure_tables(con)
+        level_expression(con, level)  # a clear error for an unknown level, before any work
+        inputs = input_fingerprint(con)
+        base = {"tokenizer": TOKENIZER, "min_words": min_words, "inputs": inputs}
+        params = {ng.set_name(n): {**base, "n": n} for n in ns}
+        combine = len(ns) > 1
+        if combine:
+            params[ng.combined_name(ns)] = {**base, "ns": list(ns)}
+        if style:
+            params[STYLE] = {**base, "style": 1}
+        stale = [name for name in params if not _up_to_date(con, name, level, params[name])]
+        for name in params:
+            if name not in stale:
+                report["sets"][name] = {"skipped": _SKIPPED}
+        if stale:
+            redo_ns = ns if combine and ng.combined_name(ns) in stale else tuple(
+                n for n in ns if ng.set_name(n) in stale)
+            t0 = time.perf_counter()
+            res = text_pass(con, level, redo_ns, combine and ng.combined_name(ns) in stale,
+                            STYLE in stale, min_words, params, workers, progress)
+            seconds = time.perf_counter() - t0
+            for name, counts in res["sets"].items():
+                report["sets"][name] = {**counts, "seconds": round(seconds, 2)}
+            for key in ("messages", "groups", "excluded_min_words", "messages_without_group"):
+                report[key] = res[key]
+            if res["excluded_min_words"]:
+                notes.append(f"{res['excluded_min_words']:,} {level} groups with fewer than "
+                             f"{min_words} words left out of the n-gram and style tables")
+            if res["messages_without_group"]:
+                notes.append(f"{res['messages_without_group']:,} messages without a {level} "
+                             "value skipped")
+        ngram_sets = [name for name in params if name != STYLE]
+        if min_users_pct is not None:
+            w = int(min_words if min_words is not None else ws.config["min_words"])
+            for name in ngram_sets:
+                _filter(con, report, name, level, occ_name(name, min_users_pct),
+                        {"p_occ": min_users_pct, "group_words_min": w},
+                        lambda n, p, w=w: occurrence_filter(con, n, level, min_users_pct, w, p))
+        if pmi is not None:
+            for name in ngram_sets:
+                if name == ng.set_name(1):
+                    continue
+                src = name if min_users_pct is None else occ_name(name, min_users_pct)
+                _filter(con, report, src, level, pmi_name(src, pmi), {"pmi": pmi},
+                        lambda n, p: pmi_filter(con, n, level, pmi, p))
+    words_params = params.get(ng.set_name(1))
+    for lexicon in lexica:
+        _lexicon(ws, report, lexicon, level, words_params, progress)
+    if embeddings:
+        _embeddings(ws, report, embeddings, level, inputs, progress)
+    return report
+
+
+_SKIPPED = "up to date (same options and posts)"
+
+
+def _filter(con, report: dict, name: str, level: str, new: str, options: dict, run) -> None:
+    """Write filtered copy ``new`` of ``name`` with ``run(name, params)`` unless up to date."""
+    request = {"source_params": feature_set_params(con, name, level), **options}
+    if _stamped(con, new, level, request):
+        report["sets"][new] = {"skipped": _SKIPPED}
+        return
+    t0 = time.perf_counter()
+    res = run(name, {"request": request})
+    report["sets"][res.pop("name")] = {**res, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _lexicon(ws: Workspace, report: dict, lexicon: str, level: str, words_params: dict,
+             progress: bool) -> None:
+    from psyprofile.features.lexicon import extract_lexicon
+    from psyprofile.lexica.registry import resolve_lexicon
+
+    lex = resolve_lexicon(lexicon, ws)
+    request = {**_lexicon_request(lexicon), "words": words_params}
+    with ws.connect() as con:
+        if _stamped(con, lex.name, level, request):
+            report["sets"][lex.name] = {"skipped": _SKIPPED}
+            return
+    t0 = time.perf_counter()
+    res = extract_lexicon(ws, lex, level=level, source_set=ng.set_name(1), progress=progress)
+    with ws.connect() as con:
+        _stamp(con, lex.name, level, request)
+    report["sets"][lex.name] = {**res, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _embeddings(ws: Workspace, report: dict, model: str, level: str, inputs: dict,
+                progress: bool) -> None:
+    from psyprofile.features.embeddings import extract_embeddings
+
+    request = {"model": model, "inputs": inputs}
+    with ws.connect() as con:
+        if _stamped(con, model, level, request):
+            report["sets"][model] = {"skipped": _SKIPPED}
+            return
+    t0 = time.perf_counter()
+    res = extract_embeddings(ws, model=model, level=level, progress=progress)
+    with ws.connect() as con:
+        _stamp(con, model, level, request)
+    report["sets"][model] = {**res, "seconds": round(time.perf_counter() - t0, 2)}
