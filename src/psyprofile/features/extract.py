@@ -33,7 +33,6 @@ from psyprofile.features import ngrams as ng
 from psyprofile.features.occurrence import occ_name, occurrence_filter, pmi_filter, pmi_name
 from psyprofile.features.store import (
     FeatureTableWriter,
-    ensure_tables,
     feature_set_params,
     write_group_words,
 )
@@ -285,7 +284,6 @@ def extract_features(
         ns = (1, *ns)
         notes.append("added 1grams: lexica and the PMI filter are computed from them")
     with ws.connect() as con:
-        ensure_tables(con)
         level_expression(con, level)  # a clear error for an unknown level, before any work
         inputs = input_fingerprint(con)
         base = {"tokenizer": TOKENIZER, "min_words": min_words, "inputs": inputs}

@@ -32,26 +32,11 @@ FEATURE_SCHEMA = pa.schema(
     [("group_id", pa.string()), ("feature", pa.string()), ("value", pa.float64()), ("group_norm", pa.float64())]
 )
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS feature_sets (
-    name VARCHAR NOT NULL, level VARCHAR NOT NULL, kind VARCHAR NOT NULL,
-    params JSON, n_features BIGINT, n_groups BIGINT, n_rows BIGINT, created_at TIMESTAMP,
-    PRIMARY KEY (name, level)
-);
-CREATE TABLE IF NOT EXISTS group_words (
-    level VARCHAR NOT NULL, group_id VARCHAR NOT NULL, messages BIGINT, words BIGINT,
-    PRIMARY KEY (level, group_id)
-);
-"""
 
 
 def table_name(name: str, level: str) -> str:
     """The workspace table holding feature set ``name`` at ``level``."""
     return f"feat${name}${level}"
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_DDL)
 
 
 def write_features(
@@ -67,7 +52,6 @@ def write_features(
     ``table`` is a pyarrow Table, a pandas DataFrame or a DuckDB relation with the columns
     of :data:`FEATURE_COLUMNS`. Returns ``{'features', 'groups', 'rows'}``.
     """
-    ensure_tables(con)
     tname = table_name(name, level)
     con.register("_feat_in", table)
     try:
@@ -95,7 +79,6 @@ def register_feature_set(
     :class:`FeatureTableWriter`). ``counts`` (``{'features', 'groups', 'rows'}``) saves
     counting when the writer knows them. Returns ``{'features', 'groups', 'rows'}``.
     """
-    ensure_tables(con)
     tname = table_name(name, level)
     if counts is None:
         n_feat, n_groups, n_rows = one(con,
@@ -113,7 +96,6 @@ def register_feature_set(
 
 def feature_set_params(con: duckdb.DuckDBPyConnection, name: str, level: str) -> dict[str, Any] | None:
     """The ``params`` stored with ``name`` at ``level``, or None if the set does not exist."""
-    ensure_tables(con)
     row = one(con, "SELECT params FROM feature_sets WHERE name = ? AND level = ?", [name, level])
     if row is None:
         return None
@@ -137,7 +119,6 @@ class FeatureTableWriter:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, name: str, level: str):
-        ensure_tables(con)
         self.con, self.name, self.level = con, name, level
         self.final = table_name(name, level)
         self.staging = self.final + "$staging"
@@ -172,7 +153,6 @@ class FeatureTableWriter:
 
 def write_group_words(con: duckdb.DuckDBPyConnection, level: str, table: pa.Table | Any) -> None:
     """Replace the (group_id, messages, words) counts of ``level``."""
-    ensure_tables(con)
     con.register("_gw_in", table)
     try:
         con.execute("DELETE FROM group_words WHERE level = ?", [level])
@@ -186,12 +166,10 @@ def write_group_words(con: duckdb.DuckDBPyConnection, level: str, table: pa.Tabl
 
 def group_words(con: duckdb.DuckDBPyConnection, level: str) -> dict[str, int]:
     """Words (tokens) per group at ``level``; empty if no tokenising step has run yet."""
-    ensure_tables(con)
     return dict(con.execute("SELECT group_id, words FROM group_words WHERE level = ?", [level]).fetchall())
 
 
 def list_feature_sets(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    ensure_tables(con)
     cols = ["name", "level", "kind", "params", "n_features", "n_groups", "n_rows", "created_at"]
     rows = con.execute(f"SELECT {', '.join(cols)} FROM feature_sets ORDER BY name, level").fetchall()
     return [dict(zip(cols, r, strict=True)) for r in rows]
@@ -199,7 +177,6 @@ def list_feature_sets(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def require_feature_set(con: duckdb.DuckDBPyConnection, name: str, level: str) -> str:
     """The table of ``name`` at ``level``, or a clear error listing what exists."""
-    ensure_tables(con)
     if one(con, "SELECT 1 FROM feature_sets WHERE name = ? AND level = ?", [name, level]):
         return table_name(name, level)
     have = ", ".join(f"{s['name']} ({s['level']})" for s in list_feature_sets(con)) or "none yet"
