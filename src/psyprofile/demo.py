@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from psyprofile.errors import WorkspaceError
+from psyprofile.errors import PsyprofileError, WorkspaceError
 
 DEFAULT_DIR = Path("psyprofile-demo")
 DEMO_NAME = "blog-demo"
@@ -55,12 +55,15 @@ def prepare_study_dir(study_dir: Path, force: bool) -> None:
 
 
 def run_demo(study_dir: Path = DEFAULT_DIR, force: bool = False,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, min_words: int | None = None) -> dict[str, Any]:
     """Build the demo study in ``study_dir`` from the blog corpus; returns what each step made.
 
     Keys: ``study`` (the folder), ``messages`` / ``users`` (the cached corpus files),
     ``ingest`` (:class:`~psyprofile.io.ingest.IngestReport`), ``outcomes``
-    (:class:`~psyprofile.store.outcomes.OutcomeReport`).
+    (:class:`~psyprofile.store.outcomes.OutcomeReport`), ``features`` (what
+    :func:`~psyprofile.features.extract.extract_features` reported) and ``dla`` (the results
+    table of :func:`~psyprofile.analysis.dla.run_dla`). ``min_words`` overrides the study's
+    minimum words per user for the filter and the analysis.
     """
     from psyprofile.datasets.blogs import blog_corpus
     from psyprofile.datasets.dlatk_sdist import BLOG_CORPUS, DLATK
@@ -93,4 +96,53 @@ def run_demo(study_dir: Path = DEFAULT_DIR, force: bool = False,
     _header(4, "load the bloggers' outcomes (gender, age, occupation, sign)")
     out["outcomes"] = load_outcomes(ws, out["users"], user_col="user_id")
     print(out["outcomes"].summary())
+
+    _header(5, "language features: 1grams (used by >= 5% of users), emotions, well-being, topics")
+    out["features"] = _features(ws, progress, min_words)
+
+    _header(6, "differential language analysis of age and gender")
+    try:
+        out["dla"] = _dla(ws, study_dir / "clouds", progress, min_words)
+    except PsyprofileError as exc:  # e.g. a corpus too small to test anything
+        print(f"  skipped: {exc}")
     return out
+
+
+# The lexica come from DLATK's sdist; without them the demo still runs on 1grams.
+DEMO_LEXICA = ("nrc_emot", "dd_permaV3", "fb2000_cp")
+
+
+def _features(ws, progress: bool, min_words: int | None) -> dict[str, Any]:
+    from psyprofile.features.extract import extract_features
+    from psyprofile.lexica.registry import LexiconUnavailable
+
+    try:
+        res = extract_features(ws, ngrams=(1,), lexica=DEMO_LEXICA, min_users_pct=0.05,
+                               min_words=min_words, progress=progress)
+    except LexiconUnavailable as exc:
+        print(f"lexica unavailable ({exc}); continuing with 1grams only")
+        res = extract_features(ws, ngrams=(1,), min_users_pct=0.05, min_words=min_words,
+                               progress=progress)
+    for name, s in res["sets"].items():
+        if "features" in s:
+            print(f"  {name:<16} {s['features']:>7,} features  {s['groups']:>6,} users  {s['rows']:>10,} rows")
+    return res
+
+
+def _dla(ws, clouds_dir: Path, progress: bool, min_words: int | None) -> Any:
+    from psyprofile.analysis.dla import run_dla
+    from psyprofile.features.store import list_feature_sets
+    from psyprofile.report.clouds import clouds_for_run
+
+    with ws.connect(read_only=True) as con:
+        have = {s["name"] for s in list_feature_sets(con)}
+    sets = [s for s in ("1gram_occ0.05", "fb2000_cp") if s in have]
+    res = run_dla(ws, ["age", "gender"], sets, min_words=min_words, progress=progress)
+    for outcome in ("age", "gender"):
+        rows = res[(res["outcome"] == outcome) & (res["feature_set"] == "1gram_occ0.05")].dropna(subset=["coef"])
+        up = ", ".join(rows.head(12)["feature"])
+        down = ", ".join(rows.sort_values("coef").head(12)["feature"])
+        print(f"  {outcome}: higher with  {up}\n  {' ' * len(outcome)}  lower with   {down}")
+    clouds = clouds_for_run(ws, res, sets, "user", 0.05, clouds_dir)
+    print(f"  {len(clouds.files)} word-cloud files in {clouds_dir}")
+    return res

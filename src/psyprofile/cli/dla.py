@@ -122,22 +122,9 @@ def _table(label: str, rows: Any, alpha: float, binary: bool) -> list[str]:
 
 
 def _clouds(ws: Any, res: Any, sets: list[str], level: str, alpha: float, outdir: Path) -> None:
-    from psyprofile.errors import PsyprofileError
-    from psyprofile.report.clouds import feature_frequencies, topic_words_for, write_clouds
+    from psyprofile.report.clouds import clouds_for_run
 
-    topics, freqs = {}, {}
-    for name in sets:
-        try:
-            words = topic_words_for(ws, name, level)
-        except PsyprofileError as exc:
-            click.echo(f"clouds: the words of topic set {name} are unavailable ({exc}); "
-                       "its topics are drawn by id instead")
-            words = None
-        if words is not None:
-            topics[name] = words
-        else:
-            freqs[name] = feature_frequencies(ws, name, level)
-    report = write_clouds(res, outdir, alpha=alpha, frequencies=freqs, topic_words=topics)
+    report = clouds_for_run(ws, res, sets, level, alpha, outdir)
     for note in report.notes:
         click.echo(f"clouds: {note}")
     click.echo(f"wrote {len(report.files):,} cloud files to {outdir}")

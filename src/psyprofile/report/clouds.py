@@ -202,3 +202,27 @@ def _render(weights: Mapping[str, float], title: str, stem: Path, size: tuple[in
 def _safe(name: str) -> str:
     """``name`` usable in a file name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "x"
+
+
+def clouds_for_run(ws: Workspace, results: pd.DataFrame, feature_sets: list[str], level: str,
+                   alpha: float, outdir: str | Path) -> CloudReport:
+    """Clouds of a DLA run: topic sets drawn with their words, other sets coloured by frequency.
+
+    A topic set whose lexicon cannot be read is drawn by topic id, with a note saying why.
+    """
+    from psyprofile.errors import PsyprofileError
+
+    topics, freqs, notes = {}, {}, []
+    for name in feature_sets:
+        try:
+            words = topic_words_for(ws, name, level)
+        except PsyprofileError as exc:
+            notes.append(f"the words of topic set {name} are unavailable ({exc}); its topics are drawn by id")
+            words = None
+        if words is not None:
+            topics[name] = words
+        else:
+            freqs[name] = feature_frequencies(ws, name, level)
+    report = write_clouds(results, outdir, alpha=alpha, frequencies=freqs, topic_words=topics)
+    report.notes[:0] = notes
+    return report
