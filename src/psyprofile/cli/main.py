@@ -53,7 +53,7 @@ def init(study: Path, name: str | None) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--format", "fmt", default="auto", show_default=True,
               help="Input format: auto, csv, tsv, jsonl, parquet, x-archive, reddit, mastodon.")
-@click.option("--text-col", help="Column holding the post text (tabular formats).")
+@click.option("--text-col", help="Column holding the post text (csv/tsv/parquet/jsonl; dotted names like user.id reach nested JSON fields).")
 @click.option("--user-col", help="Column holding the author's id.")
 @click.option("--time-col", help="Column holding the post time.")
 @click.option("--id-col", help="Column holding the post id.")
@@ -140,6 +140,16 @@ def outcomes(study: Path, file: Path, user_col: str, columns: str | None) -> Non
     cols = [c.strip() for c in columns.split(",")] if columns else None
     click.echo(load_outcomes(Workspace.open(study), file, user_col=user_col, columns=cols).summary())
 
+
+# Each area keeps its commands in its own module; they import heavy libraries lazily.
+from psyprofile.cli.demo import demo  # noqa: E402
+from psyprofile.cli.dla import dla  # noqa: E402
+from psyprofile.cli.features import features  # noqa: E402
+from psyprofile.cli.lexica import lexica, topics  # noqa: E402
+from psyprofile.cli.models import models, predict, train  # noqa: E402
+
+for _command in (demo, features, lexica, topics, dla, train, predict, models):
+    cli.add_command(_command)
 
 if __name__ == "__main__":
     cli()

@@ -1,0 +1,147 @@
+"""``psyprofile train``, ``psyprofile predict`` and ``psyprofile models list``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+study_arg = click.argument("study", type=click.Path(file_okay=False, path_type=Path))
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _ci(ci: list | None) -> str:
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
+
+
+def _line(task: str, m: dict) -> str:
+    keys = ("r", "r2", "mae") if task == "regression" else ("auc", "accuracy", "f1")
+    parts = [f"{k} {m[k]:.3f}{_ci(m.get(k + '_ci'))}" if m.get(k) is not None else f"{k} n/a" for k in keys]
+    return f"n {m['n_users']:,}  " + "  ".join(parts)
+
+
+@click.command()
+@study_arg
+@click.option("--outcome", required=True, help="Outcome column to predict (loaded with `psyprofile outcomes`).")
+@click.option("--features", "features", required=True, help="Comma-separated feature sets, e.g. 1gram,topics.")
+@click.option("--controls", help="Comma-separated outcome columns used as control predictors.")
+@click.option("--task", type=click.Choice(["regression", "classification"]),
+              help="Default: regression for a numeric outcome, else classification.")
+@click.option("--folds", "n_folds", default=10, show_default=True, help="Number of seeded CV folds.")
+@click.option("--fold-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV user_id,fold (raw ids) or pseudo_user_id,fold; users not in it are excluded.")
+@click.option("--export-folds", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the folds used (pseudonymous ids) to this CSV for later runs.")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--reduce", type=click.Choice(["none", "pca"]), default="none", show_default=True,
+              help="Univariate selection + PCA per feature set, inside each training fold.")
+@click.option("--stack", is_flag=True, help="One model per feature set, combined on out-of-fold predictions.")
+@click.option("--transform", type=click.Choice(["none", "sqrt"]), default="none", show_default=True,
+              help="Square root of relative frequencies (non-negative sets) before standardising.")
+@click.option("--target-transform", type=click.Choice(["none", "log"]), default="none", show_default=True,
+              help="Fit log(outcome) and back-transform predictions (positive outcomes, e.g. age).")
+@click.option("--feature-sets-compare", "compare", is_flag=True, help="Also train each set alone; print a table.")
+@click.option("--audit-by", help="Comma-separated columns: metrics per subgroup (numeric ones in quartiles).")
+@click.option("--min-words", type=int, help="Minimum words per user (default: the study setting).")
+@click.option("--bootstrap", "n_boot", default=2000, show_default=True, help="Bootstrap resamples for CIs.")
+@click.option("--save", help="Save the final model: a NAME (in STUDY/models/) or a folder PATH.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with stable keys.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(study: Path, outcome: str, features: str, controls: str | None, task: str | None,
+          n_folds: int, fold_file: Path | None, export_folds: Path | None, seed: int, reduce: str,
+          stack: bool, transform: str, target_transform: str, compare: bool, audit_by: str | None,
+          min_words: int | None, n_boot: int, save: str | None, as_json: bool, quiet: bool) -> None:
+    """Cross-validate a model of OUTCOME from feature sets of STUDY; optionally save it."""
+    from psyprofile.models.folds import write_fold_file
+    from psyprofile.models.persist import save_model
+    from psyprofile.models.train import TrainOptions
+    from psyprofile.models.train import train as run
+    from psyprofile.store.workspace import Workspace
+
+    ws = Workspace.open(study)
+    opts = TrainOptions(
+        outcome=outcome, feature_sets=_csv(features), controls=_csv(controls), task=task,
+        n_folds=n_folds, fold_file=fold_file, seed=seed, reduce=reduce,
+        combine="stack" if stack else "concat", transform=transform,
+        target_transform=target_transform, min_words=min_words, n_boot=n_boot,
+    )
+    result = run(ws, opts, compare=compare, audit_by=_csv(audit_by) or None,
+                 fit_final=save is not None, progress=not quiet and not as_json)
+    if export_folds:
+        write_fold_file(export_folds, result.data.users, result.data.folds)
+    report = result.report()
+    if save:
+        report["saved"] = str(save_model(ws, result, save))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    t = report["task"]
+    click.echo(f"{outcome} ({t}) from {', '.join(report['feature_sets'])}, {report['n_folds']}-fold CV")
+    click.echo("  model          " + _line(t, report))
+    if report["controls_only"]:
+        click.echo("  controls only  " + _line(t, report["controls_only"]))
+    click.echo("  excluded users: " + ", ".join(f"{k} {v:,}" for k, v in report["excluded"].items()))
+    for row in report["compare"] or []:
+        click.echo(f"  {'+'.join(row['feature_sets']):<28} " + _line(t, row))
+    for col, rows in (report["audit"] or {}).items():
+        click.echo(f"  by {col}:")
+        for row in rows:
+            click.echo(f"    {row['group']:<24} " + _line(t, row))
+    if save:
+        click.echo(f"  saved model and card to {report['saved']}")
+
+
+@click.command()
+@study_arg
+@click.option("--model", "model_ref", required=True, help="Model folder PATH, or NAME of a study or bundled model.")
+@click.option("--min-words", type=int, help="Minimum words per user (default: the model's training minimum).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with stable keys.")
+def predict(study: Path, model_ref: str, min_words: int | None, as_json: bool) -> None:
+    """Score every user of STUDY with enough text; scores go to the `predictions` table."""
+    import dataclasses
+    import warnings
+
+    from psyprofile.models.persist import load_model
+    from psyprofile.models.predict import predict as run
+    from psyprofile.store.workspace import Workspace
+
+    ws = Workspace.open(study)
+    saved = load_model(model_ref, ws)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = run(ws, saved, min_words)
+    for w in caught:
+        click.secho(f"warning: {w.message}", fg="yellow", err=True)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report), indent=2))
+    else:
+        click.echo(report.summary())
+
+
+@click.group()
+def models() -> None:
+    """Saved prediction models."""
+
+
+@models.command("list")
+@click.argument("study", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def list_cmd(study: Path | None, as_json: bool) -> None:
+    """List the models of STUDY (if given) and those bundled with psyprofile."""
+    from psyprofile.models.persist import list_models
+    from psyprofile.store.workspace import Workspace
+
+    found = list_models(Workspace.open(study) if study else None)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo("no models yet; train one with `psyprofile train STUDY ... --save NAME`")
+    for m in found:
+        metric = f"r {m['r']:.3f}" if m["r"] is not None else (f"auc {m['auc']:.3f}" if m["auc"] is not None else "")
+        click.echo(f"{m['name']:<20} {m['where']:<8} {m['outcome']} ({m['task']}) from "
+                   f"{'+'.join(m['feature_sets'])}  {metric}  n {m['n_users']}  {m['path']}")

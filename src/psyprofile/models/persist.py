@@ -1,0 +1,181 @@
+"""Saved models: a folder with ``model.json`` + ``arrays.npz`` (+ the model card). No pickle.
+
+``model.json`` describes everything needed to apply the model (outcome, task, classes,
+feature names per set, control encoding, estimator parameters, the reliability fit) and
+names the learned arrays (scales, PCA axes, coefficients) stored in ``arrays.npz``, whose
+SHA-256 it records; loading refuses a foreign format, another ``format_version``, or
+arrays that do not match. ``np.load(allow_pickle=False)`` means a model file can hold
+numbers only, never code.
+
+A model is found by path, by name in the study (``STUDY/models/NAME/``), or by name among
+the models shipped inside the package (``psyprofile/models/bundled/NAME/``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from psyprofile import __version__
+from psyprofile.errors import PsyprofileError
+from psyprofile.models.pipeline import LanguageModel
+
+if TYPE_CHECKING:
+    from psyprofile.models.train import TrainResult
+    from psyprofile.store.workspace import Workspace
+
+FORMAT = "psyprofile-model"
+FORMAT_VERSION = 1
+MODEL_JSON = "model.json"
+ARRAYS = "arrays.npz"
+MODELS_DIR = "models"
+
+
+@dataclass
+class SavedModel:
+    """A loaded model: its folder, its description and the rebuilt estimator."""
+
+    name: str
+    path: Path | None
+    spec: dict[str, Any]
+    estimator: LanguageModel
+
+
+def bundled_dir() -> Path:
+    """Where models shipped with psyprofile live."""
+    return Path(str(resources.files("psyprofile.models"))) / "bundled"
+
+
+def target_dir(ws: Workspace, name_or_path: str) -> Path:
+    """``--save`` argument to a folder: a bare name goes to ``STUDY/models/NAME``."""
+    p = Path(name_or_path)
+    if len(p.parts) == 1 and not name_or_path.startswith("."):
+        return ws.path / MODELS_DIR / name_or_path
+    return p
+
+
+def build_spec(ws: Workspace, result: TrainResult, name: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The ``model.json`` content (without the array checksum) and the arrays of ``result``."""
+    from psyprofile.models.card import training_summary
+    from psyprofile.models.predict import abs_residuals, fit_reliability
+
+    if result.model is None:
+        raise ValueError("train(..., fit_final=True) is needed to save a model")
+    d, opts = result.data, result.options
+    state, arrays = result.model.export_state()
+    spec = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "psyprofile_version": __version__,
+        "name": name, "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "outcome": opts.outcome, "task": d.task, "classes": d.classes, "level": "user",
+        "column": "group_norm", "min_words": int(opts.min_words if opts.min_words is not None
+                                                 else ws.config["min_words"]),
+        "feature_sets": [{"name": s, "features": d.features[s]} for s, _ in d.blocks],
+        "controls": d.controls, "control_names": d.control_names,
+        "reliability": fit_reliability(abs_residuals(d.task, d.y, result.oof), d.words),
+        "pipeline": result.report()["pipeline"], "estimator": state,
+        "training": training_summary(ws, d.users), "cv": result.report(),
+    }
+    spec["cv"].pop("pipeline")
+    return spec, arrays
+
+
+def save_model(ws: Workspace, result: TrainResult, name_or_path: str) -> Path:
+    """Write the model of ``result`` and its card to a folder; returns the folder."""
+    from psyprofile.models.card import write_card
+
+    folder = target_dir(ws, name_or_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec, arrays = build_spec(ws, result, folder.name)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    data = buf.getvalue()
+    spec["arrays"] = {"file": ARRAYS, "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / ARRAYS).write_bytes(data)
+    (folder / MODEL_JSON).write_text(json.dumps(spec, indent=1))
+    write_card(folder, spec)
+    return folder
+
+
+def resolve(ref: str | Path, ws: Workspace | None = None) -> Path:
+    """The folder of model ``ref`` (a path, a study model name, or a bundled model name)."""
+    candidates = [Path(ref)]
+    if ws is not None:
+        candidates.append(ws.path / MODELS_DIR / str(ref))
+    candidates.append(bundled_dir() / str(ref))
+    for c in candidates:
+        if (c / MODEL_JSON).is_file():
+            return c
+        if c.is_file() and c.name == MODEL_JSON:
+            return c.parent
+    known = ", ".join(m["name"] for m in list_models(ws)) or "none"
+    raise PsyprofileError(
+        f"no model '{ref}': not a folder with {MODEL_JSON}, nor a model of this study or bundled "
+        f"with psyprofile (known: {known}). Train one with `psyprofile train STUDY ... --save NAME`."
+    )
+
+
+def _bad(folder: Path, why: str) -> PsyprofileError:
+    return PsyprofileError(
+        f"{folder / MODEL_JSON}: not a usable psyprofile model ({why}). Re-train it with "
+        "`psyprofile train ... --save`, or use the original files."
+    )
+
+
+def load_model(ref: str | Path, ws: Workspace | None = None) -> SavedModel:
+    """Load and check a saved model (format, version, array checksum) and rebuild it."""
+    folder = resolve(ref, ws)
+    try:
+        spec = json.loads((folder / MODEL_JSON).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _bad(folder, f"not valid JSON: {exc}") from None
+    if not isinstance(spec, dict) or spec.get("format") != FORMAT:
+        raise _bad(folder, f"its 'format' is not '{FORMAT}'")
+    if spec.get("format_version") != FORMAT_VERSION:
+        raise PsyprofileError(
+            f"{folder / MODEL_JSON}: model format version {spec.get('format_version')}, but this "
+            f"psyprofile (version {__version__}) reads version {FORMAT_VERSION}. Re-train the model "
+            "with this version, or use the psyprofile version that saved it "
+            f"({spec.get('psyprofile_version', 'unknown')})."
+        )
+    try:
+        data = (folder / spec["arrays"]["file"]).read_bytes()
+        if hashlib.sha256(data).hexdigest() != spec["arrays"]["sha256"]:
+            raise _bad(folder, f"{spec['arrays']['file']} does not match the checksum in {MODEL_JSON}; "
+                       "one of the two files was changed")
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        estimator = LanguageModel.from_state(spec["estimator"], arrays)
+    except FileNotFoundError as exc:
+        raise _bad(folder, f"missing file {exc.filename}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad(folder, f"incomplete or inconsistent description: {exc!r}") from None
+    return SavedModel(spec.get("name", folder.name), folder, spec, estimator)
+
+
+def list_models(ws: Workspace | None) -> list[dict[str, Any]]:
+    """Models of the study and bundled ones: name, where, outcome, task, headline metric."""
+    roots = ([("study", ws.path / MODELS_DIR)] if ws is not None else []) + [("bundled", bundled_dir())]
+    out = []
+    for where, root in roots:
+        for f in sorted(root.glob(f"*/{MODEL_JSON}")) if root.is_dir() else []:
+            try:
+                spec = json.loads(f.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            cv = spec.get("cv", {})
+            out.append({
+                "name": f.parent.name, "where": where, "path": str(f.parent),
+                "outcome": spec.get("outcome"), "task": spec.get("task"),
+                "feature_sets": [s.get("name") for s in spec.get("feature_sets", [])],
+                "n_users": cv.get("n_users"), "r": cv.get("r"), "auc": cv.get("auc"),
+                "created": spec.get("created"), "format_version": spec.get("format_version"),
+            })
+    return out

@@ -1,0 +1,372 @@
+"""The prediction models, as scikit-learn estimators (``fit``/``predict``/``get_params``).
+
+The input of :class:`LanguageModel` is one CSR matrix whose columns are, in order, the
+control variables and then each feature set (a *block*): ``[controls | set 1 | set 2 ...]``,
+with the block widths given as a parameter. Everything learned from data (scales, PCA
+axes, coefficients, the chosen penalty) is learned in ``fit`` from the rows it is given,
+so cross-validation over the estimator cannot leak a test fold.
+
+Fitting relies on scikit-learn; *predicting* uses only the learned numpy arrays, so a
+model rebuilt from its saved arrays (:meth:`LanguageModel.from_state`) predicts exactly
+as the fitted one did.
+
+Standardising sparse features scales them to unit variance without subtracting the mean
+(which would make them dense). Every downstream model has an unpenalised intercept, and
+centring a column only moves that intercept, so the fitted predictions equal those on
+fully standardised (centred) data, as DLATK computes them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+
+ALPHAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+# L2 logistic penalties tried by inner CV; spans DLATK's fixed C=0.01.
+CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+def _csr(X: Any) -> sp.csr_matrix:
+    return X.tocsr().astype(np.float64) if sp.issparse(X) else sp.csr_matrix(np.asarray(X, dtype=np.float64))
+
+
+def _splits(widths: tuple[int, ...] | list[int]) -> list[tuple[int, int]]:
+    ends = np.cumsum([0, *widths])
+    return [(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:], strict=True)]
+
+
+def _inner_cv(task: str, n_folds: int, seed: int):
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if task == "classification":
+        return StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+    return KFold(n_folds, shuffle=True, random_state=seed)
+
+
+class BlockTransform(TransformerMixin, BaseEstimator):
+    """One feature set: optional square root, standardisation, optional selection + PCA.
+
+    ``sqrt='sqrt'`` takes the square root of the (relative-frequency) values when the set
+    has no negative values (decided on the training rows: embeddings are left alone).
+    ``reduce='pca'`` keeps the ``n_select`` features most associated with the outcome
+    (univariate F test) and projects them on ``n_components`` principal axes.
+    """
+
+    def __init__(self, sqrt: str = "none", reduce: str = "none", n_select: int = 2000,
+                 n_components: int = 200, task: str = "regression", random_state: int = 0) -> None:
+        self.sqrt = sqrt
+        self.reduce = reduce
+        self.n_select = n_select
+        self.n_components = n_components
+        self.task = task
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: np.ndarray) -> BlockTransform:
+        from sklearn.preprocessing import StandardScaler
+
+        X = _csr(X)
+        self.sqrt_ = bool(self.sqrt == "sqrt" and X.nnz and X.min() >= 0)
+        X = X.sqrt() if self.sqrt_ else X
+        scaler = StandardScaler(with_mean=False).fit(X)
+        self.mean_ = np.asarray(X.mean(axis=0)).ravel()
+        self.scale_ = scaler.scale_
+        self.support_ = None
+        self.pca_mean_ = None
+        self.components_ = None
+        if self.reduce == "pca":
+            from sklearn.decomposition import PCA
+            from sklearn.feature_selection import SelectKBest, f_classif, f_regression
+
+            Z = X @ sp.diags(1.0 / self.scale_)
+            score = f_classif if self.task == "classification" else f_regression
+            k = min(self.n_select, Z.shape[1])
+            self.support_ = np.flatnonzero(SelectKBest(score, k=k).fit(Z, y).get_support())
+            D = Z[:, self.support_].toarray()
+            n_comp = max(1, min(self.n_components, D.shape[0] - 1, D.shape[1]))
+            pca = PCA(n_comp, svd_solver="randomized", random_state=self.random_state).fit(D)
+            self.pca_mean_ = pca.mean_
+            self.components_ = pca.components_
+        return self
+
+    def transform(self, X: Any) -> sp.csr_matrix | np.ndarray:
+        X = _csr(X)
+        X = X.sqrt() if self.sqrt_ else X
+        Z = X @ sp.diags(1.0 / self.scale_)
+        if self.components_ is None:
+            return sp.csr_matrix(Z)
+        return (Z[:, self.support_].toarray() - self.pca_mean_) @ self.components_.T
+
+
+class LinearHead(BaseEstimator):
+    """Ridge regression with its penalty chosen by GCV, or L2 logistic regression.
+
+    Classification with several ``Cs`` picks C by inner stratified CV on log-loss
+    (``LogisticRegressionCV``); with
+    one value it is fixed (``Cs=(0.01,)`` is DLATK's ``lr``).
+    """
+
+    def __init__(self, task: str = "regression", alphas: tuple[float, ...] = ALPHAS,
+                 Cs: tuple[float, ...] = CS, inner_folds: int = 5, random_state: int = 0) -> None:
+        self.task = task
+        self.alphas = alphas
+        self.Cs = Cs
+        self.inner_folds = inner_folds
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: np.ndarray) -> LinearHead:
+        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
+
+        if self.task == "regression":
+            m = RidgeCV(alphas=list(self.alphas)).fit(X, y)
+            self.coef_ = np.atleast_2d(m.coef_)
+            self.intercept_ = np.atleast_1d(m.intercept_).astype(float)
+            self.penalty_ = float(m.alpha_)
+            return self
+        if len(self.Cs) == 1:
+            m = LogisticRegression(C=self.Cs[0], max_iter=5000).fit(X, y)
+            self.penalty_ = float(self.Cs[0])
+        else:
+            # The CV version walks the Cs with warm starts: several times cheaper than a grid.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # sklearn 1.9 API-change notices
+                m = LogisticRegressionCV(
+                    Cs=list(self.Cs), scoring="neg_log_loss", max_iter=5000,
+                    cv=_inner_cv("classification", self.inner_folds, self.random_state)).fit(X, y)
+            self.penalty_ = float(np.ravel(m.C_)[0])
+        self.coef_ = m.coef_
+        self.intercept_ = m.intercept_.astype(float)
+        return self
+
+    def decision(self, X: Any) -> np.ndarray:
+        """Linear scores, shape (n, 1) for regression and binary classification, else (n, k)."""
+        return np.asarray(X @ self.coef_.T) + self.intercept_
+
+
+class BlockModel(BaseEstimator):
+    """Several feature sets concatenated, each transformed, then one :class:`LinearHead`."""
+
+    def __init__(self, widths: tuple[int, ...] = (), task: str = "regression", transform: str = "none",
+                 reduce: str = "none", alphas: tuple[float, ...] = ALPHAS, Cs: tuple[float, ...] = CS,
+                 inner_folds: int = 5, random_state: int = 0) -> None:
+        self.widths = widths
+        self.task = task
+        self.transform = transform
+        self.reduce = reduce
+        self.alphas = alphas
+        self.Cs = Cs
+        self.inner_folds = inner_folds
+        self.random_state = random_state
+
+    def _design(self, X: sp.csr_matrix) -> Any:
+        parts = [t.transform(X[:, a:b]) for t, (a, b) in zip(self.transforms_, _splits(self.widths), strict=True)]
+        if all(isinstance(p, np.ndarray) for p in parts):
+            return np.hstack(parts)
+        return sp.hstack([sp.csr_matrix(p) for p in parts], format="csr")
+
+    def fit(self, X: Any, y: np.ndarray) -> BlockModel:
+        X = _csr(X)
+        self.transforms_ = [
+            BlockTransform(self.transform, self.reduce, task=self.task, random_state=self.random_state)
+            .fit(X[:, a:b], y) for a, b in _splits(self.widths)
+        ]
+        self.head_ = LinearHead(self.task, self.alphas, self.Cs, self.inner_folds, self.random_state)
+        self.head_.fit(self._design(X), y)
+        return self
+
+    def decision(self, X: Any) -> np.ndarray:
+        return self.head_.decision(self._design(_csr(X)))
+
+
+class LanguageModel(BaseEstimator):
+    """Predicts one outcome from feature sets (and optional controls).
+
+    ``blocks``: ``((name, width), ...)`` of the feature-set columns after the first
+    ``n_controls`` columns. ``combine='concat'`` fits one model on all sets side by side
+    (DLATK's way); ``'stack'`` fits one model per set and combines their out-of-fold
+    predictions (``inner_folds`` CV inside the training rows) with an unpenalised linear
+    model. Controls always enter that combining model, unpenalised and standardised;
+    with controls and ``'concat'`` the language model is its single member.
+    ``target_transform='log'`` fits log(y) and back-transforms predictions (regression).
+    Classification expects ``y`` as class indices 0..k-1.
+    """
+
+    def __init__(self, blocks: tuple[tuple[str, int], ...] = (), n_controls: int = 0,
+                 task: str = "regression", combine: str = "concat", transform: str = "none",
+                 reduce: str = "none", target_transform: str = "none",
+                 alphas: tuple[float, ...] = ALPHAS, Cs: tuple[float, ...] = CS,
+                 inner_folds: int = 5, random_state: int = 0) -> None:
+        self.blocks = blocks
+        self.n_controls = n_controls
+        self.task = task
+        self.combine = combine
+        self.transform = transform
+        self.reduce = reduce
+        self.target_transform = target_transform
+        self.alphas = alphas
+        self.Cs = Cs
+        self.inner_folds = inner_folds
+        self.random_state = random_state
+
+    def _groups(self) -> list[list[int]]:
+        n = len(self.blocks)
+        return [[i] for i in range(n)] if self.combine == "stack" else [list(range(n))]
+
+    def _member_input(self, X: sp.csr_matrix, group: list[int]) -> sp.csr_matrix:
+        spans = _splits([self.n_controls, *[w for _, w in self.blocks]])[1:]
+        return sp.hstack([X[:, spans[i][0]:spans[i][1]] for i in group], format="csr")
+
+    def _member(self, group: list[int]) -> BlockModel:
+        return BlockModel(tuple(self.blocks[i][1] for i in group), self.task, self.transform,
+                          self.reduce, self.alphas, self.Cs, self.inner_folds, self.random_state)
+
+    def _meta_input(self, scores: list[np.ndarray], X: sp.csr_matrix) -> np.ndarray:
+        C = X[:, :self.n_controls].toarray()
+        return np.hstack([*scores, (C - self.control_mean_) / self.control_scale_])
+
+    def fit(self, X: Any, y: np.ndarray) -> LanguageModel:
+        X = _csr(X)
+        y = np.asarray(y)
+        if self.task == "classification":
+            self.classes_ = np.unique(y)
+            yt = y
+        else:
+            yt = np.log(y) if self.target_transform == "log" else y.astype(float)
+        groups = self._groups()
+        self.use_meta_ = self.n_controls > 0 or len(groups) > 1
+        if self.use_meta_:
+            C = X[:, :self.n_controls].toarray()
+            self.control_mean_ = C.mean(axis=0)
+            sd = C.std(axis=0)
+            self.control_scale_ = np.where(sd > 0, sd, 1.0)
+            oof = [np.zeros((len(y), 1 if self.task == "regression" or len(self.classes_) == 2
+                             else len(self.classes_))) for _ in groups]
+            for train, test in _inner_cv(self.task, self.inner_folds, self.random_state).split(X, y):
+                for j, g in enumerate(groups):
+                    Xg = self._member_input(X, g)
+                    m = clone(self._member(g)).fit(Xg[train], yt[train])
+                    oof[j][test] = m.decision(Xg[test])
+            self._fit_meta(self._meta_input(oof, X), yt)
+        self.members_ = [self._member(g).fit(self._member_input(X, g), yt) for g in groups]
+        return self
+
+    def _fit_meta(self, M: np.ndarray, yt: np.ndarray) -> None:
+        from sklearn.linear_model import LinearRegression, LogisticRegression
+
+        if self.task == "regression":
+            m = LinearRegression().fit(M, yt)
+        else:
+            # A huge C leaves the few combining weights effectively unpenalised.
+            m = LogisticRegression(C=1e6, max_iter=5000).fit(M, yt)
+        self.meta_coef_ = np.atleast_2d(m.coef_)
+        self.meta_intercept_ = np.atleast_1d(m.intercept_).astype(float)
+
+    def decision(self, X: Any) -> np.ndarray:
+        """Linear scores on the fitting scale (log scale with a log target), shape (n, 1|k)."""
+        X = _csr(X)
+        scores = [m.decision(self._member_input(X, g)) for m, g in zip(self.members_, self._groups(), strict=True)]
+        if not self.use_meta_:
+            return scores[0]
+        return self._meta_input(scores, X) @ self.meta_coef_.T + self.meta_intercept_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Regression: predicted outcome, shape (n,). Classification: class index, shape (n,)."""
+        if self.task == "classification":
+            return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        d = self.decision(X)[:, 0]
+        return np.exp(d) if self.target_transform == "log" else d
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""
+        from scipy.special import expit, softmax
+
+        d = self.decision(X)
+        if d.shape[1] == 1:
+            p = expit(d[:, 0])
+            return np.column_stack([1 - p, p])
+        return softmax(d, axis=1)
+
+    # -- saving: parameters as JSON, learned values as named arrays -------------------------
+
+    def export_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-ready description, named arrays) from which :meth:`from_state` rebuilds it."""
+        arrays: dict[str, np.ndarray] = {}
+
+        def put(name: str, value: np.ndarray | None) -> str | None:
+            if value is None:
+                return None
+            arrays[name] = np.asarray(value)
+            return name
+
+        members = []
+        for i, m in enumerate(self.members_):
+            transforms = [
+                {"sqrt": t.sqrt_, **{a: put(f"m{i}_t{j}_{a}", getattr(t, a)) for a in _TRANSFORM_ARRAYS}}
+                for j, t in enumerate(m.transforms_)
+            ]
+            head = {"penalty": m.head_.penalty_, "coef": put(f"m{i}_coef", m.head_.coef_),
+                    "intercept": put(f"m{i}_intercept", m.head_.intercept_)}
+            members.append({"params": _jsonable(m.get_params()), "transforms": transforms, "head": head})
+        state: dict[str, Any] = {
+            "class": type(self).__name__, "params": _jsonable(self.get_params()),
+            "members": members, "use_meta": self.use_meta_,
+            "classes": put("classes", getattr(self, "classes_", None)),
+        }
+        if self.use_meta_:
+            state["meta"] = {a: put(f"meta_{a}", getattr(self, a)) for a in _META_ARRAYS}
+        return state, arrays
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> LanguageModel:
+        """Rebuild a fitted model from :meth:`export_state` output (KeyError if incomplete)."""
+
+        def get(name: str | None) -> np.ndarray | None:
+            return None if name is None else arrays[name]
+
+        model = cls(**_params(state["params"]))
+        model.use_meta_ = bool(state["use_meta"])
+        if state.get("classes") is not None:
+            model.classes_ = get(state["classes"])
+        if model.use_meta_:
+            for a in _META_ARRAYS:
+                setattr(model, a, get(state["meta"][a]))
+        model.members_ = []
+        for ms in state["members"]:
+            m = BlockModel(**_params(ms["params"]))
+            m.transforms_ = []
+            for ts in ms["transforms"]:
+                t = BlockTransform()
+                t.sqrt_ = bool(ts["sqrt"])
+                for a in _TRANSFORM_ARRAYS:
+                    setattr(t, a, get(ts[a]))
+                m.transforms_.append(t)
+            m.head_ = LinearHead(m.task)
+            m.head_.penalty_ = ms["head"]["penalty"]
+            m.head_.coef_ = get(ms["head"]["coef"])
+            m.head_.intercept_ = get(ms["head"]["intercept"])
+            model.members_.append(m)
+        return model
+
+
+_TRANSFORM_ARRAYS = ("mean_", "scale_", "support_", "pca_mean_", "components_")
+_META_ARRAYS = ("meta_coef_", "meta_intercept_", "control_mean_", "control_scale_")
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    def conv(v: Any) -> Any:
+        if isinstance(v, tuple | list):
+            return [conv(x) for x in v]
+        if isinstance(v, np.generic):
+            return v.item()
+        return v
+    return {k: conv(v) for k, v in params.items()}
+
+
+def _params(params: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to the tuples the estimators take."""
+    def conv(v: Any) -> Any:
+        return tuple(conv(x) for x in v) if isinstance(v, list) else v
+    return {k: conv(v) for k, v in params.items()}
