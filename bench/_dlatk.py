@@ -324,3 +324,31 @@ if __name__ == "__main__":
         n = len(read_dlatk_table(make_dlatk_home(Path(scratch)), "feat$1gram$msgs$user_id"))
     print(f"DLATK --add_ngrams -n 1: {run['seconds']:.1f} s, peak {run['peak_rss_mb']:.0f} MiB, "
           f"{n:,} rows in feat$1gram$msgs$user_id")
+
+
+DLATK_1GRAM = "feat$1gram$msgs$user_id"
+DLATK_OCC = "feat$1gram$msgs$user_id$0_05"  # 1grams used by >= 5% of users with >= 500 words
+
+
+def dlatk_feature_tables(home: Path) -> dict[str, str]:
+    """DLATK's occurrence-filtered 1gram and fb2000 topic tables in ``home``, built if missing.
+
+    Keys are psyprofile's names of the same sets (``1gram_occ0.05``, ``fb2000_cp``).
+    """
+    def tables() -> list[str]:
+        con = sqlite3.connect(home / "sqlite_data" / "dla_tutorial.db")
+        try:
+            return [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        finally:
+            con.close()
+
+    have = tables()
+    if DLATK_1GRAM not in have:
+        run_dlatk(["--add_ngrams", "-n", "1"], home)
+    if DLATK_OCC not in have:
+        run_dlatk(["-f", DLATK_1GRAM, "--feat_occ_filter", "--set_p_occ", "0.05",
+                   "--group_freq_thresh", "500"], home)
+    if not any("fb2000_cp" in t for t in have):
+        run_dlatk(["--add_lex_table", "-l", "fb2000_cp", "--weighted_lexicon"], home)
+    topic = [t for t in tables() if t.startswith("feat$cat_fb2000_cp")]
+    return {"1gram_occ0.05": DLATK_OCC, "fb2000_cp": topic[0]}

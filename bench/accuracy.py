@@ -23,7 +23,6 @@ tables are built once and cached in ``~/.cache/psyprofile-bench/accuracy``.
 from __future__ import annotations
 
 import csv
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, for `
 from bench._dlatk import (  # noqa: E402
     BENCH_CACHE,
     BLOGS,
+    dlatk_feature_tables,
     make_dlatk_home,
     run_dlatk,
     write_results,
@@ -43,8 +43,6 @@ from bench._dlatk import (  # noqa: E402
 WORK = BENCH_CACHE / "accuracy"
 P_OCC = 0.05
 ONEGRAM, TOPICS, EMB = "1gram_occ0.05", "fb2000_cp", "minilm-static"
-DLATK_1GRAM = "feat$1gram$msgs$user_id"
-DLATK_OCC = "feat$1gram$msgs$user_id$0_05"
 FOLDS = {"age": BLOGS / "dlatk_folds_regression.csv", "gender": BLOGS / "dlatk_folds_classification.csv"}
 DLATK_REPORTED = {"age": 0.671, "gender": 0.822}
 N_BOOT = 2000
@@ -79,27 +77,6 @@ def prepare_study(lexicon_db: Path) -> tuple[Path, dict[str, Any]]:
         extract_embeddings(ws, EMB, progress=True)
     info["embeddings_seconds_this_run"] = round(time.perf_counter() - t0, 1)
     return path, info
-
-
-def dlatk_tables(home: Path) -> list[str]:
-    """DLATK's 1gram (occurrence-filtered) and fb2000 topic tables, built if missing."""
-    def tables() -> list[str]:
-        con = sqlite3.connect(home / "sqlite_data" / "dla_tutorial.db")
-        try:
-            return [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        finally:
-            con.close()
-
-    have = tables()
-    if DLATK_1GRAM not in have:
-        run_dlatk(["--add_ngrams", "-n", "1"], home)
-    if DLATK_OCC not in have:
-        run_dlatk(["-f", DLATK_1GRAM, "--feat_occ_filter", "--set_p_occ", str(P_OCC),
-                   "--group_freq_thresh", "500"], home)
-    if not any(TOPICS in t for t in have):
-        run_dlatk(["--add_lex_table", "-l", TOPICS, "--weighted_lexicon"], home)
-    topic = [t for t in tables() if t.startswith(f"feat$cat_{TOPICS}")]
-    return [DLATK_OCC, topic[0]]
 
 
 def read_dlatk_predictions(path: Path, outcome: str) -> dict[str, float]:
@@ -196,7 +173,7 @@ def main() -> None:
     home = make_dlatk_home(WORK, with_folds=True)
     study, info = prepare_study(home / "sqlite_data" / "dlatk_lexica.db")
     pseudo = Workspace.open(study).pseudonymizer("user")
-    tables = dlatk_tables(home)
+    tables = list(dlatk_feature_tables(home).values())
     results: dict[str, Any] = {"study_preparation": info, "dlatk_tables": tables, "n_boot": N_BOOT,
                                "command": "nice -n 5 python3 bench/accuracy.py"}
     for outcome in ("age", "gender"):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import os
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, for `
 from bench._dlatk import (  # noqa: E402
     BENCH_CACHE,
     BLOGS,
+    dlatk_feature_tables,
     make_dlatk_home,
     measure,
     run_dlatk,
@@ -35,8 +35,6 @@ WORK = BENCH_CACHE / "dla"
 OUTCOMES = ["age", "gender"]
 P_OCC = 0.05
 SETS = {"1gram_occ0.05": "1grams (occurrence >= 5%)", "fb2000_cp": "fb2000 topics"}
-DLATK_1GRAM = "feat$1gram$msgs$user_id"
-DLATK_OCC = "feat$1gram$msgs$user_id$0_05"
 TOP = 20
 
 
@@ -74,27 +72,6 @@ def run_psyprofile_dla(study: Path) -> tuple[Any, dict[str, Any]]:
 
     res = run_dla(Workspace.open(study), OUTCOMES, list(SETS), progress=False)
     return res, res.attrs["summary"]
-
-
-def dlatk_tables(home: Path) -> dict[str, str]:
-    """DLATK's feature tables (1gram occurrence-filtered, fb2000 topics), built if missing."""
-    def tables() -> list[str]:
-        con = sqlite3.connect(home / "sqlite_data" / "dla_tutorial.db")
-        try:
-            return [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        finally:
-            con.close()
-
-    have = tables()
-    if DLATK_1GRAM not in have:
-        run_dlatk(["--add_ngrams", "-n", "1"], home)
-    if DLATK_OCC not in have:
-        run_dlatk(["-f", DLATK_1GRAM, "--feat_occ_filter", "--set_p_occ", str(P_OCC),
-                   "--group_freq_thresh", "500"], home)
-    if not any("fb2000_cp" in t for t in have):
-        run_dlatk(["--add_lex_table", "-l", "fb2000_cp", "--weighted_lexicon"], home)
-    topic = [t for t in tables() if t.startswith("feat$cat_fb2000_cp")]
-    return {"1gram_occ0.05": DLATK_OCC, "fb2000_cp": topic[0]}
 
 
 def read_dlatk_csv(path: Path) -> dict[str, dict[str, tuple[float, float, int]]]:
@@ -139,7 +116,7 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     home = make_dlatk_home(WORK)
     study, prep = psyprofile_study(home / "sqlite_data" / "dlatk_lexica.db")
-    tables = dlatk_tables(home)
+    tables = dlatk_feature_tables(home)
 
     ours = measure(run_psyprofile_dla, study)
     res, summary = ours["result"]
