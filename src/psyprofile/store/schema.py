@@ -45,12 +45,12 @@ MIGRATIONS: list[str] = [
     """,
     # 2: the registry of feature tables (features.store) and how much text each group has.
     """
-    CREATE TABLE feature_sets (
+    CREATE TABLE IF NOT EXISTS feature_sets (
         name VARCHAR NOT NULL, level VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         params JSON, n_features BIGINT, n_groups BIGINT, n_rows BIGINT, created_at TIMESTAMP,
         PRIMARY KEY (name, level)
     );
-    CREATE TABLE group_words (
+    CREATE TABLE IF NOT EXISTS group_words (
         level VARCHAR NOT NULL, group_id VARCHAR NOT NULL, messages BIGINT, words BIGINT,
         PRIMARY KEY (level, group_id)
     );
