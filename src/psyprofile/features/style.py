@@ -72,6 +72,7 @@ def _textstat():
     syllable counter hyphenates every word anew with pyphen, most of the time it spends;
     memoising pyphen per word type makes it several times faster with identical results.
     """
+    shimmed = False
     if "pkg_resources" not in sys.modules:
         try:
             import pkg_resources  # noqa: F401
@@ -81,7 +82,12 @@ def _textstat():
                 lambda pkg, res: importlib.resources.files(pkg).joinpath(res).open("rb")
             )
             sys.modules["pkg_resources"] = shim
+            shimmed = True
     import textstat
+
+    if shimmed:
+        # textstat keeps its own reference; no other library should find the stand-in.
+        del sys.modules["pkg_resources"]
 
     ts = textstat.textstat  # the package re-exports the methods of this instance
     ts.pyphen = types.SimpleNamespace(
