@@ -177,6 +177,9 @@ def text_pass(
             gw_parts.append(res["group_words"])
             excluded += res["excluded"]
             bar.update(res["messages"])
+        # Listing a set counts its distinct features, which needs more than the streaming
+        # buffer: at 1M posts the 3grams alone hold 4M distinct features.
+        con.execute(f"SET memory_limit = '{old_limit}'")
         out: dict[str, Any] = {}
         for name, w in writers.items():
             out[name] = w.commit("style" if name == STYLE else "ngram", params[name])

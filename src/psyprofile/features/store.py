@@ -81,8 +81,12 @@ def register_feature_set(
     """
     tname = table_name(name, level)
     if counts is None:
+        # DISTINCT in a subquery is a grouped aggregate, which DuckDB can spill to disk;
+        # count(DISTINCT ...) must hold every value in memory at once.
         n_feat, n_groups, n_rows = one(con,
-            f'SELECT count(DISTINCT feature), count(DISTINCT group_id), count(*) FROM "{tname}"'
+            f'SELECT (SELECT count(*) FROM (SELECT DISTINCT feature FROM "{tname}")), '
+            f'(SELECT count(*) FROM (SELECT DISTINCT group_id FROM "{tname}")), '
+            f'(SELECT count(*) FROM "{tname}")'
         )
     else:
         n_feat, n_groups, n_rows = counts["features"], counts["groups"], counts["rows"]
