@@ -25,7 +25,7 @@ from psyprofile.io.base import ColumnMap, FileInfo
 from psyprofile.io.formats import detect_format
 from psyprofile.io.ingest import ingest
 from psyprofile.io.jsonl import iter_array, read_jsonl
-from psyprofile.io.mastodon import html_to_text
+from psyprofile.io.mastodon import html_to_text, is_direct
 from psyprofile.io.x_archive import tweet_files
 from psyprofile.store.workspace import Workspace
 
@@ -319,7 +319,8 @@ def test_x_archive_without_account_file(ws, tmp_path):
 def test_mastodon_outbox(ws, name):
     rep = run(ws, FIX / name)
     assert rep.files[0].format == "mastodon"
-    assert rep.files[0].counts == {"stored": 7, "not_a_post": 2, "no_text": 1, "bad_time": 1}
+    assert rep.files[0].counts == {"stored": 7, "not_a_post": 2, "no_text": 1, "bad_time": 1,
+                                   "direct_message": 1}
     assert [r.detail for r in rep.files[0].examples["not_a_post"]] == ["a boost of another post"] * 2
     assert "Hello & welcome to my page\nsecond line here\n\nA new paragraph about gardening." in texts(ws)
     assert users(ws) == 1
@@ -330,7 +331,17 @@ def test_mastodon_export_as_tar_gz(ws, tmp_path):
     with tarfile.open(p, "w:gz") as tf:
         tf.add(FIX / "mastodon" / "outbox.json", arcname="outbox.json")
     assert detect_format(p) == "mastodon"
-    assert run(ws, p).files[0].counts == {"stored": 7, "not_a_post": 2, "no_text": 1, "bad_time": 1}
+    assert run(ws, p).files[0].counts == {"stored": 7, "not_a_post": 2, "no_text": 1, "bad_time": 1,
+                                          "direct_message": 1}
+
+
+def test_direct_message_detection():
+    public, followers = "https://www.w3.org/ns/activitystreams#Public", "https://s.example/u/a/followers"
+    assert is_direct({"to": ["https://s.example/u/b"], "cc": []}, {})
+    assert is_direct({}, {"to": "https://s.example/u/b"})
+    assert not is_direct({"to": ["https://s.example/u/b"]}, {"cc": [public]})
+    assert not is_direct({"to": [followers]}, {})
+    assert not is_direct({}, {})  # no addressing: taken as a post
 
 
 def test_html_to_text():

@@ -37,6 +37,8 @@ BAD_TIME = "bad_time"
 BAD_JSON = "bad_json"
 WRONG_TYPE = "wrong_type"
 NOT_A_POST = "not_a_post"
+# Private correspondence (a Mastodon direct message): other people's conversation, not a post.
+DIRECT_MESSAGE = "direct_message"
 
 
 @dataclass

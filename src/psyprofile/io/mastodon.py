@@ -3,7 +3,10 @@
 The outbox is an ``OrderedCollection`` whose ``orderedItems`` are activities. A
 ``Create`` activity carries the user's post as ``object`` with HTML ``content``, which
 is turned into plain text. Other activities (``Announce`` = a boost of someone else's
-post) are not the user's own text and are skipped as ``not_a_post``.
+post) are not the user's own text and are skipped as ``not_a_post``. Direct messages
+(addressed to named accounts only: neither the public nor the followers collection in
+``to``/``cc``) are correspondence with other people, not posts, and are skipped as
+``direct_message``; followers-only posts are kept, as the user's own posts.
 
 Accepted: the ``outbox.json`` file itself (plain, .gz or .zst), or the export as a
 folder, .zip or .tar.gz holding it.
@@ -22,7 +25,15 @@ from pathlib import Path
 from typing import IO
 
 from psyprofile.errors import InputError
-from psyprofile.io.base import NOT_A_POST, WRONG_TYPE, Chunk, ColumnMap, FileInfo, Reject
+from psyprofile.io.base import (
+    DIRECT_MESSAGE,
+    NOT_A_POST,
+    WRONG_TYPE,
+    Chunk,
+    ColumnMap,
+    FileInfo,
+    Reject,
+)
 from psyprofile.io.jsonl import (
     ChunkBuilder,
     NoArray,
@@ -38,6 +49,7 @@ from psyprofile.io.jsonl import (
 OUTBOX = "outbox.json"
 _ITEMS = re.compile(r'"orderedItems"\s*:\s*\[')
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+_PUBLIC = {"https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public"}
 
 
 class _TextOf(HTMLParser):
@@ -138,6 +150,9 @@ def _add(builder: ChunkBuilder, row: int, item: object, groups: tuple[str, ...])
         what = "a boost of another post" if kind == "Announce" else f"a {kind} activity"
         builder.reject(Reject(row, NOT_A_POST, what))
         return
+    if is_direct(item, obj):
+        builder.reject(Reject(row, DIRECT_MESSAGE, "a direct message to named accounts"))
+        return
     try:
         content = as_text(obj.get("content"), "object.content")
         values = {
@@ -150,3 +165,16 @@ def _add(builder: ChunkBuilder, row: int, item: object, groups: tuple[str, ...])
         builder.reject(Reject(row, WRONG_TYPE, str(exc)))
         return
     builder.post(row, {**values, "text": html_to_text(content) if content else content})
+
+
+def is_direct(activity: dict, obj: dict) -> bool:
+    """True for a direct message: addressed (``to``/``cc``) without the public or a
+    followers collection. Items with no addressing at all are treated as posts."""
+    audience: list[str] = []
+    for holder in (activity, obj):
+        for key in ("to", "cc"):
+            v = holder.get(key)
+            audience += [v] if isinstance(v, str) else [x for x in v or [] if isinstance(x, str)]
+    if not audience:
+        return False
+    return not any(a in _PUBLIC or a.endswith("/followers") for a in audience)
