@@ -97,7 +97,7 @@ def test_several_files_in_one_run(tmp_path):
     rep = ingest(ws, [FIX / "posts.tsv", FIX / "mastodon"], progress=False)
     assert [f.format for f in rep.files] == ["tsv", "mastodon"]
     assert rep.rows_stored == 9 + 7
-    assert rep.rows_read == 10 + 11
+    assert rep.rows_read == 10 + 12
 
 
 def test_a_file_that_breaks_midway_leaves_nothing_behind(tmp_path):
