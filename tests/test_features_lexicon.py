@@ -71,6 +71,20 @@ def test_unweighted_dic_with_wildcards(ws):
     }
 
 
+@pytest.mark.parametrize("lexicon", ["weighted.csv", "liwc.dic"])
+def test_lexicon_table_is_sorted_and_listed_with_its_counts(ws, lexicon):
+    # the rows are built in (group, category) order and stored without a sort
+    out = extract_lexicon(ws, str(FIX / lexicon), progress=False)
+    name = Path(lexicon).stem
+    with ws.connect() as con:
+        rows = con.execute(f'SELECT group_id, feature FROM "feat${name}$user"').fetchall()
+        listed = con.execute("SELECT n_features, n_groups, n_rows FROM feature_sets "
+                             "WHERE name = ?", [name]).fetchall()
+    assert rows == sorted(rows)
+    assert listed == [(len({f for _, f in rows}), len({g for g, _ in rows}), len(rows))]
+    assert out == dict(zip(["features", "groups", "rows"], listed[0], strict=True))
+
+
 def test_unknown_source_set_is_a_clear_error(tmp_path):
     ws = Workspace.create(tmp_path / "empty")
     with pytest.raises(Exception, match="feature set '1gram' at level 'user' has not been extracted"):

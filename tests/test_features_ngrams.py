@@ -252,3 +252,25 @@ def test_lexicon_through_features_command_and_rerun(ws, uid, tmp_path):
     third = runner.invoke(cli, args)
     assert "pets: skipped" not in third.output and "1gram: skipped" in third.output
     assert rows(ws, "pets")[(uid["u2"], "PET")] == pytest.approx((1.0, 1 / 6))
+
+
+def test_writer_flushes_pieces_in_order(tmp_path, monkeypatch):
+    # pieces are buffered and inserted a few at a time; rows keep their order and types
+    import pyarrow as pa
+
+    from psyprofile.features.store import FeatureTableWriter
+
+    monkeypatch.setattr(FeatureTableWriter, "FLUSH_ROWS", 3)
+    ws = Workspace.create(tmp_path / "study")
+    pieces = [pa.table({"group_id": [f"g{i}"] * k, "feature": [f"f{j}" for j in range(k)],
+                        "value": list(range(1, k + 1)), "group_norm": [0.5] * k})
+              for i, k in enumerate([2, 0, 1, 4, 2])]
+    with ws.connect() as con:
+        w = FeatureTableWriter(con, "x", "user")
+        for p in pieces:
+            w.append(p)
+        assert w.commit("ngram") == {"features": 4, "groups": 4, "rows": 9}
+        got = con.execute('SELECT * FROM "feat$x$user"').fetchall()
+    expected = [(g, f, float(v), n) for p in pieces
+                for g, f, v, n in zip(*p.to_pydict().values(), strict=True)]
+    assert got == expected

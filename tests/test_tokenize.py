@@ -140,3 +140,47 @@ def test_huge_text() -> None:
     toks = tokenize(unit * copies)
     assert len(toks) == len(unit_tokens) * copies
     assert toks[: 2 * len(unit_tokens)] == unit_tokens * 2
+
+
+def _one_regex_findall(text: str) -> list[str]:
+    """The tokenizer as its definition: one ``regex`` findall over the whole text."""
+    from psyprofile.text import tokenize as tk
+
+    text = normalize(text)
+    if not tk._may_hold_upper_emoticon(text):
+        return tk._TOKEN_RE.findall(text.lower())
+    return [t if tk._EMOTICON_RE.match(t) else t.lower() for t in tk._TOKEN_RE.findall(text)]
+
+
+# Pieces where the shortcuts could go wrong: words next to emoticon letters (xd, o_o, o.o),
+# URL starts, a trailing comma or full stop, characters str.split() and the patterns disagree
+# on (\x1c-\x1f are not spaces to the patterns), non-ASCII spaces, letters that fold case
+# (Kelvin sign, long s, dotted I, final sigma), combining marks, emoji.
+_PIECES = ["xd", "XD", "xD", "x", "d", "o", "O", "0", "_", ".", ",", ":", ";", "=", "-", "'",
+           "(", ")", "<", "3", "/", "^", "@", "#", "!", "?", "http", "://", "www", "com", "a",
+           "word", " ", "  ", "\t", "\n", "\x1c", "\x1f", "\x85", "\u2028", "\xa0", "é",
+           "e\u0301", "हिन्दी", "👍", "🏽", "\u200d", "🇩", "🇪", "1", "\ufe0f", "\u20e3", "ſ",
+           "\u212a", "İ", "ΟΣ", "&amp;", "’", "â€™", "\x92", "8", "P", "D", "T", "u", "s", "*",
+           "%", '"', "ok,", "end."]
+
+
+def test_shortcuts_give_the_tokens_of_one_regex_findall() -> None:
+    # tokenize() skips the pattern for plain words and uses the standard re on ASCII text;
+    # neither may change a single token
+    import random
+
+    rng = random.Random(3)
+    texts = ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12)))
+             for _ in range(20_000)]
+    texts += ["xd, xdd. o_o o. www. http, end.", "a\x1cb c, d.", "Word, :D", "o_. x_, ok!",
+              "xd'd xdd's don't o'o (xd @me #tag :dog =p ;p .com a# a@ (a) 'a -a <a"]
+    differ = [t for t in texts if tokenize(t) != _one_regex_findall(t)]
+    assert differ == []
+
+
+def test_ascii_pattern_matches_the_regex_pattern() -> None:
+    from psyprofile.text import tokenize as tk
+
+    text = "See www.a.com/x_(y), x@y.org :-) <3 o_O 4:30pm 1-year-old \x1c#tag ^_^ ... --"
+    assert tk._ASCII_TOKEN_RE.findall(text) == tk._TOKEN_RE.findall(text)
+    assert tk._ASCII_LOWER_TOKEN_RE.findall(text.lower()) == tk._TOKEN_RE.findall(text.lower())

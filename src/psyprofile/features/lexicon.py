@@ -54,9 +54,11 @@ WITH lex AS (
     FROM _lex WHERE term <> '{icpt}' GROUP BY 1, 2
 ), vocab AS (
     SELECT DISTINCT lower(feature) AS word FROM "{src}"
+), stem_lengths AS (
+    -- only prefixes as long as a wildcard's stem can match one: none for most lexica
+    SELECT DISTINCT length(term) - 1 AS n FROM lex WHERE term LIKE '%*' AND length(term) > {stem}
 ), prefixes AS (
-    SELECT word, left(word, n::BIGINT) AS stem
-    FROM (SELECT word, unnest(range({stem}, length(word) + 1)) AS n FROM vocab)
+    SELECT word, left(word, n::BIGINT) AS stem FROM vocab JOIN stem_lengths ON length(word) >= n
 )
 SELECT word, category, max(weight) AS weight FROM (
     SELECT v.word, l.category, l.weight FROM vocab v JOIN lex l ON v.word = l.term
@@ -64,18 +66,6 @@ SELECT word, category, max(weight) AS weight FROM (
     SELECT p.word, l.category, l.weight FROM prefixes p JOIN lex l ON l.term = p.stem || '*'
 ) GROUP BY 1, 2
 """
-
-# DLATK's constants: each _intercept entry adds its weight to its category in every group.
-_WITH_CONSTANTS = """
-WITH constants AS (
-    SELECT category AS feature, max(weight) AS weight FROM _lex WHERE term = '{icpt}' GROUP BY 1
-)
-SELECT coalesce(s.group_id, c.group_id) AS group_id, coalesce(s.feature, c.feature) AS feature,
-       coalesce(s.value, 0) AS value, coalesce(s.group_norm, 0) + coalesce(c.weight, 0) AS group_norm
-FROM _scored s FULL JOIN (SELECT group_id, feature, weight FROM _groups, constants) c
-  ON s.group_id = c.group_id AND s.feature = c.feature
-"""
-
 
 def _arrays(con: Any, sql: str) -> list[np.ndarray]:
     t = con.sql(sql).to_arrow_table()
@@ -90,12 +80,32 @@ def _sorted_cells(m: sp.spmatrix, n_cols: int) -> tuple[np.ndarray, sp.csr_matri
     return rows * n_cols + m.indices, m
 
 
-def _scores(con: Any, src: str) -> tuple[pa.Table, pa.Array]:
-    """(group_id, feature, value, group_norm) of the categories, by sparse products: the
-    groups × words counts (and group_norms) times the words × categories weights; and the
-    group ids of ``src``."""
+def _constants(con: Any, lex: Lexicon) -> tuple[list[str], np.ndarray, float]:
+    """DLATK's constants: the categories of the lexicon's ``_intercept`` entries with their
+    weights (added to the category's ``group_norm`` in every group, ``value`` 0 where no word
+    matched), or, for a lexicon without any, a feature ``_intercept`` with value and
+    group_norm 1. Returns (categories, weights, value of a cell only the constant fills)."""
+    if not pc.any(pc.equal(lex.entries.column("term"), INTERCEPT)).as_py():
+        return [INTERCEPT], np.ones(1), 1.0
+    cats, weights = _arrays(con, f"SELECT category, max(weight) FROM _lex WHERE term = '{INTERCEPT}' "
+                                 "GROUP BY 1")
+    return list(cats), weights.astype(np.float64), 0.0
+
+
+def _scores(con: Any, src: str, lex: Lexicon) -> tuple[pa.Table, dict[str, int]]:
+    """(group_id, feature, value, group_norm) of the categories, sorted by group and
+    category, and its counts (``features``, ``groups``, ``rows``).
+
+    The sums are sparse products, the groups × words counts (and group_norms) times the
+    words × categories weights, to which the constants are added."""
+    const_cats, const_weights, const_value = _constants(con, lex)
+    con.register("_k", pa.table({"category": pa.array(const_cats, pa.string())}))
+    try:
+        cats = pa.array(_arrays(con, "SELECT DISTINCT category FROM (SELECT category FROM _matched "
+                                     "UNION ALL SELECT category FROM _k) ORDER BY 1")[0], pa.string())
+    finally:
+        con.unregister("_k")
     words = pa.array(_arrays(con, "SELECT DISTINCT word FROM _matched ORDER BY 1")[0], pa.string())
-    cats = pa.array(_arrays(con, "SELECT DISTINCT category FROM _matched ORDER BY 1")[0], pa.string())
     groups = pa.array(_arrays(con, f'SELECT DISTINCT group_id FROM "{src}" ORDER BY 1')[0], pa.string())
     con.register("_w", pa.table({"word": words, "wi": np.arange(len(words))}))
     con.register("_c", pa.table({"category": cats, "ci": np.arange(len(cats))}))
@@ -108,40 +118,41 @@ def _scores(con: Any, src: str) -> tuple[pa.Table, pa.Array]:
     finally:
         for t in ("_w", "_c", "_g"):
             con.unregister(t)
+    n_cats = len(cats)
     shape = (len(groups), len(words))
     # duplicate (group, word) cells, e.g. 'Happy' and 'happy', are summed, as DLATK does
     counts = sp.csr_matrix((count.astype(np.float64), (gi, wi)), shape=shape)
     norms = sp.csr_matrix((norm.astype(np.float64), (gi, wi)), shape=shape)
-    weights = sp.csr_matrix((weight.astype(np.float64), (mwi, mci)), shape=(len(words), len(cats)))
+    weights = sp.csr_matrix((weight.astype(np.float64), (mwi, mci)), shape=(len(words), n_cats))
     member = weights.copy()
     member.data[:] = 1.0
     # value > 0 exactly where a group has a word of the category; scipy drops group_norm
     # products that cancel to 0, so group_norm's cells are a subset of value's.
-    keys, value = _sorted_cells(counts @ member, len(cats))
-    gn_keys, gn = _sorted_cells(norms @ weights, len(cats))
+    keys, value = _sorted_cells(counts @ member, n_cats)
+    gn_keys, gn = _sorted_cells(norms @ weights, n_cats)
     group_norm = np.zeros(len(keys))
     group_norm[np.searchsorted(keys, gn_keys)] = gn.data
-    table = pa.table({"group_id": groups.take(pa.array(keys // len(cats))),
-                      "feature": cats.take(pa.array(keys % len(cats))),
-                      "value": value.data, "group_norm": group_norm})
-    return table, groups
-
-
-def _add_constants(con: Any, lex: Lexicon, scored: pa.Table, groups: pa.Array) -> pa.Table:
-    """``scored`` with DLATK's constants: a lexicon's ``_intercept`` weights added to their
-    categories in every group, or, for a lexicon without any, a feature ``_intercept`` = 1."""
-    if not pc.any(pc.equal(lex.entries.column("term"), INTERCEPT)).as_py():
-        ones = pa.array(np.ones(len(groups)))
-        extra = pa.table({"group_id": groups, "feature": pa.array([INTERCEPT] * len(groups)),
-                          "value": ones, "group_norm": ones})
-        return pa.concat_tables([scored, extra])
-    con.register("_scored", scored)
-    con.register("_groups", pa.table({"group_id": groups}))
-    try:
-        return con.sql(_WITH_CONSTANTS.format(icpt=INTERCEPT)).to_arrow_table()
-    finally:
-        con.unregister("_scored")
-        con.unregister("_groups")
+    # The constants' cells (every group × each constant category) go into the sorted cells
+    # by position: few, so this is linear where a union of the keys would sort them all.
+    ci = pc.index_in(pa.array(const_cats, pa.string()), value_set=cats).to_numpy()
+    const_keys = (np.arange(len(groups))[:, None] * n_cats + ci[None, :]).ravel()
+    order = np.argsort(const_keys)
+    const_keys, const_add = const_keys[order], np.tile(const_weights, len(groups))[order]
+    at = np.searchsorted(keys, const_keys)
+    inside = at < len(keys)
+    new = ~inside
+    new[inside] = keys[at[inside]] != const_keys[inside]
+    all_keys = np.insert(keys, at[new], const_keys[new])
+    values = np.insert(value.data, at[new], const_value)
+    group_norm = np.insert(group_norm, at[new], 0.0)
+    group_norm[np.searchsorted(all_keys, const_keys)] += const_add
+    rows, cols = all_keys // n_cats, all_keys % n_cats
+    table = pa.table({"group_id": groups.take(pa.array(rows)), "feature": cats.take(pa.array(cols)),
+                      "value": values, "group_norm": group_norm})
+    counts_out = {"features": int(np.count_nonzero(np.bincount(cols, minlength=n_cats))),
+                  "groups": int(np.count_nonzero(np.diff(rows)) + (len(rows) > 0)),
+                  "rows": len(all_keys)}
+    return table, counts_out
 
 
 def extract_lexicon(
@@ -168,11 +179,12 @@ def extract_lexicon(
         con.register("_lex", lex.entries)
         try:
             con.execute(_MATCHED.format(src=src, icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
-            scored, groups = _scores(con, src)
-            table = _add_constants(con, lex, scored, groups)
+            table, counts = _scores(con, src, lex)
         finally:
             con.unregister("_lex")
         params = {"lexicon": lex.name, "source": lex.source, "weighted": lex.weighted,
-                  "source_set": source_set, "categories": len(lex.categories)}
-        out = write_features(con, lex.name, level, table, kind="lexicon", params=params)
+                  "source_set": source_set,
+                  "categories": pc.count_distinct(lex.entries.column("category")).as_py()}
+        out = write_features(con, lex.name, level, table, kind="lexicon", params=params,
+                             ordered=True, counts=counts)
     return out
