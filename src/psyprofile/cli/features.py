@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from psyprofile.cli.engine_options import EngineChoice, engine_options
 from psyprofile.errors import PsyprofileError
 
 
@@ -36,11 +37,15 @@ def _ngram_lengths(text: str | None) -> tuple[int, ...]:
               help="Also write n-gram sets keeping 2/3grams with PMI above this (DLATK uses 3), "
                    "named <set>_pmi<T>.")
 @click.option("--min-words", type=int, help="Leave out groups with fewer words than this.")
+@click.option("--partition-chars", type=click.IntRange(min=10_000), default=1_000_000,
+              show_default=True,
+              help="Characters of text per partition: a worker's memory grows with it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@engine_options
 def features(study: Path, level: str, ngrams: str | None, lexica: tuple[str, ...],
              topics: tuple[str, ...], embeddings: str | None, style: bool,
              min_users_pct: float | None, pmi: float | None, min_words: int | None,
-             quiet: bool) -> None:
+             partition_chars: int, quiet: bool, engine: EngineChoice) -> None:
     """Extract feature sets of STUDY; sets already up to date are skipped.
 
     Without a feature option, extracts 1grams. Each set is stored as feat$<set>$<level>.
@@ -53,11 +58,13 @@ def features(study: Path, level: str, ngrams: str | None, lexica: tuple[str, ...
         ns = (1,)
     if min_words is not None and min_words < 0:
         raise PsyprofileError(f"--min-words must be 0 or more (got {min_words}).")
-    report = extract_features(
-        Workspace.open(study), level=level, ngrams=ns, lexica=(*lexica, *topics),
-        embeddings=embeddings, style=style, min_users_pct=min_users_pct, min_words=min_words,
-        pmi=pmi, progress=not quiet,
-    )
+    with engine.open() as eng:
+        report = extract_features(
+            Workspace.open(study), level=level, ngrams=ns, lexica=(*lexica, *topics),
+            embeddings=embeddings, style=style, min_users_pct=min_users_pct,
+            min_words=min_words, pmi=pmi, progress=not quiet, workers=engine.workers,
+            engine=eng, chunk_chars=partition_chars,
+        )
     if "messages" in report:
         click.echo(f"{report['messages']:,} messages in {report['groups']:,} {level} groups")
     for name, r in report["sets"].items():

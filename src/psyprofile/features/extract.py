@@ -14,13 +14,10 @@ equal the new ones is skipped with a note, any other is replaced.
 
 from __future__ import annotations
 
-import collections
 import json
-import multiprocessing
 import os
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ import duckdb
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from psyprofile.engine import Engine, open_engine
 from psyprofile.errors import PsyprofileError
 from psyprofile.features import ngrams as ng
 from psyprofile.features.occurrence import occ_name, occurrence_filter, pmi_filter, pmi_name
@@ -143,12 +141,16 @@ def text_pass(
     workers: int | None = None,
     progress: bool = True,
     chunk_chars: int = CHUNK_CHARS,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Stream the posts at ``level`` once and write the n-gram sets of ``ns`` (plus their
     union when ``combine``), ``style`` if asked, and ``group_words`` for ``level``.
 
-    ``params[name]`` is stored with each set. ``workers`` (processes) defaults to the CPU
-    count; 0 or 1, or a corpus under :data:`IN_PROCESS_BELOW` messages, runs in this process.
+    ``params[name]`` is stored with each set. Chunks of about ``chunk_chars`` characters of
+    text run on ``engine``; without one, on a local pool of ``workers`` processes (default:
+    the CPU count; 0 or 1, or a corpus under :data:`IN_PROCESS_BELOW` messages, runs in this
+    process). The driver cuts the chunks and writes the results in order, so every engine
+    gives the same tables.
     Returns per set its counts, and
     ``messages``, ``groups``, ``excluded_min_words`` and ``messages_without_group``.
     """
@@ -171,7 +173,7 @@ def text_pass(
     old_limit = scalar(con, "SELECT current_setting('memory_limit')")
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
     try:
-        for res in _run(tasks, workers):
+        for res in _run(tasks, workers, engine):
             for name, table in res["tables"].items():
                 writers[name].append(table)
             gw_parts.append(res["group_words"])
@@ -201,21 +203,12 @@ def text_pass(
             "excluded_min_words": excluded, "messages_without_group": without}
 
 
-def _run(tasks: Iterator[tuple], workers: int) -> Iterator[dict[str, Any]]:
-    """Results of ``_process`` over ``tasks``, in order, with a bounded number in flight."""
-    if workers <= 1:
-        yield from map(_process, tasks)
-        return
-    # spawn, not fork: the parent holds DuckDB's threads, which a fork would copy mid-flight
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        pending: collections.deque[Future] = collections.deque()
-        for task in tasks:
-            pending.append(pool.submit(_process, task))
-            if len(pending) > 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+def _run(tasks: Iterator[tuple], workers: int, engine: Engine | None) -> Iterator[dict[str, Any]]:
+    """Results of ``_process`` over ``tasks``, in order, with a bounded number in flight: on
+    ``engine``, else on a local pool of ``workers`` (this process for 0 or 1)."""
+    with open_engine(engine, workers) as eng:
+        # the caller's bar counts messages; a second bar per chunk would only repeat it
+        yield from eng.map(_process, tasks, desc="feature chunks", progress=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +251,8 @@ def extract_features(
     pmi: float | None = None,
     progress: bool = True,
     workers: int | None = None,
+    engine: Engine | None = None,
+    chunk_chars: int = CHUNK_CHARS,
 ) -> dict[str, Any]:
     """Extract the asked feature sets of ``ws`` at ``level`` (``'user'``, ``'message'`` or a
     group column), skipping those already up to date.
@@ -269,6 +264,9 @@ def extract_features(
     sets; ``pmi``: also write PMI-filtered copies of the sets with 2grams or longer;
     ``min_words``: leave groups with fewer words out of the n-gram and style tables (and use
     it as the occurrence filter's word threshold instead of ``ws.config['min_words']``).
+    The tokenizing pass runs in partitions of about ``chunk_chars`` characters on ``engine``
+    (a :mod:`psyprofile.engine` engine; default a local pool of ``workers`` processes); every
+    engine gives the same tables.
 
     Returns ``{'level', 'sets': {name: {'features', 'groups', 'rows', 'seconds'} or
     {'skipped': note}}, 'notes': [...], 'groups', 'messages', ...}``.
@@ -305,7 +303,8 @@ def extract_features(
                 n for n in ns if ng.set_name(n) in stale)
             t0 = time.perf_counter()
             res = text_pass(con, level, redo_ns, combine and ng.combined_name(ns) in stale,
-                            STYLE in stale, min_words, params, workers, progress)
+                            STYLE in stale, min_words, params, workers, progress,
+                            chunk_chars, engine)
             seconds = time.perf_counter() - t0
             for name, counts in res["sets"].items():
                 report["sets"][name] = {**counts, "seconds": round(seconds, 2)}

@@ -5,6 +5,11 @@ reason), pseudonymises user and message ids with the study key, drops exact repe
 a user's post (so ingesting a file twice adds nothing), detects the language, and
 appends the rest to ``messages``. Every row read ends up counted under exactly one
 reason in ``ingest_log`` ('stored' included), so nothing disappears unseen.
+
+The per-row work (validation, keyed hashes, language detection) runs on an engine
+(:mod:`psyprofile.engine`), one reader chunk per partition; the driver, the only DuckDB
+writer, commits the prepared partitions in file order. A partition whose worker dies is run
+again and committed once, so the stored rows are the same on every engine.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
+from psyprofile.engine import Engine, open_engine
 from psyprofile.errors import InputError
 from psyprofile.io.base import NO_TEXT, NO_USER, Chunk, ColumnMap, FileInfo, Reject
 from psyprofile.io.formats import detect_format, get_reader
+from psyprofile.privacy.pseudonym import Pseudonymizer
 from psyprofile.store.db import scalar
 from psyprofile.store.schema import RESERVED_COLUMNS
 from psyprofile.store.workspace import Workspace
@@ -227,6 +234,41 @@ def _prepare(
     return t, groups
 
 
+@dataclass
+class _Job:
+    """One partition to prepare in a worker (the study key travels, not a keyed hash
+    object, which cannot be pickled)."""
+
+    chunk: Chunk
+    source: str
+    key: bytes
+    language: str | None
+    max_chars: int
+
+
+@dataclass
+class _Prepared:
+    table: pa.Table
+    groups: list[str]
+    report: FileReport  # rejects of this partition only
+    rows_in: int
+
+
+def _prepare_part(job: _Job) -> _Prepared:
+    """:func:`_prepare` of one partition, in a worker."""
+    part = FileReport(file=job.source, format="")
+    table, groups = _prepare(job.chunk, job.source, Pseudonymizer(job.key, "user"),
+                             Pseudonymizer(job.key, "message"), job.language, job.max_chars, part)
+    return _Prepared(table, groups, part, job.chunk.table.num_rows + len(job.chunk.rejects))
+
+
+def _merge(report: FileReport, part: FileReport) -> None:
+    report.counts.update(part.counts)
+    for reason, rejects in part.examples.items():
+        ex = report.examples.setdefault(reason, [])
+        ex.extend(rejects[:MAX_EXAMPLES - len(ex)])
+
+
 def _flush(writer: _Writer, pending: list[pa.Table], groups: list[str], report: FileReport) -> None:
     if not pending:
         return
@@ -255,26 +297,27 @@ def ingest(
     max_chars: int = 200_000,
     chunk_rows: int = 50_000,
     progress: bool = True,
+    engine: Engine | None = None,
 ) -> IngestReport:
     """Load posts from ``paths`` into the workspace; returns what was stored and skipped.
 
     ``fmt`` is one of :data:`psyprofile.io.formats.FORMATS` or ``'auto'`` (by extension
     and content). ``language`` (ISO 639-1, e.g. ``'en'``) keeps only posts detected as
-    that language. Memory is bounded by ``chunk_rows`` posts at a time.
+    that language. Memory is bounded by ``chunk_rows`` posts at a time (per partition in
+    flight). Partitions are prepared on ``engine`` (default: in this process).
     """
     columns = columns or ColumnMap()
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.exists():
             raise InputError(f"{p}: no such file or folder.")
-    users = ws.pseudonymizer("user")
-    messages = ws.pseudonymizer("message")
+    key = ws.key()
     options = {
         "format": fmt, "columns": columns.__dict__ | {"groups": list(columns.groups)},
         "language": language, "keep_raw_ids": keep_raw_ids, "max_chars": max_chars,
     }
     reports: list[FileReport] = []
-    with ws.connect() as con:
+    with ws.connect() as con, open_engine(engine, workers=1) as eng:
         run_id = scalar(con, "SELECT nextval('ingest_run_seq')")
         con.execute(
             "INSERT INTO ingest_runs (run_id, started_at, files, options, status) VALUES (?, ?, ?, ?, 'running')",
@@ -297,14 +340,17 @@ def ingest(
                 # memory (5 GB for 1M posts).
                 pending: list[pa.Table] = []
                 groups: list[str] = []
-                for chunk in get_reader(fmt_used)(path, columns, info, chunk_rows):
-                    n_in = chunk.table.num_rows + len(chunk.rejects)
-                    table, groups = _prepare(chunk, path.name, users, messages, language, max_chars, report)
-                    if table.num_rows:
-                        pending.append(table)
+                jobs = (_Job(chunk, path.name, key, language, max_chars)
+                        for chunk in get_reader(fmt_used)(path, columns, info, chunk_rows))
+                for done in eng.map(_prepare_part, jobs, desc=f"parse {path.name}",
+                                    progress=False):
+                    _merge(report, done.report)
+                    groups = done.groups
+                    if done.table.num_rows:
+                        pending.append(done.table)
                     if sum(t.num_rows for t in pending) >= chunk_rows:
                         _flush(writer, pending, groups, report)
-                    bar.update(n_in)
+                    bar.update(done.rows_in)
                 _flush(writer, pending, groups, report)
                 report.notes = list(info.notes)
                 report.counts = +report.counts  # drop zero counts

@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from psyprofile.engine import Engine
 from psyprofile.errors import PsyprofileError
 from psyprofile.models.persist import SavedModel
 from psyprofile.store.workspace import Workspace
 
 MISSING_WARN = 0.2  # warn when this share of a set's model features is absent from the study
+PARTITION_USERS = 20_000  # users scored per task on an engine
 _DDL = """CREATE TABLE IF NOT EXISTS predictions (
     user_id VARCHAR NOT NULL, model VARCHAR NOT NULL, outcome VARCHAR NOT NULL,
     value DOUBLE, lo DOUBLE, hi DOUBLE, words BIGINT
@@ -83,9 +85,13 @@ def _missing_share(con: Any, sets: dict[str, list[str]]) -> dict[str, float]:
     return out
 
 
-def predict(ws: Workspace, saved: SavedModel, min_words: int | None = None) -> PredictReport:
+def predict(ws: Workspace, saved: SavedModel, min_words: int | None = None, *,
+            engine: Engine | None = None, partition_users: int = PARTITION_USERS) -> PredictReport:
     """Score every user of ``ws`` with at least ``min_words`` words (default: the model's
-    training minimum) and replace this model's rows in ``predictions``."""
+    training minimum) and replace this model's rows in ``predictions``.
+
+    With an ``engine`` (:mod:`psyprofile.engine`), users are scored in partitions of
+    ``partition_users`` on its workers; the rows are the same as without one."""
     from psyprofile.features.store import list_feature_sets
     from psyprofile.models.train import encode_controls, feature_matrix, user_words
     from psyprofile.store.outcomes import read_outcomes
@@ -131,8 +137,14 @@ def predict(ws: Workspace, saved: SavedModel, min_words: int | None = None) -> P
         X, _ = feature_matrix(con, list(sets), users, sets)
         X = sp.hstack([sp.csr_matrix(C), X], format="csr")
         w = np.array([words[u] for u in users], dtype=np.int64)
-        rows = score_rows(saved, X, w)
-        rows.insert(0, "user_id", np.repeat(users, len(rows) // len(users)))
+        if engine is None:
+            rows = _score_partition((saved, users, X, w))
+        else:
+            parts = ((saved, users[a:a + partition_users], X[a:a + partition_users],
+                      w[a:a + partition_users]) for a in range(0, len(users), partition_users))
+            rows = pd.concat(engine.map(_score_partition, parts, desc="predict",
+                                        total=-(-len(users) // partition_users)),
+                             ignore_index=True)
         con.execute(_DDL)
         con.execute("DELETE FROM predictions WHERE model = ?", [saved.name])
         con.register("_pred_in", rows)
@@ -141,6 +153,14 @@ def predict(ws: Workspace, saved: SavedModel, min_words: int | None = None) -> P
         finally:
             con.unregister("_pred_in")
     return PredictReport(saved.name, spec["outcome"], len(users), too_few, missing_control, missing)
+
+
+def _score_partition(part: tuple[SavedModel, list[str], Any, np.ndarray]) -> pd.DataFrame:
+    """``score_rows`` of one partition ``(saved, users, X, words)``, with a user_id column."""
+    saved, users, X, words = part
+    rows = score_rows(saved, X, words)
+    rows.insert(0, "user_id", np.repeat(users, len(rows) // len(users)))
+    return rows
 
 
 def score_rows(saved: SavedModel, X: Any, words: np.ndarray) -> pd.DataFrame:

@@ -1,0 +1,63 @@
+"""The engine interface shared by the local and the Dask engine."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from psyprofile.errors import PsyprofileError
+
+MAX_ATTEMPTS = 3  # runs of one partition before giving up: a partition that kills 3 workers
+# in a row is too big for a worker's memory, and retrying again would only repeat that
+
+
+class PartitionFailed(PsyprofileError):
+    """A partition's worker died :data:`MAX_ATTEMPTS` times."""
+
+
+class Engine:
+    """Runs ``fn`` over partitions; subclasses implement :meth:`map` and :meth:`close`."""
+
+    name = "engine"
+    workers = 1  # partitions run at the same time
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, desc: str,
+            progress: bool = True, total: int | None = None) -> Iterator[Any]:
+        """``fn(item)`` for each item, yielded in input order.
+
+        ``fn`` must be a picklable top-level function and each item picklable; items are
+        drawn lazily, at most about ``2 * workers`` ahead of the results consumed. A partition
+        whose worker dies is retried (up to :data:`MAX_ATTEMPTS` runs) and yields once; an
+        exception raised by ``fn`` itself propagates at once. ``desc``/``total`` label the
+        progress bar (one tick per partition; ``progress=False`` hides it).
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the workers (and a cluster this engine started)."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def open_engine(engine: Engine | None, workers: int | None = None) -> Iterator[Engine]:
+    """``engine`` itself (left open: its owner closes it), or a new local engine of
+    ``workers`` processes closed on exit."""
+    if engine is not None:
+        yield engine
+        return
+    from psyprofile.engine.local import LocalEngine
+
+    with LocalEngine(workers) as own:
+        yield own
+
+
+def fail_message(desc: str, index: int, why: str) -> str:
+    return (f"{desc}: partition {index + 1} failed {MAX_ATTEMPTS} times ({why}); its worker "
+            "probably ran out of memory. Use smaller partitions (--partition-size) or give "
+            "workers more memory.")
