@@ -80,7 +80,7 @@ def test_card_states_data_metrics_and_uses(saved):
     assert card["controls_only_baseline"]["auc"]["value"] is not None
     md = (folder / "card.md").read_text()
     assert "Decisions about individual people" in md and "Clinical diagnosis" in md
-    assert [m["name"] for m in list_models(saved[0])] == ["gender_model"]
+    assert [m["name"] for m in list_models(saved[0]) if m["where"] == "study"] == ["gender_model"]
 
 
 def test_predict_scores_users_with_intervals(saved):

@@ -88,3 +88,20 @@ def test_clear_errors(study, tmp_path):
         train(study, TrainOptions("centred", ["topics"], target_transform="log"), progress=False)
     with pytest.raises(PsyprofileError, match="outcome 'empty' is empty"):
         train(study, TrainOptions("empty", ["topics"]), progress=False)
+
+
+def test_ridge_members_for_classification_are_calibrated_and_round_trip(study, tmp_path):
+    from psyprofile.models.persist import load_model, save_model
+
+    opts = TrainOptions("gender", ["1gram", "topics"], combine="stack", member_head="ridge",
+                        inner_folds=3, **FAST)
+    res = train(study, opts, fit_final=True, progress=False)
+    assert res.cv["auc"] > 0.85
+    assert res.report()["pipeline"]["estimator"].startswith("RidgeCV")
+    # Probabilities come from the logistic combining model, even for one member.
+    single = train(study, TrainOptions("gender", ["topics"], member_head="ridge", **FAST),
+                   fit_final=True, progress=False)
+    assert single.model.use_meta_ and single.oof.min() >= 0 and single.oof.max() <= 1
+    loaded = load_model(save_model(study, res, str(tmp_path / "m")))
+    X = res.data.X
+    assert np.abs(loaded.estimator.predict_proba(X) - res.model.predict_proba(X)).max() <= 1e-12

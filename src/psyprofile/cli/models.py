@@ -1,4 +1,4 @@
-"""``psyprofile train``, ``psyprofile predict`` and ``psyprofile models list``."""
+"""``psyprofile train``, ``psyprofile predict`` and ``psyprofile models list|show``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import click
+
+from psyprofile.cli.engine_options import EngineChoice, engine_options
 
 study_arg = click.argument("study", type=click.Path(file_okay=False, path_type=Path))
 
@@ -100,7 +102,11 @@ def train(study: Path, outcome: str, features: str, controls: str | None, task: 
 @click.option("--model", "model_ref", required=True, help="Model folder PATH, or NAME of a study or bundled model.")
 @click.option("--min-words", type=int, help="Minimum words per user (default: the model's training minimum).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with stable keys.")
-def predict(study: Path, model_ref: str, min_words: int | None, as_json: bool) -> None:
+@click.option("--partition-users", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="Users scored per task on --engine dask or --workers.")
+@engine_options
+def predict(study: Path, model_ref: str, min_words: int | None, as_json: bool,
+            partition_users: int, engine: EngineChoice) -> None:
     """Score every user of STUDY with enough text; scores go to the `predictions` table."""
     import dataclasses
     import warnings
@@ -113,7 +119,8 @@ def predict(study: Path, model_ref: str, min_words: int | None, as_json: bool) -
     saved = load_model(model_ref, ws)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report = run(ws, saved, min_words)
+        with engine.open() as eng:
+            report = run(ws, saved, min_words, engine=eng, partition_users=partition_users)
     for w in caught:
         click.secho(f"warning: {w.message}", fg="yellow", err=True)
     if as_json:
@@ -143,5 +150,21 @@ def list_cmd(study: Path | None, as_json: bool) -> None:
         click.echo("no models yet; train one with `psyprofile train STUDY ... --save NAME`")
     for m in found:
         metric = f"r {m['r']:.3f}" if m["r"] is not None else (f"auc {m['auc']:.3f}" if m["auc"] is not None else "")
-        click.echo(f"{m['name']:<20} {m['where']:<8} {m['outcome']} ({m['task']}) from "
+        source = "lexicon on " if m.get("kind") == "lexicon" else ""
+        click.echo(f"{m['name']:<20} {m['where']:<8} {m['outcome']} ({m['task']}) from {source}"
                    f"{'+'.join(m['feature_sets'])}  {metric}  n {m['n_users']}  {m['path']}")
+
+
+@models.command("show")
+@click.argument("model_ref", metavar="MODEL")
+@click.argument("study", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON (card.json's keys).")
+def show_cmd(model_ref: str, study: Path | None, as_json: bool) -> None:
+    """Print the model card of MODEL (a folder PATH, or NAME of a model of STUDY or bundled)."""
+    from psyprofile.models.card import build_card, render_markdown
+    from psyprofile.models.persist import read_spec, resolve
+    from psyprofile.store.workspace import Workspace
+
+    folder = resolve(model_ref, Workspace.open(study) if study else None)
+    card = build_card(read_spec(folder))
+    click.echo(json.dumps(card, indent=2) if as_json else render_markdown(card))

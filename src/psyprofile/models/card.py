@@ -1,7 +1,9 @@
 """Model cards: what a saved model was trained on, how well it does, and what not to use it for.
 
 Written beside every saved model as ``card.json`` (stable keys) and ``card.md`` (the same
-facts for people).
+facts for people). A trained model's card reports its cross-validation; a lexicon model's
+(``"kind": "lexicon"``) reports the lexicon, its terms of use and its accuracy on a labelled
+corpus. A model description may carry ``notes`` (a list of sentences) for either card.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ KNOWN_LIMITS = [
 ]
 
 
+LEXICON_LIMITS = [
+    "The weights were fitted by the lexicon's authors on their own samples of users; accuracy on "
+    "other platforms, periods or populations is unknown until re-validated there.",
+    *KNOWN_LIMITS[1:],
+]
+
+
 def training_summary(ws: Workspace, users: list[str]) -> dict[str, Any]:
     """Study name, users, their posts and the date range of those posts."""
     with ws.connect(read_only=True) as con:
@@ -56,8 +65,9 @@ def training_summary(ws: Workspace, users: list[str]) -> dict[str, Any]:
 
 def build_card(spec: dict[str, Any]) -> dict[str, Any]:
     """The card of a model description (``model.json`` content)."""
+    if (spec.get("estimator") or {}).get("kind") == "lexicon":
+        return build_lexicon_card(spec)
     cv = spec["cv"]
-    metric_keys = ("r", "r2", "mae") if spec["task"] == "regression" else ("auc", "accuracy", "f1")
     return {
         "model": spec["name"], "outcome": spec["outcome"], "task": spec["task"],
         "classes": spec["classes"], "created": spec["created"],
@@ -67,14 +77,40 @@ def build_card(spec: dict[str, Any]) -> dict[str, Any]:
         "features": {s["name"]: len(s["features"]) for s in spec["feature_sets"]},
         "controls": spec["control_names"], "min_words": spec["min_words"],
         "pipeline": spec["pipeline"],
-        "cv_metrics": {k: {"value": cv.get(k), "ci95": cv.get(k + "_ci")} for k in metric_keys},
+        "cv_metrics": _metrics(spec["task"], cv),
         "n_folds": cv.get("n_folds"),
-        "controls_only_baseline": (
-            {k: {"value": cv["controls_only"].get(k), "ci95": cv["controls_only"].get(k + "_ci")}
-             for k in metric_keys} if cv.get("controls_only") else None),
+        "controls_only_baseline": (_metrics(spec["task"], cv["controls_only"])
+                                   if cv.get("controls_only") else None),
         "reliability": {**spec["reliability"],
                         "meaning": "error sd = sqrt(pi/2) * (a + b / sqrt(words)); interval = value +/- 1.96 sd"},
         "intended_uses": INTENDED_USES, "unintended_uses": UNINTENDED_USES, "known_limits": KNOWN_LIMITS,
+        "notes": spec.get("notes", []),
+    }
+
+
+def _metrics(task: str, m: dict[str, Any]) -> dict[str, Any]:
+    keys = ("r", "r2", "mae") if task == "regression" else ("auc", "accuracy", "f1")
+    return {k: {"value": m.get(k), "ci95": m.get(k + "_ci")} for k in keys}
+
+
+def build_lexicon_card(spec: dict[str, Any]) -> dict[str, Any]:
+    """The card of a lexicon model: the lexicon and its terms, the scoring rule, and the
+    accuracy measured on a labelled corpus (``spec['cv']``, which is not cross-validation)."""
+    est, ev = spec["estimator"], spec["cv"]
+    return {
+        "model": spec["name"], "kind": "lexicon", "outcome": spec["outcome"], "task": spec["task"],
+        "classes": spec["classes"], "created": spec["created"],
+        "psyprofile_version": spec["psyprofile_version"], "format_version": spec["format_version"],
+        "lexicon": {"name": est["lexicon"], "category": est["category"],
+                    "source": est["lexicon_source"], "licence": est["licence"],
+                    "citation": est["citation"], "weights_sha256": est["weights_sha256"]},
+        "scoring": spec["scoring"], "min_words": spec["min_words"],
+        "evaluation_data": spec["training"], "evaluation_metrics": _metrics(spec["task"], ev),
+        "evaluation_optimistic": bool(spec.get("evaluation_optimistic", False)),
+        "reliability": {**spec["reliability"],
+                        "meaning": "error sd = sqrt(pi/2) * (a + b / sqrt(words)); interval = value +/- 1.96 sd"},
+        "intended_uses": INTENDED_USES, "unintended_uses": UNINTENDED_USES, "known_limits": LEXICON_LIMITS,
+        "notes": spec.get("notes", []),
     }
 
 
@@ -85,8 +121,53 @@ def _fmt(m: dict[str, Any]) -> str:
     return f"{v:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else "")
 
 
+def _closing(card: dict[str, Any]) -> list[str]:
+    """Reliability, uses, limits and notes: the sections every card ends with."""
+    rel = card["reliability"]
+    return [
+        "", "## Reliability of a single score", "",
+        f"Expected absolute error = {rel['a']:.4g} + {rel['b']:.4g} / sqrt(words); each stored score "
+        "has an interval of value +/- 1.96 sd and the number of words it rests on.", "",
+        "## Intended uses", "", *[f"- {u}" for u in card["intended_uses"]], "",
+        "## Unintended uses (do not)", "", *[f"- {u}" for u in card["unintended_uses"]], "",
+        "## Known limits", "", *[f"- {u}" for u in card["known_limits"]], "",
+        *(["## Notes", "", *[f"- {n}" for n in card["notes"]], ""] if card.get("notes") else []),
+    ]
+
+
+def render_lexicon_markdown(card: dict[str, Any]) -> str:
+    """A lexicon model's card as a Markdown document."""
+    lex, t = card["lexicon"], card["evaluation_data"]
+    lines = [
+        f"# Model card: {card['model']}", "",
+        f"Scores **{card['outcome']}** ({card['task']}"
+        + (f"; classes {', '.join(card['classes'])}" if card["classes"] else "") + ") "
+        f"with the published weights of lexicon `{lex['name']}`, category `{lex['category']}`. "
+        f"Described {card['created']} with psyprofile {card['psyprofile_version']} "
+        f"(model format {card['format_version']}).", "",
+        "## Lexicon", "",
+        f"- terms of use: {lex['licence']}", f"- citation: {lex['citation']}",
+        f"- weights: read from the lexicon at load time ({lex['source']}); not stored in this "
+        f"folder. SHA-256 of the weights used: `{lex['weights_sha256'][:16]}...`; a changed "
+        "lexicon is refused.", "",
+        "## Scoring", "", card["scoring"], "",
+        f"Users need at least {card['min_words']:,} words.", "",
+        "## Accuracy on a labelled corpus (no training, so no cross-validation; 95% bootstrap CI)", "",
+        f"- data: {t['study']}; {t['n_users']:,} users, {t['n_posts']:,} posts, "
+        f"{t['date_range'][0]} to {t['date_range'][1]}", "",
+        "| metric | value |", "| --- | --- |",
+        *[f"| {k} | {_fmt(m)} |" for k, m in card["evaluation_metrics"].items()],
+    ]
+    if card["evaluation_optimistic"]:
+        lines += ["", "**Optimistic:** the lexicon was very likely fitted partly on this same "
+                  "corpus, so these figures overstate its accuracy on new data."]
+    return "\n".join(lines + _closing(card))
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     """The card as a Markdown document."""
+    if card.get("kind") == "lexicon":
+        return render_lexicon_markdown(card)
     t = card["training_data"]
     lines = [
         f"# Model card: {card['model']}", "",
@@ -109,16 +190,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     base = card["controls_only_baseline"] or {}
     for k, m in card["cv_metrics"].items():
         lines.append(f"| {k} | {_fmt(m)} | {_fmt(base[k]) if k in base else '-'} |")
-    rel = card["reliability"]
-    lines += [
-        "", "## Reliability of a single score", "",
-        f"Expected absolute error = {rel['a']:.4g} + {rel['b']:.4g} / sqrt(words); each stored score "
-        "has an interval of value +/- 1.96 sd and the number of words it rests on.", "",
-        "## Intended uses", "", *[f"- {u}" for u in card["intended_uses"]], "",
-        "## Unintended uses (do not)", "", *[f"- {u}" for u in card["unintended_uses"]], "",
-        "## Known limits", "", *[f"- {u}" for u in card["known_limits"]], "",
-    ]
-    return "\n".join(lines)
+    return "\n".join(lines + _closing(card))
 
 
 def write_card(folder: Path, spec: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,12 @@ numbers only, never code.
 
 A model is found by path, by name in the study (``STUDY/models/NAME/``), or by name among
 the models shipped inside the package (``psyprofile/models/bundled/NAME/``).
+
+Two kinds of estimator exist (``model.json`` key ``estimator.kind``): a trained
+:class:`~psyprofile.models.pipeline.LanguageModel` (the default, arrays in ``arrays.npz``),
+and ``"lexicon"``, a published weighted lexicon applied to 1grams
+(:mod:`psyprofile.models.lexicon_model`), whose weights come from the lexicon at load time,
+so its folder has no ``arrays.npz``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ import numpy as np
 
 from psyprofile import __version__
 from psyprofile.errors import PsyprofileError
+from psyprofile.lexica.load import Lexicon
+from psyprofile.models import lexicon_model
+from psyprofile.models.lexicon_model import LexiconModel
 from psyprofile.models.pipeline import LanguageModel
 
 if TYPE_CHECKING:
@@ -46,7 +55,7 @@ class SavedModel:
     name: str
     path: Path | None
     spec: dict[str, Any]
-    estimator: LanguageModel
+    estimator: LanguageModel | LexiconModel
 
 
 def bundled_dir() -> Path:
@@ -87,18 +96,69 @@ def build_spec(ws: Workspace, result: TrainResult, name: str) -> tuple[dict[str,
     return spec, arrays
 
 
-def save_model(ws: Workspace, result: TrainResult, name_or_path: str) -> Path:
-    """Write the model of ``result`` and its card to a folder; returns the folder."""
+def save_model(ws: Workspace, result: TrainResult, name_or_path: str,
+               set_names: dict[str, str] | None = None, notes: list[str] | None = None) -> Path:
+    """Write the model of ``result`` and its card to a folder; returns the folder.
+
+    ``set_names`` renames feature sets in the saved model (e.g. ``{"1gram_occ0.05": "1gram"}``:
+    the filtered set's values are the 1gram table's, so a study with only ``1gram`` can be
+    scored; features of the model that a study lacks read as 0). ``notes`` (sentences) go
+    into the model card.
+    """
+    folder = target_dir(ws, name_or_path)
+    spec, arrays = build_spec(ws, result, folder.name)
+    if notes:
+        spec["notes"] = list(notes)
+    if set_names:
+        for s in spec["feature_sets"]:
+            s["name"] = set_names.get(s["name"], s["name"])
+        params = spec["estimator"]["params"]
+        params["blocks"] = [[set_names.get(b, b), w] for b, w in params["blocks"]]
+        spec["cv"]["feature_sets"] = [set_names.get(b, b) for b in spec["cv"]["feature_sets"]]
+    return write_model(folder, spec, arrays)
+
+
+def build_lexicon_spec(name: str, *, lexicon: Lexicon, lexicon_ref: str, category: str,
+                       outcome: str, task: str, classes: list[str] | None, min_words: int,
+                       evaluation: dict[str, Any], reliability: dict[str, float],
+                       training: dict[str, Any], scoring: str, optimistic: bool = False,
+                       notes: list[str] | None = None) -> dict[str, Any]:
+    """The ``model.json`` content of a lexicon model (see
+    :mod:`psyprofile.models.lexicon_model`) scoring ``outcome`` with category ``category`` of
+    ``lexicon``, which loading finds again as ``lexicon_ref`` (a bundled lexicon name, or a
+    lexicon file path, relative to the model folder).
+
+    ``evaluation`` is :func:`psyprofile.models.metrics.summarize` of its scores on the users
+    described by ``training`` (see :func:`psyprofile.models.card.training_summary`);
+    ``reliability`` the :func:`psyprofile.models.predict.fit_reliability` of its errors there;
+    ``optimistic`` flags an evaluation on data the lexicon was (likely) fitted on.
+    """
+    _, digest = lexicon_model.build_estimator(lexicon, category, task)
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "psyprofile_version": __version__,
+        "name": name, "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "outcome": outcome, "task": task, "classes": classes, "level": "user",
+        "column": "group_norm", "min_words": int(min_words),
+        "feature_sets": [{"name": lexicon_model.SOURCE_SET, "features": "the lexicon's terms"}],
+        "controls": [], "control_names": [], "reliability": reliability,
+        "estimator": lexicon_model.lexicon_state(lexicon_ref, category, digest, lexicon),
+        "scoring": scoring, "training": training, "cv": evaluation,
+        "evaluation_optimistic": optimistic, "notes": list(notes or []),
+    }
+
+
+def write_model(folder: Path, spec: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> Path:
+    """Write ``spec`` as ``model.json`` (+ ``arrays`` as checksummed ``arrays.npz``) and the
+    model card into ``folder`` (created if needed); returns the folder."""
     from psyprofile.models.card import write_card
 
-    folder = target_dir(ws, name_or_path)
     folder.mkdir(parents=True, exist_ok=True)
-    spec, arrays = build_spec(ws, result, folder.name)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    data = buf.getvalue()
-    spec["arrays"] = {"file": ARRAYS, "sha256": hashlib.sha256(data).hexdigest()}
-    (folder / ARRAYS).write_bytes(data)
+    if arrays is not None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        data = buf.getvalue()
+        spec["arrays"] = {"file": ARRAYS, "sha256": hashlib.sha256(data).hexdigest()}
+        (folder / ARRAYS).write_bytes(data)
     (folder / MODEL_JSON).write_text(json.dumps(spec, indent=1))
     write_card(folder, spec)
     return folder
@@ -129,13 +189,18 @@ def _bad(folder: Path, why: str) -> PsyprofileError:
     )
 
 
+def read_spec(folder: Path) -> dict[str, Any]:
+    """The ``model.json`` of a model folder, as written (not checked beyond being JSON)."""
+    try:
+        return json.loads((folder / MODEL_JSON).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _bad(folder, f"not valid JSON: {exc}") from None
+
+
 def load_model(ref: str | Path, ws: Workspace | None = None) -> SavedModel:
     """Load and check a saved model (format, version, array checksum) and rebuild it."""
     folder = resolve(ref, ws)
-    try:
-        spec = json.loads((folder / MODEL_JSON).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _bad(folder, f"not valid JSON: {exc}") from None
+    spec = read_spec(folder)
     if not isinstance(spec, dict) or spec.get("format") != FORMAT:
         raise _bad(folder, f"its 'format' is not '{FORMAT}'")
     if spec.get("format_version") != FORMAT_VERSION:
@@ -145,6 +210,8 @@ def load_model(ref: str | Path, ws: Workspace | None = None) -> SavedModel:
             "with this version, or use the psyprofile version that saved it "
             f"({spec.get('psyprofile_version', 'unknown')})."
         )
+    if isinstance(spec.get("estimator"), dict) and spec["estimator"].get("kind") == lexicon_model.KIND:
+        return _load_lexicon_model(folder, spec)
     try:
         data = (folder / spec["arrays"]["file"]).read_bytes()
         if hashlib.sha256(data).hexdigest() != spec["arrays"]["sha256"]:
@@ -157,6 +224,16 @@ def load_model(ref: str | Path, ws: Workspace | None = None) -> SavedModel:
         raise _bad(folder, f"missing file {exc.filename}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise _bad(folder, f"incomplete or inconsistent description: {exc!r}") from None
+    return SavedModel(spec.get("name", folder.name), folder, spec, estimator)
+
+
+def _load_lexicon_model(folder: Path, spec: dict[str, Any]) -> SavedModel:
+    """A lexicon model; its feature columns (the lexicon's terms) are filled in ``spec``."""
+    try:
+        estimator = lexicon_model.load_estimator(spec["estimator"], spec["task"], folder)
+        spec["feature_sets"] = [{"name": lexicon_model.SOURCE_SET, "features": estimator.features}]
+    except KeyError as exc:
+        raise _bad(folder, f"incomplete description of a lexicon model: missing {exc}") from None
     return SavedModel(spec.get("name", folder.name), folder, spec, estimator)
 
 
@@ -177,5 +254,6 @@ def list_models(ws: Workspace | None) -> list[dict[str, Any]]:
                 "feature_sets": [s.get("name") for s in spec.get("feature_sets", [])],
                 "n_users": cv.get("n_users"), "r": cv.get("r"), "auc": cv.get("auc"),
                 "created": spec.get("created"), "format_version": spec.get("format_version"),
+                "kind": (spec.get("estimator") or {}).get("kind", "trained"),
             })
     return out

@@ -48,6 +48,7 @@ class TrainOptions:
     alphas: tuple[float, ...] = ALPHAS
     Cs: tuple[float, ...] = CS
     inner_folds: int = 5
+    member_head: str = "auto"  # 'ridge': classification members are ridge fits, see LanguageModel
 
 
 @dataclass
@@ -223,7 +224,7 @@ def build_model(data: TrainingData, opts: TrainOptions, sets: list[str] | None =
         start += width
     model = LanguageModel(tuple(blocks), n_ctl, data.task, opts.combine, opts.transform, opts.reduce,
                           opts.target_transform, tuple(opts.alphas), tuple(opts.Cs), opts.inner_folds,
-                          opts.seed)
+                          opts.seed, opts.member_head)
     return model, np.asarray(cols, dtype=np.int64)
 
 
@@ -339,7 +340,9 @@ def pipeline_description(opts: TrainOptions) -> dict[str, Any]:
         "combine": opts.combine, "transform": opts.transform, "reduce": opts.reduce,
         "target_transform": opts.target_transform, "standardise": "per feature set, inside each training fold",
         "estimator": f"RidgeCV(alphas={list(opts.alphas)})" if opts.task != "classification"
-        else f"L2 LogisticRegression(C in {list(opts.Cs)} by inner CV)",
+        else (f"RidgeCV(alphas={list(opts.alphas)}) of the class indicators per member, combined "
+              "by a logistic regression" if opts.member_head == "ridge"
+              else f"L2 LogisticRegression(C in {list(opts.Cs)} by inner CV)"),
         "seed": opts.seed,
     }
 
