@@ -1,0 +1,1 @@
+"""Questionnaires: public-domain IPIP inventories, their scoring, reliability and careless-response checks."""
