@@ -1,0 +1,199 @@
+"""One person's profile sources, computed in memory: what :func:`profile_texts` scores.
+
+:func:`psyprofile.profiles.study.prepare` builds the sources of a study from its feature
+tables; for one person that means a throw-away DuckDB study and some twenty connections per
+call. Here the same sources are built from the texts directly, with the same rules, so the
+scores are the same numbers:
+
+* messages in the order :func:`psyprofile.profiles.sources.load_messages` gives them
+  (halves alternate by time, ties by position; then half, position);
+* words: tokens of :func:`psyprofile.text.tokenize.tokenize`, as the 1gram tables count them;
+* lexica: each message's Σ weight × count over the 1grams matching a category, with the
+  matching rules of :mod:`psyprofile.features.lexicon` (lower-cased, wildcards of a stem of
+  :data:`~psyprofile.features.lexicon.MIN_WILDCARD_STEM`\\ + characters, the largest weight
+  where several entries match, intercepts added to the group score);
+* VADER: :func:`psyprofile.features.vader.message_scores` per message;
+* zero-shot Big Five: the embedder on all messages (``minilm-static``) or on the first
+  window of the sampled ones (``minilm``), with the word weights
+  :mod:`psyprofile.profiles.zeroshot` reads from its caches.
+
+What does not depend on the texts (lexica, their intercepts, the trait directions, the
+embedders) is loaded once per process and spec (:func:`spec_resources`): a lexicon file is
+read on the first call with its spec, so edit it and restart a long-running service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.sparse as sp
+
+from psyprofile.profiles.sources import LexiconScores, Messages, Source, VaderScores
+from psyprofile.profiles.spec import VADER_DIMENSION, LexiconSource, ProfileSpec
+from psyprofile.profiles.zeroshot import DIM, ZeroShotScores, item_directions, sampled_messages
+
+WINDOW = 254  # wordpieces in one MiniLM window (see zeroshot._read_cache)
+
+
+@dataclass(frozen=True)
+class LexiconIndex:
+    """A lexicon's entries for the categories of one :class:`LexiconSource`, lower-cased
+    (intercepts apart): ``exact[term][col]`` and, per stem length, ``stems[n][stem][col]``
+    the largest weight of the entries that give category column ``col``."""
+
+    source: LexiconSource
+    set_name: str
+    intercepts: dict[str, float]
+    exact: dict[str, dict[int, float]]
+    stems: dict[int, dict[str, dict[int, float]]]
+
+    def weights(self, vocab: list[str]) -> sp.csr_matrix:
+        """(len(vocab), n_dims) weight of each lower-cased 1gram in each dimension's
+        category; 0 where it matches none."""
+        rows, cols, vals = [], [], []
+        for i, word in enumerate(vocab):
+            got = dict(self.exact.get(word, {}))
+            for n, by_stem in self.stems.items():
+                if len(word) >= n:
+                    _merge(got, by_stem.get(word[:n], {}))
+            rows += [i] * len(got)
+            cols += list(got)
+            vals += list(got.values())
+        return sp.csr_matrix((vals, (rows, cols)), shape=(len(vocab), len(self.source.dimensions)))
+
+
+def _merge(into: dict[int, float], more: dict[int, float]) -> None:
+    for c, w in more.items():
+        into[c] = max(into.get(c, -np.inf), w)
+
+
+def index_lexicon(source: LexiconSource, set_name: str, intercepts: dict[str, float]) -> LexiconIndex:
+    """The :class:`LexiconIndex` of ``source`` (its lexicon resolved as the study does)."""
+    from psyprofile.features.lexicon import MIN_WILDCARD_STEM
+    from psyprofile.lexica.load import INTERCEPT
+    from psyprofile.lexica.registry import resolve_lexicon
+
+    col = {d.category: j for j, d in enumerate(source.dimensions)}
+    exact: dict[str, dict[int, float]] = {}
+    stems: dict[int, dict[str, dict[int, float]]] = {}
+    e = resolve_lexicon(source.ref).entries.to_pydict()
+    for term, cat, w in zip(e["term"], e["category"], e["weight"], strict=True):
+        if term == INTERCEPT or cat not in col:
+            continue
+        term = term.lower()
+        _merge(exact.setdefault(term, {}), {col[cat]: w})
+        if term.endswith("*") and len(term) > MIN_WILDCARD_STEM:
+            _merge(stems.setdefault(len(term) - 1, {}).setdefault(term[:-1], {}), {col[cat]: w})
+    return LexiconIndex(source, set_name, intercepts, exact, stems)
+
+
+@dataclass(frozen=True)
+class SpecResources:
+    """What scoring with a spec needs besides the texts."""
+
+    lexica: tuple[LexiconIndex, ...]
+    directions: np.ndarray | None  # (384, 5) keyed trait directions, zero-shot only
+    embedder: object | None        # embeds the person's messages, zero-shot only
+
+
+@lru_cache(maxsize=8)
+def spec_resources(spec: ProfileSpec) -> SpecResources:
+    """Lexica, trait directions and embedder of ``spec``, loaded once per process."""
+    # prepare()'s lexicon checks and intercepts, so a bad spec fails with the study's message
+    from psyprofile.profiles.study import _lexicon_meta  # private there; shared on purpose
+
+    meta = _lexicon_meta(None, spec)
+    lexica = tuple(index_lexicon(s, name, icpt)
+                   for s, (name, icpt) in zip(spec.lexica, meta, strict=True))
+    if spec.big5 != "zeroshot":
+        return SpecResources(lexica, None, None)
+    from psyprofile.features.embeddings import get_embedder
+
+    directions, _ = item_directions(get_embedder(spec.embedder), spec.inventories)
+    # the full model embeds the first window of a message only, as zeroshot's cache does
+    embedder = get_embedder("minilm", max_windows=1) if spec.embedder == "minilm" \
+        else get_embedder(spec.embedder)
+    return SpecResources(lexica, directions, embedder)
+
+
+def person_messages(tokens: list[list[str]], times: list[object | None]) -> tuple[Messages, np.ndarray]:
+    """One user's :class:`Messages` from per-text ``tokens`` and ``times`` (comparable, or
+    None), in :func:`~psyprofile.profiles.sources.load_messages` order, and ``order``: the
+    text index of each message."""
+    n = len(tokens)
+    by_time = sorted(range(n), key=lambda i: (times[i] is None, times[i] or 0, i))
+    half = np.empty(n, dtype=np.int64)
+    half[by_time] = np.arange(n) % 2
+    order = np.lexsort((np.arange(n), half))
+    words = np.array([len(tokens[i]) for i in order], dtype=np.float64)
+    ids = np.array([f"m{i:06d}" for i in order])
+    return Messages(ids, np.zeros(n, dtype=np.int64), half[order], words, ["person"]), order
+
+
+class MemoryLexiconScores(LexiconScores):
+    """:class:`LexiconScores` from in-memory per-message sums instead of a study table."""
+
+    def __init__(self, msgs: Messages, index: LexiconIndex, S: np.ndarray):
+        src = index.source
+        self.source_id, self.dimensions, self.msgs = src.lexicon, src.dimensions, msgs
+        self.set_name, self.lexicon_source = index.set_name, src
+        self.icpt = np.array([index.intercepts.get(d.category, 0.0) for d in src.dimensions])
+        self.S = S
+
+
+class MemoryVaderScores(VaderScores):
+    """:class:`VaderScores` from compound scores computed here rather than cached in a study."""
+
+    def __init__(self, msgs: Messages, compound: np.ndarray):
+        self.dimensions, self.msgs, self.compound = (VADER_DIMENSION,), msgs, compound
+
+
+def _counts(tokens: list[list[str]]) -> tuple[sp.csr_matrix, list[str]]:
+    """(n_messages, n_words) counts of the lower-cased 1grams and the words (columns)."""
+    col: dict[str, int] = {}
+    rows, cols = [], []
+    for m, toks in enumerate(tokens):
+        for t in toks:
+            cols.append(col.setdefault(t.lower(), len(col)))
+        rows += [m] * len(toks)
+    C = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(tokens), len(col)))
+    return C, list(col)
+
+
+def _zeroshot(msgs: Messages, texts: list[str], spec: ProfileSpec,
+              res: SpecResources) -> ZeroShotScores:
+    """Message vectors and word weights as :func:`psyprofile.profiles.zeroshot.embed_messages`
+    reads them from its caches, for the messages of one person."""
+    take = np.arange(len(texts)) if spec.embedder == "minilm-static" \
+        else sampled_messages(msgs, spec.max_messages)
+    e = res.embedder.embed([texts[i] for i in take])
+    # the full model's vectors rest only on the words of a message's first window
+    share = np.ones(len(take)) if spec.embedder == "minilm-static" \
+        else np.minimum(1.0, e.n_windows * WINDOW / np.maximum(e.n_tokens, 1))
+    V = np.zeros((len(texts), DIM))
+    w = np.zeros(len(texts))
+    V[take] = e.vectors
+    w[take] = np.maximum(msgs.words[take] * share, 1.0)
+    return ZeroShotScores(msgs, V, w, res.directions, spec.zeroshot_source())
+
+
+def person_sources(tokens: list[list[str]], texts: list[str], times: list[object | None],
+                   spec: ProfileSpec) -> tuple[Messages, list[Source]]:
+    """The :class:`Messages` of one person's ``texts`` (with their ``tokens`` and ``times``)
+    and the sources of ``spec`` over them, as ``prepare`` gives them for a study."""
+    from psyprofile.features.vader import message_scores
+
+    res = spec_resources(spec)
+    msgs, order = person_messages(tokens, times)
+    tokens = [tokens[i] for i in order]
+    texts = [texts[i] for i in order]
+    C, vocab = _counts(tokens)
+    sources: list[Source] = [MemoryLexiconScores(msgs, ix, (C @ ix.weights(vocab)).toarray())
+                             for ix in res.lexica]
+    if spec.vader:
+        sources.append(MemoryVaderScores(msgs, np.array([message_scores(t)[0] for t in texts])))
+    if spec.big5 == "zeroshot":
+        sources.append(_zeroshot(msgs, texts, spec, res))
+    return msgs, sources

@@ -1,0 +1,180 @@
+"""Per-message inputs of every profile source, scored over any grouping of messages.
+
+A profile score is computed from the messages of a user; the reliability of that score from
+the same user's odd and even messages. So every source keeps what it needs per message and
+scores any *grouping* of them: ``raw(groups, n)`` takes an int array (one group index per
+message of :class:`Messages`, -1 = left out) and returns an ``(n, n_dims)`` array of raw
+scores. Grouping by user gives the profile, by (user, half) the split-half scores.
+
+* lexica: per message ``S[m, c]`` = Σ weight × count of the category's words and ``N[m]``
+  its 1gram tokens (from the study's message-level lexicon and 1gram tables); a group's
+  raw score is ``Σ S / Σ N + intercept``, i.e. the group_norm DLATK and
+  :mod:`psyprofile.features.lexicon` give the concatenated text;
+* VADER: the message's compound score (sentence mean, :func:`psyprofile.features.vader.message_scores`),
+  averaged over the group's messages;
+* zero-shot Big Five: see :mod:`psyprofile.profiles.zeroshot`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from psyprofile.profiles.spec import Dimension, LexiconSource
+from psyprofile.store.db import scalar
+
+
+@dataclass
+class Messages:
+    """The study's messages in (user, time) order: ``users`` sorted ids, ``user[m]`` the
+    user index of message ``m``, ``half[m]`` 0/1 alternating within each user (odd/even
+    messages), ``words[m]`` its 1gram tokens."""
+
+    ids: np.ndarray
+    user: np.ndarray
+    half: np.ndarray
+    words: np.ndarray
+    users: list[str]
+
+    def user_words(self) -> np.ndarray:
+        """Words per user, shape (n_users,)."""
+        return np.bincount(self.user, weights=self.words, minlength=len(self.users))
+
+    def by_user(self, keep: np.ndarray | None = None) -> np.ndarray:
+        """Group index per message: its user (or -1 where ``keep`` (n_users,) is False)."""
+        return self.user if keep is None else np.where(keep[self.user], self.user, -1)
+
+    def by_half(self, keep: np.ndarray | None = None) -> np.ndarray:
+        """Group index per message: ``2 * user + half`` (or -1 for users not kept)."""
+        g = 2 * self.user + self.half
+        return g if keep is None else np.where(keep[self.user], g, -1)
+
+    def index(self) -> dict[str, int]:
+        return {m: i for i, m in enumerate(self.ids.tolist())}
+
+
+def load_messages(con) -> Messages:
+    """The study's messages with their word counts (needs the message-level 1grams)."""
+    t = con.sql(
+        "SELECT m.message_id, m.user_id, coalesce(g.words, 0) AS words, "
+        "(row_number() OVER (PARTITION BY m.user_id ORDER BY m.created_at NULLS LAST, "
+        "m.message_id) - 1) % 2 AS half FROM messages m LEFT JOIN group_words g "
+        "ON g.level = 'message' AND g.group_id = m.message_id ORDER BY m.user_id, half, m.message_id"
+    ).to_arrow_table()
+    users, inv = np.unique(t.column("user_id").to_numpy(zero_copy_only=False).astype(str),
+                           return_inverse=True)
+    return Messages(t.column("message_id").to_numpy(zero_copy_only=False).astype(str),
+                    inv.astype(np.int64), t.column("half").to_numpy().astype(np.int64),
+                    t.column("words").to_numpy().astype(np.float64), users.tolist())
+
+
+def _sum_by(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Column sums of ``values`` (n_messages, k) per group, (n, k); -1 rows left out."""
+    ok = groups >= 0
+    out = np.zeros((n, values.shape[1]))
+    np.add.at(out, groups[ok], values[ok])
+    return out
+
+
+class Source:
+    """A profile source: its id, its dimensions, and raw scores of message groups."""
+
+    source_id: str
+    dimensions: tuple[Dimension, ...]
+    msgs: Messages
+
+    def raw(self, groups: np.ndarray, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def words(self, groups: np.ndarray, n: int) -> np.ndarray:
+        """Words each group's score rests on, (n,)."""
+        return _sum_by(groups, self.msgs.words[:, None], n)[:, 0]
+
+    def message_effects(self, user: int, dim: int) -> np.ndarray | None:
+        """Per message of ``user`` (in :class:`Messages` order) its own score on dimension
+        ``dim`` (NaN where it has none), for ``--explain``; None where words explain better."""
+        return None
+
+
+class LexiconScores(Source):
+    """A lexicon's dimensions from the message-level lexicon table."""
+
+    def __init__(self, con, msgs: Messages, source: LexiconSource, set_name: str,
+                 intercepts: dict[str, float]):
+        self.source_id, self.dimensions, self.msgs = source.lexicon, source.dimensions, msgs
+        self.set_name, self.lexicon_source = set_name, source
+        cats = [d.category for d in source.dimensions]
+        self.icpt = np.array([intercepts.get(c, 0.0) for c in cats])
+        t = con.sql(f'SELECT group_id, feature, group_norm FROM "feat${set_name}$message"').to_arrow_table()
+        idx = msgs.index()
+        rows = np.array([idx.get(g, -1) for g in t.column(0).to_pylist()], dtype=np.int64)
+        col_of = {c: i for i, c in enumerate(cats)}
+        cols = np.array([col_of.get(f, -1) for f in t.column(1).to_pylist()], dtype=np.int64)
+        gn = t.column(2).to_numpy()
+        ok = (rows >= 0) & (cols >= 0)
+        self.S = np.zeros((len(msgs.ids), len(cats)))
+        # group_norm holds the intercept on top of Σ weight × count / tokens; undo both.
+        np.add.at(self.S, (rows[ok], cols[ok]),
+                  (gn[ok] - self.icpt[cols[ok]]) * msgs.words[rows[ok]])
+
+    def raw(self, groups: np.ndarray, n: int) -> np.ndarray:
+        num = _sum_by(groups, self.S, n)
+        den = self.words(groups, n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return num / den[:, None] + self.icpt
+
+
+class VaderScores(Source):
+    """VADER compound per message (cached in ``profile_vader``), averaged per group."""
+
+    source_id = "vader"
+
+    def __init__(self, con, msgs: Messages, dimension: Dimension, progress: bool = True):
+        self.dimensions, self.msgs = (dimension,), msgs
+        self.compound = vader_compound(con, msgs, progress)
+
+    def raw(self, groups: np.ndarray, n: int) -> np.ndarray:
+        ones = np.ones((len(groups), 1))
+        s = _sum_by(groups, self.compound[:, None], n)
+        k = _sum_by(groups, ones, n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return s / k
+
+    def message_effects(self, user: int, dim: int) -> np.ndarray:
+        return self.compound[self.msgs.user == user]
+
+
+_VADER_DDL = "CREATE TABLE IF NOT EXISTS profile_vader (message_id VARCHAR PRIMARY KEY, compound DOUBLE)"
+
+
+def vader_compound(con, msgs: Messages, progress: bool = True) -> np.ndarray:
+    """VADER compound of every message in ``msgs`` order, scoring only those not cached."""
+    from tqdm.auto import tqdm
+
+    from psyprofile.features.vader import message_scores
+
+    con.execute(_VADER_DDL)
+    todo = con.execute("SELECT message_id, text FROM messages WHERE message_id NOT IN "
+                       "(SELECT message_id FROM profile_vader)").fetchall()
+    if todo:
+        scores = [message_scores(t)[0] for _, t in tqdm(todo, desc="VADER", unit=" msg",
+                                                        disable=not progress)]
+        con.register("_vader_in", pa.table({"message_id": [m for m, _ in todo], "compound": scores}))
+        try:
+            con.execute("INSERT INTO profile_vader SELECT * FROM _vader_in")
+        finally:
+            con.unregister("_vader_in")
+    t = con.sql("SELECT message_id, compound FROM profile_vader").to_arrow_table()
+    idx = msgs.index()
+    out = np.zeros(len(msgs.ids))
+    for m, v in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True):
+        if m in idx:
+            out[idx[m]] = v
+    return out
+
+
+def has_table(con, name: str) -> bool:
+    return bool(scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                       [name]))

