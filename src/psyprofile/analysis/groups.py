@@ -1,0 +1,522 @@
+"""Group studies: means, medians and bootstrap CIs of user profile scores per group and period.
+
+Input is the profile of each user (``profile_scores``, written by ``psyprofile profile``).
+A ``by`` column is either a message group column (kept at ingest with ``--group-col``) or a
+per-user outcome column (``psyprofile outcomes``). For a message column a user belongs to
+the group they post in most (their modal value; ties go to the first value in sort order),
+so every user counts once per partition; posts with no value are ignored for that vote.
+With ``period`` the users of each period are those who posted in it, with their modal group
+in that period; their scores are whole-history scores (profiles are not scored per period).
+
+Estimates weight users equally, or by their posts in the partition (``weight_by="posts"``),
+times weights from a file (``weights``) and raking weights (``poststratify``). Bootstrap CIs
+resample users with replacement, seeded per group from the run seed and the group's key, so
+results do not depend on the order or the machine the groups are computed on. Small groups
+are suppressed (see :mod:`psyprofile.analysis.suppress`), optionally with differential
+privacy (see :mod:`psyprofile.analysis.dp`).
+
+Tables (contract C2): ``study_runs``, ``study_groups``, ``study_comparisons`` and
+``privacy_budget``; ``study_runs.params`` is JSON with the options and a ``results`` object
+(``ess``, users left out and why, where strata levels came from, the DP release id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from psyprofile.analysis import compare, dp, raking
+from psyprofile.analysis.suppress import Ledger
+from psyprofile.errors import InputError, PsyprofileError
+from psyprofile.store.db import scalar
+from psyprofile.store.outcomes import outcome_columns, read_table_file
+from psyprofile.store.workspace import Workspace
+
+FAMILIES = ("big5", "emotions", "sentiment", "wellbeing", "temporal", "age", "gender")
+PERIOD_FORMATS = {"day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}
+GROUP_COLUMNS = ["by", "grp", "period", "family", "score", "n_users", "n_posts", "mean",
+                 "median", "ci_lo", "ci_hi", "suppressed", "dp"]
+COMPARISON_COLUMNS = ["by", "score", "group_a", "group_b", "effect", "estimate", "ci_lo",
+                      "ci_hi", "p", "q"]
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS study_runs (run_id INTEGER, created_at TIMESTAMP, params VARCHAR,
+    n_users BIGINT);
+CREATE TABLE IF NOT EXISTS study_groups (run_id INTEGER, "by" VARCHAR, grp VARCHAR,
+    period VARCHAR, family VARCHAR, score VARCHAR, n_users BIGINT, n_posts BIGINT, mean DOUBLE,
+    median DOUBLE, ci_lo DOUBLE, ci_hi DOUBLE, suppressed BOOLEAN, dp BOOLEAN);
+CREATE TABLE IF NOT EXISTS study_comparisons (run_id INTEGER, "by" VARCHAR, score VARCHAR,
+    group_a VARCHAR, group_b VARCHAR, effect VARCHAR, estimate DOUBLE, ci_lo DOUBLE,
+    ci_hi DOUBLE, p DOUBLE, q DOUBLE);
+"""
+
+
+@dataclass
+class StudyResult:
+    """One stored study run: its options, group rows and comparisons, and the DP budget."""
+
+    run_id: int
+    params: dict[str, Any]
+    groups: pd.DataFrame  # columns GROUP_COLUMNS, one row per by x period x group x score
+    comparisons: pd.DataFrame  # columns COMPARISON_COLUMNS
+    budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # privacy_budget + total_epsilon
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.params.get("results", {})
+
+
+# ---------------------------------------------------------------- bootstrap (engine tasks)
+
+def group_seed(seed: int, by: str, period: str | None, score: str, grp: str) -> list[int]:
+    """Entropy of the bootstrap generator of one group: ``[seed, hash(key)]``.
+
+    ``np.random.default_rng(np.random.SeedSequence(group_seed(...)))`` is the generator.
+    """
+    key = "\x00".join([by, period or "", score, grp]).encode()
+    return [int(seed), int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")]
+
+
+def weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    """The value where the cumulative weight reaches half (the midpoint on an exact tie).
+
+    With equal weights this is ``np.median``.
+    """
+    o = np.argsort(x, kind="stable")
+    x, c = x[o], np.cumsum(w[o]) / w.sum()
+    i = int(np.searchsorted(c, 0.5 - 1e-12))
+    if abs(c[i] - 0.5) < 1e-12 and i + 1 < len(x):
+        return float((x[i] + x[i + 1]) / 2)
+    return float(x[i])
+
+
+def bootstrap_stats(item: tuple[np.ndarray, np.ndarray, int, list[int]]) -> tuple[float, ...]:
+    """(mean, median, ci_lo, ci_hi) of one group: weighted mean and median of ``values``.
+
+    ``item`` = (values, weights, n_boot, entropy). The 95% CI is the percentile interval of
+    the weighted mean over ``n_boot`` resamples of users: with
+    ``rng = default_rng(SeedSequence(entropy))``, ``idx = rng.integers(0, n, (n_boot, n))``.
+    Top-level so engines can pickle it.
+    """
+    x, w, n_boot, entropy = item
+    mean = float(np.sum(w * x) / np.sum(w))
+    rng = np.random.default_rng(np.random.SeedSequence(entropy))
+    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
+    if np.all(w == w[0]):
+        means = np.sort(x[idx].mean(axis=1))
+    else:
+        wb = w[idx]
+        means = np.sort((wb * x[idx]).sum(axis=1) / wb.sum(axis=1))
+    lo, hi = _percentiles(means, (0.025, 0.975))
+    return mean, weighted_median(x, w), lo, hi
+
+
+def _percentiles(sorted_values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """``np.percentile``'s default (linear) quantiles of sorted values, without its ~1 ms
+    overhead per call (a study bootstraps thousands of groups)."""
+    n = len(sorted_values)
+    out = []
+    for q in qs:
+        pos = q * (n - 1)
+        i = min(int(np.floor(pos)), n - 1)
+        j = min(i + 1, n - 1)
+        out.append(float(sorted_values[i] + (sorted_values[j] - sorted_values[i]) * (pos - i)))
+    return out
+
+
+# ---------------------------------------------------------------- inputs
+
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                       [name]))
+
+
+def _profiles(con: duckdb.DuckDBPyConnection, study: Path) -> pd.DataFrame:
+    if not _table_exists(con, "profile_scores") or not scalar(
+            con, "SELECT count(*) FROM profile_scores WHERE value IS NOT NULL"):
+        raise PsyprofileError(f"{study}: no user profiles yet; run `psyprofile profile {study}` "
+                              "first, then `psyprofile study`.")
+    scored = ("AND user_id IN (SELECT user_id FROM profile_users WHERE status = 'scored')"
+              if _table_exists(con, "profile_users") else "")
+    return con.execute(
+        "SELECT user_id, family, dimension, value FROM profile_scores "
+        f"WHERE value IS NOT NULL AND isfinite(value) {scored} ORDER BY user_id, dimension"
+    ).df()
+
+
+def resolve_scores(profile: pd.DataFrame, wanted: Sequence[str]) -> list[tuple[str, str]]:
+    """(family, dimension) pairs named by ``wanted`` (family or dimension names), in order."""
+    pairs = profile[["family", "dimension"]].drop_duplicates().sort_values(["family", "dimension"])
+    out: list[tuple[str, str]] = []
+    unknown = []
+    for name in wanted:
+        hit = pairs[(pairs["family"] == name) | (pairs["dimension"] == name)]
+        if hit.empty:
+            unknown.append(name)
+        out += [p for p in hit.itertuples(index=False, name=None) if p not in out]
+    if unknown:
+        fams = sorted(pairs["family"].unique())
+        raise InputError(
+            f"--scores: {', '.join(unknown)} not in the profiles. Families: {', '.join(fams)}; "
+            f"dimensions: {', '.join(pairs['dimension'])}."
+        )
+    return out
+
+
+def _memberships(con: duckdb.DuckDBPyConnection, col: str, period: str | None,
+                 group_cols: set[str], outcomes: dict[str, str]) -> pd.DataFrame:
+    """(user_id, period, grp, n_posts): each user's group per partition and posts in it."""
+    pexpr = f"strftime(created_at, '{PERIOD_FORMATS[period]}')" if period else "NULL::VARCHAR"
+    where = "WHERE created_at IS NOT NULL" if period else ""
+    if col in group_cols:
+        sql = f"""
+        WITH m AS (SELECT user_id, {pexpr} AS period, "{col}" AS grp FROM messages {where}),
+        posts AS (SELECT user_id, period, count(*) AS n_posts FROM m GROUP BY ALL),
+        votes AS (SELECT user_id, period, grp, count(*) AS n FROM m WHERE grp IS NOT NULL
+                  GROUP BY ALL),
+        modal AS (SELECT user_id, period, grp FROM votes QUALIFY row_number() OVER
+                  (PARTITION BY user_id, period ORDER BY n DESC, grp) = 1)
+        SELECT modal.user_id, modal.period, modal.grp, posts.n_posts
+        FROM modal JOIN posts ON modal.user_id = posts.user_id
+            AND modal.period IS NOT DISTINCT FROM posts.period
+        """
+    else:
+        sql = f"""
+        WITH posts AS (SELECT user_id, {pexpr} AS period, count(*) AS n_posts FROM messages
+                       {where} GROUP BY ALL)
+        SELECT o.user_id, p.period, CAST(o."{col}" AS VARCHAR) AS grp,
+               coalesce(p.n_posts, 0) AS n_posts
+        FROM outcomes o {'JOIN' if period else 'LEFT JOIN'} posts p ON o.user_id = p.user_id
+        WHERE o."{col}" IS NOT NULL
+        """
+    df = con.execute(sql).df()
+    if col not in group_cols and not period:
+        df["period"] = None
+    return df
+
+
+def _file_weights(ws: Workspace, path: Path) -> pd.Series:
+    df = read_table_file(Path(path))
+    missing = [c for c in ("user_id", "weight") if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: columns user_id,weight needed; found "
+                         f"{', '.join(map(str, df.columns))}.")
+    w = pd.to_numeric(df["weight"], errors="coerce")
+    bad = np.flatnonzero(~(w > 0) | ~np.isfinite(w.to_numpy(float)))
+    if len(bad):
+        i = int(bad[0])
+        raise InputError(f"{path}, row {i + 2}: weight '{df['weight'].iloc[i]}' is not a number "
+                         f"> 0 ({len(bad)} such rows); fix or remove them.")
+    pseudo = ws.pseudonymizer("user")
+    ids = [pseudo(str(u).strip()) for u in df["user_id"]]
+    s = pd.Series(w.to_numpy(float), index=pd.Index(ids, name="user_id"))
+    dup = int(s.index.duplicated().sum())
+    if dup:
+        raise InputError(f"{path}: {dup} users appear more than once; give one weight per user.")
+    return s
+
+
+# ---------------------------------------------------------------- the study
+
+def run_study(
+    ws: Workspace,
+    by: list[str],
+    *,
+    period: str | None = None,
+    scores: Sequence[str] = ("big5", "wellbeing", "emotions", "age"),
+    min_users: int | None = None,
+    weight_by: str = "users",
+    weights: str | Path | None = None,
+    poststratify: str | Path | None = None,
+    strata: list[str] | None = None,
+    dp_epsilon: float | None = None,
+    dp_bounds: dict[str, tuple[float, float]] | None = None,
+    seed: int = 0,
+    n_boot: int = 1000,
+    engine: Any = None,
+    progress: bool = True,
+) -> StudyResult:
+    """Group means/medians with bootstrap CIs of profile scores, stored as a new study run.
+
+    ``by``: group columns (message group columns or outcome columns), each analysed on its
+    own; ``period``: 'day', 'week' or 'month' adds per-period rows (trends) besides the
+    whole-history rows (period NULL); ``scores``: families or dimension names;
+    ``min_users``: suppression threshold (default: the workspace's ``min_group_size``);
+    ``weights``: CSV user_id,weight (raw ids); ``poststratify``/``strata``: margins CSV and
+    the strata raked to; ``dp_epsilon``: total ε of a differentially private release, with
+    ``dp_bounds`` {dimension or family: (lo, hi)}; ``engine``: an engine with
+    ``map(fn, items, desc=)`` (contract C3) for the bootstraps.
+    """
+    if not by:
+        raise InputError("--by: name at least one group column.")
+    if period is not None and period not in PERIOD_FORMATS:
+        raise InputError(f"--period must be one of {', '.join(PERIOD_FORMATS)} (got '{period}').")
+    if weight_by not in ("users", "posts"):
+        raise InputError(f"--weight-by must be 'users' or 'posts' (got '{weight_by}').")
+    if bool(poststratify) != bool(strata):
+        raise InputError("--poststratify CSV and --strata COLS go together; give both.")
+    if dp_epsilon is not None:
+        if not dp_epsilon > 0:
+            raise InputError(f"--dp-epsilon must be > 0 (got {dp_epsilon}).")
+        if weights or poststratify or weight_by != "users":
+            raise InputError("--dp-epsilon releases equally weighted means only; drop --weights, "
+                             "--poststratify and --weight-by posts for a DP release.")
+    k = int(min_users if min_users is not None else ws.min_group_size())
+    if k < 2:
+        raise InputError(f"--min-users must be at least 2 (got {k}).")
+
+    results: dict[str, Any] = {"excluded": {}}
+    with ws.connect() as con:
+        con.execute(_DDL)
+        profile = _profiles(con, ws.path)
+        group_cols = {r[0] for r in con.execute("SELECT name FROM group_columns").fetchall()}
+        outcomes = outcome_columns(con)
+        unknown = [c for c in by if c not in group_cols and c not in outcomes]
+        if unknown:
+            raise InputError(
+                f"--by: no column {', '.join(unknown)}. Message group columns: "
+                f"{', '.join(sorted(group_cols)) or 'none'}; outcome columns: "
+                f"{', '.join(outcomes) or 'none'}."
+            )
+        pairs = resolve_scores(profile, list(scores))
+        members = {col: [_memberships(con, col, None, group_cols, outcomes)]
+                   + ([_memberships(con, col, period, group_cols, outcomes)] if period else [])
+                   for col in by}
+        profiled = pd.Index(profile["user_id"].unique())
+        for col in by:
+            grouped = members[col][0]["user_id"]
+            results["excluded"][f"no_{col}"] = int((~profiled.isin(grouped)).sum())
+        user_w = _user_weights(ws, con, profile, weights, poststratify, strata, results)
+        bounds = dp.resolve_bounds(pairs, dp_bounds) if dp_epsilon is not None else {}
+        ledger = Ledger.load(con, k)
+
+        wide = profile.pivot_table(index="user_id", columns="dimension", values="value")
+        if user_w is not None:
+            wide = wide.loc[wide.index.intersection(user_w.index)]
+        rows, tasks = _plan(by, members, wide, pairs, user_w, weight_by, ledger, seed, n_boot)
+        plan = None
+        if dp_epsilon is not None:
+            n_parts = len({(r["by"], r["period"]) for r in rows})
+            plan = dp.BudgetPlan(dp_epsilon, max(n_parts, 1), len(pairs))
+            _fill_dp(rows, tasks, plan, bounds, seed)
+        else:
+            _fill_bootstrap(rows, tasks, engine, progress)
+        groups = pd.DataFrame(rows, columns=GROUP_COLUMNS)
+        comps = (_comparisons(groups, tasks) if dp_epsilon is None
+                 else pd.DataFrame(columns=COMPARISON_COLUMNS))
+        if user_w is not None:
+            results["ess"] = raking.kish_ess(user_w.loc[wide.index].to_numpy())
+            results["n_weighted"] = int(len(wide))
+        n_users = int(len(wide))
+        params = {"by": list(by), "period": period, "scores": [d for _, d in pairs],
+                  "min_users": k, "weight_by": weight_by,
+                  "weights": str(weights) if weights else None,
+                  "poststratify": str(poststratify) if poststratify else None,
+                  "strata": list(strata or []), "dp_epsilon": dp_epsilon,
+                  "dp_bounds": {d: list(b) for d, b in bounds.items()} or None,
+                  "seed": seed, "n_boot": n_boot, "results": results}
+        run_id = _store(con, ws, params, n_users if n_users >= k else None, groups, comps,
+                        ledger, plan)
+    return read_study(ws, run_id)
+
+
+def _user_weights(ws: Workspace, con: duckdb.DuckDBPyConnection, profile: pd.DataFrame,
+                  weights: str | Path | None, poststratify: str | Path | None,
+                  strata: list[str] | None, results: dict[str, Any]) -> pd.Series | None:
+    """Each included user's weight (mean 1), or None when users are weighted equally."""
+    if not weights and not poststratify:
+        return None
+    users = pd.Index(sorted(profile["user_id"].unique()), name="user_id")
+    base = pd.Series(1.0, index=users)
+    if weights:
+        fw = _file_weights(ws, Path(weights))
+        results["excluded"]["no_weight"] = int((~users.isin(fw.index)).sum())
+        users = users[users.isin(fw.index)]
+        base = fw.reindex(users)
+    if poststratify:
+        margins = raking.read_margins(poststratify, list(strata or []))
+        sv = raking.strata_values(con, users, profile, margins, str(poststratify))
+        results["strata_known"], results["strata_estimated"] = sv.known, sv.estimated
+        ok = sv.levels.notna().all(axis=1)
+        results["excluded"]["no_stratum_level"] = int((~ok).sum())
+        users = users[ok.to_numpy()]
+        w = raking.rake(sv.levels.loc[users], margins, base.reindex(users).to_numpy(),
+                        where=str(poststratify))
+        return pd.Series(w, index=users)
+    return base / base.mean()
+
+
+def _plan(by: list[str], members: dict[str, list[pd.DataFrame]], wide: pd.DataFrame,
+          pairs: list[tuple[str, str]], user_w: pd.Series | None, weight_by: str,
+          ledger: Ledger, seed: int, n_boot: int) -> tuple[list[dict], dict[int, tuple]]:
+    """Group rows (numbers empty) with suppression decided, and bootstrap items by row index."""
+    rows: list[dict] = []
+    tasks: dict[int, tuple] = {}
+    ids = wide.index.to_numpy()
+    values = wide.to_numpy(float)
+    column = {d: j for j, d in enumerate(wide.columns)}
+    uw = np.ones(len(ids)) if user_w is None else user_w.reindex(wide.index).to_numpy(float)
+    for col in by:
+        for frame in members[col]:
+            for per, part in frame.groupby("period", dropna=False, sort=True):
+                per = None if pd.isna(per) else str(per)
+                pos = wide.index.get_indexer(part["user_id"])
+                keep = pos >= 0
+                # users in sorted order: the bootstrap draws positions, so order is part of
+                # the seeded result
+                order = np.argsort(pos[keep], kind="stable")
+                pos = pos[keep][order]
+                grp = part["grp"].to_numpy()[keep][order].astype(str)
+                posts = part["n_posts"].to_numpy()[keep][order].astype(float)
+                names, codes = np.unique(grp, return_inverse=True)
+                for fam, dim in pairs:
+                    x_all = values[pos, column[dim]]
+                    ok = ~np.isnan(x_all)
+                    idx = {g: np.flatnonzero(ok & (codes == c)) for c, g in enumerate(names)}
+                    idx = {g: i for g, i in idx.items() if len(i)}
+                    suppressed = ledger.decide(col, per, dim,
+                                               {g: frozenset(ids[pos[i]]) for g, i in idx.items()})
+                    for g, i in idx.items():
+                        row = dict.fromkeys(GROUP_COLUMNS)
+                        row.update(by=col, grp=g, period=per, family=fam, score=dim,
+                                   suppressed=g in suppressed, dp=False)
+                        if g not in suppressed:
+                            w = (posts[i] if weight_by == "posts" else 1.0) * uw[pos[i]]
+                            row.update(n_users=len(i), n_posts=int(posts[i].sum()))
+                            tasks[len(rows)] = (x_all[i], w, n_boot,
+                                                group_seed(seed, col, per, dim, g))
+                        rows.append(row)
+    return rows, tasks
+
+
+def bootstrap_batch(items: list[tuple]) -> list[tuple[float, ...]]:
+    """:func:`bootstrap_stats` of several groups (one engine partition)."""
+    return [bootstrap_stats(item) for item in items]
+
+
+def _fill_bootstrap(rows: list[dict], tasks: dict[int, tuple], engine: Any,
+                    progress: bool, batch: int = 64) -> None:
+    keys = list(tasks)
+    # Batches keep the per-partition overhead of process and Dask engines small; each
+    # group's generator is seeded from its own key, so batching cannot change a result.
+    batches = [[tasks[i] for i in keys[j:j + batch]] for j in range(0, len(keys), batch)]
+    if engine is not None:
+        out: Iterable = engine.map(bootstrap_batch, batches, desc="bootstrap",
+                                   progress=progress, total=len(batches))
+    else:
+        from tqdm.auto import tqdm
+
+        out = map(bootstrap_batch, tqdm(batches, desc="bootstrap", unit="batch",
+                                        disable=not progress or len(batches) < 4))
+    flat = [r for part in out for r in part]
+    for i, (mean, median, lo, hi) in zip(keys, flat, strict=True):
+        rows[i].update(mean=mean, median=median, ci_lo=lo, ci_hi=hi)
+
+
+def _fill_dp(rows: list[dict], tasks: dict[int, tuple], plan: dp.BudgetPlan,
+             bounds: dict[str, tuple[float, float]], seed: int) -> None:
+    eps = plan.per_query
+    counts: dict[tuple, int] = {}
+    for i, (x, _w, _b, _e) in tasks.items():
+        r = rows[i]
+        key = (r["by"], r["period"], r["grp"])
+        # one noisy count per group and partition, shared by its scores
+        if key not in counts:
+            counts[key] = dp.dp_count(r["n_users"], eps, dp.random_state(seed, "n", *key))
+        r.update(n_users=counts[key], n_posts=None, dp=True,
+                 mean=dp.dp_mean(x, bounds[r["score"]], eps,
+                                 dp.random_state(seed, "mean", *key, r["score"])))
+
+
+def _comparisons(groups: pd.DataFrame, tasks: dict[int, tuple]) -> pd.DataFrame:
+    """Pairwise d (Welch p) and omnibus η² (ANOVA p) among released whole-history groups."""
+    out = []
+    whole = groups[groups["period"].isna() & ~groups["suppressed"]]
+    for (col, score), g in whole.groupby(["by", "score"], sort=False):
+        vals = {r.grp: tasks[i][0] for i, r in zip(g.index, g.itertuples(), strict=True)}
+        names = sorted(vals)
+        summ = {n: compare.Summary.of(vals[n]) for n in names}
+        for a, b in combinations(names, 2):
+            d, lo, hi = compare.cohen_d(summ[a], summ[b])
+            out.append([col, score, a, b, "d", d, lo, hi, compare.welch_p(summ[a], summ[b])])
+        if len(names) >= 3:
+            e, lo, hi, p = compare.eta_squared([vals[n] for n in names])
+            out.append([col, score, None, None, "eta2", e, lo, hi, p])
+    df = pd.DataFrame(out, columns=COMPARISON_COLUMNS[:-1])
+    df["q"] = compare.bh_fdr(df["p"].to_numpy()) if len(df) else []
+    return df
+
+
+def _store(con: duckdb.DuckDBPyConnection, ws: Workspace, params: dict, n_users: int | None,
+           groups: pd.DataFrame, comps: pd.DataFrame, ledger: Ledger,
+           plan: dp.BudgetPlan | None) -> int:
+    con.execute("BEGIN")
+    try:
+        run_id = int(scalar(con, "SELECT coalesce(max(run_id), 0) + 1 FROM study_runs"))
+        if plan is not None:
+            params["results"]["release_id"] = dp.record_release(con, run_id, plan)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        con.execute("INSERT INTO study_runs VALUES (?, ?, ?, ?)",
+                    [run_id, now, json.dumps(params), n_users])
+        g = groups.assign(run_id=run_id)[["run_id", *GROUP_COLUMNS]]
+        c = comps.assign(run_id=run_id)[["run_id", *COMPARISON_COLUMNS]]
+        for name, df in (("study_groups", g), ("study_comparisons", c)):
+            if len(df):
+                con.register("_new_rows", df)
+                con.execute(f"INSERT INTO {name} SELECT * FROM _new_rows")
+                con.unregister("_new_rows")
+        ledger.store(con, run_id)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return run_id
+
+
+def read_study(ws: Workspace, run_id: int | None = None) -> StudyResult:
+    """A stored study run (the latest when ``run_id`` is None)."""
+    with ws.connect() as con:
+        con.execute(_DDL)
+        if run_id is None:
+            run_id = scalar(con, "SELECT max(run_id) FROM study_runs")
+            if run_id is None:
+                raise PsyprofileError(f"{ws.path}: no group study yet; run "
+                                      f"`psyprofile study {ws.path} --by COLUMN` first.")
+        params = scalar(con, "SELECT params FROM study_runs WHERE run_id = ?", [run_id])
+        if params is None:
+            runs = [r[0] for r in
+                    con.execute("SELECT run_id FROM study_runs ORDER BY 1").fetchall()]
+            raise PsyprofileError(f"{ws.path}: no study run {run_id}; runs: "
+                                  f"{', '.join(map(str, runs)) or 'none'}.")
+        cols = ", ".join(f'"{c}"' for c in GROUP_COLUMNS)
+        groups = con.execute(f"SELECT {cols} FROM study_groups WHERE run_id = ? ORDER BY \"by\", "
+                             "period NULLS FIRST, score, grp", [run_id]).df()
+        ccols = ", ".join(f'"{c}"' for c in COMPARISON_COLUMNS)
+        comps = con.execute(f"SELECT {ccols} FROM study_comparisons WHERE run_id = ? "
+                            "ORDER BY \"by\", score, effect, group_a, group_b", [run_id]).df()
+        budget = dp.read_budget(con)
+    return StudyResult(int(run_id), json.loads(params), groups, comps, budget)
+
+
+def export_groups(groups: pd.DataFrame, path: str | Path) -> None:
+    """Write one row per group x score to a .csv or .parquet ``path`` (``grp`` as ``group``)."""
+    path = Path(path)
+    cols = ["grp", "score", "n_users", "mean", "ci_lo", "ci_hi", "suppressed", "period",
+            "median", "n_posts", "by", "family", "dp"]
+    out = groups[cols].rename(columns={"grp": "group"})
+    if path.suffix.lower() == ".parquet":
+        out.to_parquet(path, index=False)
+    elif path.suffix.lower() == ".csv":
+        out.to_csv(path, index=False)
+    else:
+        raise InputError(f"{path}: --out must end in .csv or .parquet.")
