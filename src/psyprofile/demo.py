@@ -61,9 +61,12 @@ def run_demo(study_dir: Path = DEFAULT_DIR, force: bool = False,
     Keys: ``study`` (the folder), ``messages`` / ``users`` (the cached corpus files),
     ``ingest`` (:class:`~psyprofile.io.ingest.IngestReport`), ``outcomes``
     (:class:`~psyprofile.store.outcomes.OutcomeReport`), ``features`` (what
-    :func:`~psyprofile.features.extract.extract_features` reported) and ``dla`` (the results
-    table of :func:`~psyprofile.analysis.dla.run_dla`). ``min_words`` overrides the study's
-    minimum words per user for the filter and the analysis.
+    :func:`~psyprofile.features.extract.extract_features` reported), ``dla`` (the results
+    table of :func:`~psyprofile.analysis.dla.run_dla`), ``profiles``
+    (:class:`~psyprofile.profiles.study.ProfileReport`), ``study`` (the
+    :class:`~psyprofile.analysis.groups.StudyResult` of occupations by month) and ``report``
+    (:class:`~psyprofile.report.html.ReportResult`, ``STUDY_DIR/report.html``). ``min_words``
+    overrides the study's minimum words per user for the filter and the analyses.
     """
     from psyprofile.datasets.blogs import blog_corpus
     from psyprofile.datasets.dlatk_sdist import BLOG_CORPUS, DLATK
@@ -105,7 +108,55 @@ def run_demo(study_dir: Path = DEFAULT_DIR, force: bool = False,
         out["dla"] = _dla(ws, study_dir / "clouds", progress, min_words)
     except PsyprofileError as exc:  # e.g. a corpus too small to test anything
         print(f"  skipped: {exc}")
+
+    _header(7, "profiles of every blogger: Big Five, emotions, well-being, age, gender, ...")
+    from psyprofile.profiles.study import profile_study
+
+    try:
+        out["profiles"] = profile_study(ws, min_words=min_words, progress=progress)
+        print(out["profiles"].summary())
+    except PsyprofileError as exc:  # e.g. lexica unavailable offline; the report says so
+        print(f"  skipped: {exc}")
+
+    _header(8, f"group study: {', '.join(DEMO_GROUPS)} as a whole and month by month")
+    try:
+        out["study"] = _study(ws, progress)
+    except PsyprofileError as exc:  # e.g. no profiles, or too few users
+        print(f"  skipped: {exc}")
+
+    _header(9, "the report: one HTML file to open in a browser")
+    from psyprofile.report.html import write_report
+
+    out["report"] = write_report(ws, study_dir / "report.html", progress=progress)
+    print(out["report"].summary())
     return out
+
+
+DEMO_GROUPS = ("occu",)
+DEMO_SCORES = ("big5", "wellbeing", "emotions", "age")
+
+
+def _study(ws, progress: bool) -> Any:
+    """Run the demo's group study and print what was released and the strongest differences."""
+    from psyprofile.analysis.groups import run_study
+
+    res = run_study(ws, list(DEMO_GROUPS), period="month", scores=DEMO_SCORES, progress=progress)
+    g, c = res.groups, res.comparisons
+    whole = g[g["period"].isna()]
+    k = res.params["min_users"]
+    for by in DEMO_GROUPS:
+        rows = whole[whole["by"] == by]
+        shown = rows.loc[~rows["suppressed"].astype(bool), "grp"].nunique()
+        print(f"  {by}: {shown} of {rows['grp'].nunique()} groups released; the others are "
+              f"suppressed (under {k} users, or withheld so that no small group can be "
+              f"derived); {g['period'].nunique()} months")
+    sig = c[c["q"] < 0.05]
+    print(f"  {len(c):,} comparisons, {len(sig):,} with FDR q < 0.05; stored as study run "
+          f"{res.run_id}")
+    for r in sig.sort_values("q").head(5).itertuples():
+        vs = f"{r.group_a} vs {r.group_b}" if isinstance(r.group_b, str) else "all groups"
+        print(f"    {r.score:<18} {vs:<40} {r.effect} = {r.estimate:+.2f} (q = {r.q:.2g})")
+    return res
 
 
 # The lexica come from DLATK's sdist; without them the demo still runs on 1grams.

@@ -190,6 +190,10 @@ def _render(weights: Mapping[str, float], title: str, stem: Path, size: tuple[in
 
         cax = fig.add_axes((0.4, 0.075, 0.4, 0.03))
         bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, orientation="horizontal")
+        # A narrow log range gets labelled minor ticks that overprint: show four plain counts.
+        bar.ax.minorticks_off()
+        ticks = np.unique(np.round(np.geomspace(norm.vmin, norm.vmax, 4)))
+        bar.set_ticks(ticks, labels=[f"{t:,.0f}" for t in ticks])
         bar.ax.tick_params(labelsize=7)
         fig.text(0.38, 0.09, "colour: overall frequency\n(total count in the study)",
                  ha="right", va="center", fontsize=8)

@@ -1,0 +1,27 @@
+"""``psyprofile report``: one self-contained HTML file with a study's data, findings and methods."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("report")
+@click.argument("study", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file to write, e.g. report.html.")
+@click.option("--run", "study_run", type=int,
+              help="Group study run to show (default: the latest `psyprofile study` run).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def report(study: Path, out: Path, study_run: int | None, quiet: bool) -> None:
+    """Write an HTML report of STUDY: what was ingested, profiles, models, DLA, group findings.
+
+    The file opens offline (charts are embedded), holds only aggregates (no post text, no raw
+    ids), and says which analyses have not been run yet.
+    """
+    from psyprofile.report.html import write_report
+    from psyprofile.store.workspace import Workspace
+
+    ws = Workspace.open(study)
+    click.echo(write_report(ws, out, study_run=study_run, progress=not quiet).summary())
