@@ -1,0 +1,170 @@
+"""What the service serves: a study or a folder of models, its profile sources and limits.
+
+Settings live in an optional ``SERVED/api/config.toml``::
+
+    [profile]
+    min_words = 500            # default: the study's min_words, else 500
+    big5 = "zeroshot"          # or saved model name(s) joined by ',', or "none"
+    embedder = "minilm"        # zero-shot embedder; "minilm-static" is ~10x faster, less valid
+    vader = true
+
+    [profile.lexica]           # files standing in for bundled lexica (no download);
+    nrc_emot = "lexica/nrc_emot.csv"   # relative paths are relative to config.toml
+
+    [limits]
+    max_body_bytes = 2097152   # /v1/profile and JSON jobs
+    max_upload_bytes = 67108864  # multipart job uploads
+
+Without ``[profile.lexica]`` the profile uses every bundled lexicon (see
+:func:`psyprofile.profiles.spec.default_spec`).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import tomllib
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from psyprofile.api.store import API_DIR
+from psyprofile.errors import PsyprofileError
+from psyprofile.privacy.pseudonym import Pseudonymizer
+from psyprofile.store.workspace import DB_NAME, Workspace
+
+CONFIG_FILE = "config.toml"
+DEFAULT_MIN_WORDS = 500
+
+
+@dataclass
+class Limits:
+    """Byte limits on request bodies."""
+
+    max_body_bytes: int = 2 << 20
+    max_upload_bytes: int = 64 << 20
+
+
+@dataclass
+class Service:
+    """The served folder, opened: study (if any), profile spec, limits.
+
+    ``profile(texts, timestamps)`` is the one call every endpoint and job goes through.
+    """
+
+    folder: Path
+    workspace: Workspace | None
+    spec: Any  # psyprofile.profiles.spec.ProfileSpec
+    min_words: int
+    limits: Limits = field(default_factory=Limits)
+    _pool: ProcessPoolExecutor | None = field(default=None, repr=False)
+    _workers: int = 0
+
+    @classmethod
+    def open(cls, folder: str | Path) -> Service:
+        """Open ``folder`` (a study, or a folder of models) and read its service settings."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise PsyprofileError(f"{folder}: no such folder. Serve a study (made with "
+                                  "`psyprofile init`) or a folder of saved models.")
+        ws = Workspace.open(folder) if (folder / DB_NAME).exists() else None
+        conf_path = folder / API_DIR / CONFIG_FILE
+        try:
+            conf = tomllib.loads(conf_path.read_text()) if conf_path.is_file() else {}
+        except tomllib.TOMLDecodeError as exc:
+            raise PsyprofileError(f"{conf_path}: not valid TOML ({exc}); fix it.") from None
+        prof = conf.get("profile", {})
+        default_min = ws.config["min_words"] if ws is not None else DEFAULT_MIN_WORDS
+        try:
+            limits = Limits(**conf.get("limits", {}))
+        except TypeError as exc:
+            raise PsyprofileError(f"{conf_path}: unknown setting in [limits] ({exc}); the "
+                                  "settings are max_body_bytes and max_upload_bytes.") from None
+        return cls(folder, ws, _spec(prof, conf_path.parent),
+                   int(prof.get("min_words", default_min)), limits)
+
+    def pseudonymizer(self) -> Pseudonymizer | None:
+        """The study's keyed hash for user ids, or None when serving models only."""
+        return self.workspace.pseudonymizer() if self.workspace is not None else None
+
+    def start_workers(self, n: int) -> None:
+        """Compute profiles in ``n`` worker processes (0: in this process, on its threads).
+
+        Profiling is CPU-bound Python, so threads share one core; processes use them all.
+        """
+        if n > 0:
+            self._workers = n
+            self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+
+    def stop_workers(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def profile(self, texts: list[str], timestamps: list[str] | None) -> dict[str, Any]:
+        """One person's profile (C1 :func:`profile_texts`), JSON-safe (no NaN)."""
+        args = (texts, timestamps, self.min_words, self.spec)
+        if self._pool is None:
+            return compute_profile(*args)
+        try:
+            return self._pool.submit(compute_profile, *args).result()
+        except BrokenProcessPool:
+            # A worker died (e.g. out of memory): start a fresh pool and try this one again.
+            self.stop_workers()
+            self.start_workers(self._workers)
+            return self._pool.submit(compute_profile, *args).result()
+
+    def models(self) -> list[dict[str, Any]]:
+        """Models of the study (or of the served models folder) and bundled ones, with cards."""
+        import json
+
+        from psyprofile.models.persist import MODELS_DIR, list_models
+
+        root = self.folder
+        if self.workspace is None and not (root / MODELS_DIR).is_dir() and root.name == MODELS_DIR:
+            root = root.parent  # served the models folder itself
+        # list_models only reads ``.path`` of the study, so any root with models/ under it works.
+        out = []
+        for m in list_models(SimpleNamespace(path=root)):  # type: ignore[arg-type]
+            card = Path(m["path"]) / "card.json"
+            out.append({**m, "card": json.loads(card.read_text()) if card.is_file() else None})
+        return out
+
+
+def compute_profile(texts: list[str], timestamps: list[str] | None, min_words: int,
+                    spec: Any) -> dict[str, Any]:
+    """:func:`profile_texts` with JSON-safe numbers (top level, so worker processes can run it)."""
+    from psyprofile.profiles.texts import profile_texts
+
+    return _json_safe(profile_texts(texts, timestamps=timestamps, min_words=min_words, spec=spec))
+
+
+def _spec(prof: dict[str, Any], base: Path) -> Any:
+    from dataclasses import replace
+
+    from psyprofile.profiles.spec import DEFAULT_EMBEDDER, default_spec, spec_from_lexica
+
+    big5 = prof.get("big5", "zeroshot")
+    big5 = None if big5 in (None, "none", "") else big5
+    # The profile's default (full MiniLM), not the 10x faster static copy, which turns
+    # conscientiousness's relation with age around (docs/profiles.md); see docs/api.md.
+    embedder = prof.get("embedder", DEFAULT_EMBEDDER)
+    lexica = prof.get("lexica")
+    if lexica:
+        paths = {k: base / v for k, v in lexica.items()}
+        spec = spec_from_lexica(paths, vader=bool(prof.get("vader", False)), big5=big5)
+        return replace(spec, embedder=embedder)
+    return default_spec(big5=big5, embedder=embedder)
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v) for v in x]
+    return x

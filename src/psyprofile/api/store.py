@@ -1,0 +1,66 @@
+"""The service's own small database: API keys and jobs, in ``SERVED/api/service.sqlite``.
+
+SQLite rather than the study's DuckDB file: DuckDB lets one process write at a time, and
+the service must not lock the study while the CLI works on it (nor be locked out by it).
+SQLite in WAL mode lets ``psyprofile keys create`` run while a server is up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+API_DIR = "api"
+DB_FILE = "service.sqlite"
+_READY: set[Path] = set()
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL, revoked_at TEXT);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, status TEXT NOT NULL,
+    created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,
+    n_users INTEGER NOT NULL, n_done INTEGER NOT NULL DEFAULT 0,
+    rejected_rows TEXT NOT NULL DEFAULT '{}', error TEXT);
+CREATE TABLE IF NOT EXISTS job_users (
+    job_id TEXT NOT NULL, idx INTEGER NOT NULL, user_id TEXT NOT NULL,
+    texts TEXT, timestamps TEXT, result TEXT, error TEXT,
+    PRIMARY KEY (job_id, idx));
+"""
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def db_path(served: Path) -> Path:
+    """Where the service database of the served folder ``served`` lives."""
+    return Path(served) / API_DIR / DB_FILE
+
+
+@contextmanager
+def connect(served: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the service database (created on first use); commits on success."""
+    path = db_path(served)
+    # Queued jobs hold people's posts: the folder is for the server's user only.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        if path not in _READY:  # once per process: each request opens its own connection
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(_SCHEMA)
+            _READY.add(path)
+        con.execute("BEGIN IMMEDIATE")
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
