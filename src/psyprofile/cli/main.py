@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from psyprofile import __version__
+from psyprofile.cli.engine_options import engine_options
 from psyprofile.errors import PsyprofileError
 
 
@@ -61,9 +62,12 @@ def init(study: Path, name: str | None) -> None:
 @click.option("--language", help="Keep only posts in this language (ISO 639-1 code, e.g. en).")
 @click.option("--keep-raw-ids", is_flag=True, help="Also store the raw user ids (in a separate table).")
 @click.option("--max-chars", default=200_000, show_default=True, help="Skip (and count) posts longer than this.")
+@click.option("--partition-rows", type=click.IntRange(min=1), default=50_000, show_default=True,
+              help="Posts per partition (and per committed batch): a worker's memory grows with it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@engine_options
 def ingest(study: Path, files: tuple[Path, ...], fmt: str, text_col, user_col, time_col, id_col,
-           group_cols, language, keep_raw_ids, max_chars, quiet) -> None:
+           group_cols, language, keep_raw_ids, max_chars, partition_rows, quiet, engine) -> None:
     """Load posts from FILES into STUDY: validate, pseudonymise, dedupe, detect language."""
     from psyprofile.io.base import ColumnMap
     from psyprofile.io.ingest import ingest as run
@@ -71,8 +75,10 @@ def ingest(study: Path, files: tuple[Path, ...], fmt: str, text_col, user_col, t
 
     ws = Workspace.open(study)
     cols = ColumnMap(text=text_col, user=user_col, time=time_col, id=id_col, groups=tuple(group_cols))
-    report = run(ws, list(files), fmt=fmt, columns=cols, language=language,
-                 keep_raw_ids=keep_raw_ids, max_chars=max_chars, progress=not quiet)
+    with engine.open() as eng:
+        report = run(ws, list(files), fmt=fmt, columns=cols, language=language,
+                     keep_raw_ids=keep_raw_ids, max_chars=max_chars, chunk_rows=partition_rows,
+                     progress=not quiet, engine=eng)
     click.echo(report.summary())
 
 
@@ -147,8 +153,14 @@ from psyprofile.cli.dla import dla  # noqa: E402
 from psyprofile.cli.features import features  # noqa: E402
 from psyprofile.cli.lexica import lexica, topics  # noqa: E402
 from psyprofile.cli.models import models, predict, train  # noqa: E402
+from psyprofile.cli.profile import profile  # noqa: E402
+from psyprofile.cli.report import report  # noqa: E402
+from psyprofile.cli.serve import keys, serve  # noqa: E402
+from psyprofile.cli.study import study as study_command  # noqa: E402
+from psyprofile.cli.survey import survey, validity  # noqa: E402
 
-for _command in (demo, features, lexica, topics, dla, train, predict, models):
+for _command in (demo, features, lexica, topics, dla, train, predict, models, profile, survey,
+                 validity, study_command, report, serve, keys):
     cli.add_command(_command)
 
 if __name__ == "__main__":
