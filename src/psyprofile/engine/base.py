@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -55,6 +56,18 @@ def open_engine(engine: Engine | None, workers: int | None = None) -> Iterator[E
 
     with LocalEngine(workers) as own:
         yield own
+
+
+def fill_window(pending: collections.deque, source: Iterator[tuple[int, Any]], limit: int,
+                make: Callable[[int, Any], Any]) -> bool:
+    """Append ``make(index, item)`` from ``source`` until ``pending`` holds ``limit`` entries,
+    so only a bounded number of partitions is in flight; False once ``source`` is used up."""
+    while len(pending) < limit:
+        nxt = next(source, None)
+        if nxt is None:
+            return False
+        pending.append(make(*nxt))
+    return True
 
 
 def fail_message(desc: str, index: int, why: str) -> str:

@@ -16,7 +16,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from psyprofile.engine.base import MAX_ATTEMPTS, Engine, PartitionFailed, fail_message
+from psyprofile.engine.base import (
+    MAX_ATTEMPTS,
+    Engine,
+    PartitionFailed,
+    fail_message,
+    fill_window,
+)
 from psyprofile.errors import PsyprofileError
 
 
@@ -63,18 +69,16 @@ class DaskEngine(Engine):
         bar = tqdm(total=total, desc=desc, unit="part", disable=not progress)
         pending: collections.deque = collections.deque()
         source = enumerate(items)
-        exhausted = False
+        more = True
+
+        def submit(i: int, item: Any) -> tuple[int, Any]:
+            # pure=False: two equal partitions are still two tasks
+            return i, self._client.submit(fn, item, key=f"{desc}-{run}-{i}", pure=False)
+
         try:
-            while pending or not exhausted:
-                while not exhausted and len(pending) < 2 * self.workers:
-                    nxt = next(source, None)
-                    if nxt is None:
-                        exhausted = True
-                        break
-                    i, item = nxt
-                    # pure=False: two equal partitions are still two tasks
-                    pending.append((i, self._client.submit(fn, item, key=f"{desc}-{run}-{i}",
-                                                           pure=False)))
+            while pending or more:
+                if more:
+                    more = fill_window(pending, source, 2 * self.workers, submit)
                 if not pending:
                     break
                 i, fut = pending.popleft()

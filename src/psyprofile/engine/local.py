@@ -12,7 +12,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from psyprofile.engine.base import MAX_ATTEMPTS, Engine, PartitionFailed, fail_message
+from psyprofile.engine.base import (
+    MAX_ATTEMPTS,
+    Engine,
+    PartitionFailed,
+    fail_message,
+    fill_window,
+)
 
 
 class LocalEngine(Engine):
@@ -51,15 +57,11 @@ class LocalEngine(Engine):
         # partition lost with a broken pool can be submitted again
         pending: collections.deque[list] = collections.deque()
         source = enumerate(items)
-        exhausted = False
-        while pending or not exhausted:
-            while not exhausted and len(pending) < 2 * self.workers:
-                nxt = next(source, None)
-                if nxt is None:
-                    exhausted = True
-                    break
-                i, item = nxt
-                pending.append([i, item, 1, _submit(pool, fn, item)])
+        more = True
+        while pending or more:
+            if more:
+                more = fill_window(pending, source, 2 * self.workers,
+                                   lambda i, item, pool=pool: [i, item, 1, _submit(pool, fn, item)])
             if not pending:
                 break
             head = pending[0]
