@@ -63,7 +63,8 @@ def run_demo(study_dir: Path = DEFAULT_DIR, force: bool = False,
     (:class:`~psyprofile.store.outcomes.OutcomeReport`), ``features`` (what
     :func:`~psyprofile.features.extract.extract_features` reported), ``dla`` (the results
     table of :func:`~psyprofile.analysis.dla.run_dla`), ``profiles``
-    (:class:`~psyprofile.profiles.study.ProfileReport`), ``study`` (the
+    (:class:`~psyprofile.profiles.study.ProfileReport`), ``predict`` (the bundled age model's
+    :class:`~psyprofile.models.predict.PredictReport`), ``study`` (the
     :class:`~psyprofile.analysis.groups.StudyResult` of occupations by month) and ``report``
     (:class:`~psyprofile.report.html.ReportResult`, ``STUDY_DIR/report.html``). ``min_words``
     overrides the study's minimum words per user for the filter and the analyses.
@@ -117,6 +118,16 @@ def run_demo(study_dir: Path = DEFAULT_DIR, force: bool = False,
         print(out["profiles"].summary())
     except PsyprofileError as exc:  # e.g. lexica unavailable offline; the report says so
         print(f"  skipped: {exc}")
+    # The bundled age model as well, so the report shows a model card with its CV figures.
+    from psyprofile.models.persist import load_model
+    from psyprofile.models.predict import predict
+
+    try:
+        out["predict"] = predict(ws, load_model(DEMO_MODEL), min_words=min_words)
+        print(f"  {out['predict'].summary()}\n  (in-sample here: {DEMO_MODEL} was trained "
+              "on this corpus; its card gives the cross-validated figures)")
+    except PsyprofileError as exc:
+        print(f"  skipped {DEMO_MODEL}: {exc}")
 
     _header(8, f"group study: {', '.join(DEMO_GROUPS)} as a whole and month by month")
     try:
@@ -132,6 +143,7 @@ def run_demo(study_dir: Path = DEFAULT_DIR, force: bool = False,
     return out
 
 
+DEMO_MODEL = "age-blogs"
 DEMO_GROUPS = ("occu",)
 DEMO_SCORES = ("big5", "wellbeing", "emotions", "age")
 

@@ -84,6 +84,8 @@ def _num(value: Any, digits: int = 3) -> str:
         return "yes" if value else "no"
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and digits == 0):
         return f"{int(value):,}"
+    if isinstance(value, float) and abs(value) < 1e-9:
+        value = 0.0  # floating-point residue (e.g. the mean of z-scores), not a small value
     if isinstance(value, float) and value != 0 and abs(value) < 10 ** -digits:
         return f"{value:.1e}"
     return f"{float(value):,.{digits}f}"
