@@ -178,6 +178,20 @@ def test_read_matrix_gives_dense_counts(ws, uid):
     np.testing.assert_array_equal(m.X.toarray(), want)
 
 
+def test_read_matrix_keeps_only_asked_groups_and_features_in_their_order(ws, uid):
+    extract_features(ws, ngrams=(1,), progress=False)
+    with ws.connect() as con:
+        m = read_matrix(con, "1gram", "user", groups=[uid["u2"], "nobody", uid["u1"]],
+                        column="value", features=["the", "absent", "cat", "!"])
+    assert m.groups == [uid["u2"], "nobody", uid["u1"]]
+    assert m.features == ["the", "absent", "cat", "!"]
+    #                       the absent cat !
+    want = np.array([[0, 0, 1, 1],
+                     [0, 0, 0, 0],
+                     [2, 0, 2, 0]], dtype=float)
+    np.testing.assert_array_equal(m.X.toarray(), want)
+
+
 def test_worker_pool_gives_the_same_tables(tmp_path):
     lines = ["message_id,user_id,created_time,message,region"]
     lines += [f"m{i},u{i % 7},2020-01-01 10:00:00,word{i % 13} and word{i % 5} again {i},r" for i in range(300)]

@@ -81,6 +81,18 @@ def test_card_states_data_metrics_and_uses(saved):
     md = (folder / "card.md").read_text()
     assert "Decisions about individual people" in md and "Clinical diagnosis" in md
     assert [m["name"] for m in list_models(saved[0]) if m["where"] == "study"] == ["gender_model"]
+    # the study's folder lists the same models as the open workspace
+    assert list_models(saved[0].path) == list_models(saved[0])
+
+
+def test_listing_models_does_not_import_scikit_learn():
+    import subprocess
+    import sys
+
+    code = ("import sys; from psyprofile.models.persist import list_models, resolve; "
+            "list_models(None); resolve('age-blogs'); print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_predict_scores_users_with_intervals(saved):

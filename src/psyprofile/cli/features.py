@@ -62,8 +62,8 @@ def features(study: Path, level: str, ngrams: str | None, lexica: tuple[str, ...
         report = extract_features(
             Workspace.open(study), level=level, ngrams=ns, lexica=(*lexica, *topics),
             embeddings=embeddings, style=style, min_users_pct=min_users_pct,
-            min_words=min_words, pmi=pmi, progress=not quiet, workers=engine.workers,
-            engine=eng, chunk_chars=partition_chars,
+            min_words=min_words, pmi=pmi, progress=not quiet, engine=eng,
+            chunk_chars=partition_chars,
         )
     if "messages" in report:
         click.echo(f"{report['messages']:,} messages in {report['groups']:,} {level} groups")

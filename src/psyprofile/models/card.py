@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from psyprofile.models.lexicon_model import KIND as LEXICON_KIND
 from psyprofile.store.workspace import Workspace
 
 INTENDED_USES = [
@@ -38,6 +39,9 @@ KNOWN_LIMITS = [
     "Predictions are correlational estimates, not measurements of the trait.",
 ]
 
+
+RELIABILITY_MEANING = ("error sd = sqrt(pi/2) * (a + b / sqrt(words)); interval = value +/- 1.96 "
+                       "sd")
 
 LEXICON_LIMITS = [
     "The weights were fitted by the lexicon's authors on their own samples of users; accuracy on "
@@ -65,7 +69,7 @@ def training_summary(ws: Workspace, users: list[str]) -> dict[str, Any]:
 
 def build_card(spec: dict[str, Any]) -> dict[str, Any]:
     """The card of a model description (``model.json`` content)."""
-    if (spec.get("estimator") or {}).get("kind") == "lexicon":
+    if (spec.get("estimator") or {}).get("kind") == LEXICON_KIND:
         return build_lexicon_card(spec)
     cv = spec["cv"]
     return {
@@ -81,8 +85,7 @@ def build_card(spec: dict[str, Any]) -> dict[str, Any]:
         "n_folds": cv.get("n_folds"),
         "controls_only_baseline": (_metrics(spec["task"], cv["controls_only"])
                                    if cv.get("controls_only") else None),
-        "reliability": {**spec["reliability"],
-                        "meaning": "error sd = sqrt(pi/2) * (a + b / sqrt(words)); interval = value +/- 1.96 sd"},
+        "reliability": {**spec["reliability"], "meaning": RELIABILITY_MEANING},
         "intended_uses": INTENDED_USES, "unintended_uses": UNINTENDED_USES, "known_limits": KNOWN_LIMITS,
         "notes": spec.get("notes", []),
     }
@@ -98,7 +101,7 @@ def build_lexicon_card(spec: dict[str, Any]) -> dict[str, Any]:
     accuracy measured on a labelled corpus (``spec['cv']``, which is not cross-validation)."""
     est, ev = spec["estimator"], spec["cv"]
     return {
-        "model": spec["name"], "kind": "lexicon", "outcome": spec["outcome"], "task": spec["task"],
+        "model": spec["name"], "kind": LEXICON_KIND, "outcome": spec["outcome"], "task": spec["task"],
         "classes": spec["classes"], "created": spec["created"],
         "psyprofile_version": spec["psyprofile_version"], "format_version": spec["format_version"],
         "lexicon": {"name": est["lexicon"], "category": est["category"],
@@ -107,8 +110,7 @@ def build_lexicon_card(spec: dict[str, Any]) -> dict[str, Any]:
         "scoring": spec["scoring"], "min_words": spec["min_words"],
         "evaluation_data": spec["training"], "evaluation_metrics": _metrics(spec["task"], ev),
         "evaluation_optimistic": bool(spec.get("evaluation_optimistic", False)),
-        "reliability": {**spec["reliability"],
-                        "meaning": "error sd = sqrt(pi/2) * (a + b / sqrt(words)); interval = value +/- 1.96 sd"},
+        "reliability": {**spec["reliability"], "meaning": RELIABILITY_MEANING},
         "intended_uses": INTENDED_USES, "unintended_uses": UNINTENDED_USES, "known_limits": LEXICON_LIMITS,
         "notes": spec.get("notes", []),
     }
@@ -166,7 +168,7 @@ def render_lexicon_markdown(card: dict[str, Any]) -> str:
 
 def render_markdown(card: dict[str, Any]) -> str:
     """The card as a Markdown document."""
-    if card.get("kind") == "lexicon":
+    if card.get("kind") == LEXICON_KIND:
         return render_lexicon_markdown(card)
     t = card["training_data"]
     lines = [

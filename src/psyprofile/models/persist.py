@@ -32,12 +32,12 @@ import numpy as np
 
 from psyprofile import __version__
 from psyprofile.errors import PsyprofileError
-from psyprofile.lexica.load import Lexicon
 from psyprofile.models import lexicon_model
-from psyprofile.models.lexicon_model import LexiconModel
-from psyprofile.models.pipeline import LanguageModel
 
 if TYPE_CHECKING:
+    from psyprofile.lexica.load import Lexicon
+    from psyprofile.models.lexicon_model import LexiconModel
+    from psyprofile.models.pipeline import LanguageModel
     from psyprofile.models.train import TrainResult
     from psyprofile.store.workspace import Workspace
 
@@ -212,6 +212,10 @@ def load_model(ref: str | Path, ws: Workspace | None = None) -> SavedModel:
         )
     if isinstance(spec.get("estimator"), dict) and spec["estimator"].get("kind") == lexicon_model.KIND:
         return _load_lexicon_model(folder, spec)
+    # scikit-learn is imported only to rebuild a trained model, so that resolving and
+    # listing models stay cheap
+    from psyprofile.models.pipeline import LanguageModel
+
     try:
         data = (folder / spec["arrays"]["file"]).read_bytes()
         if hashlib.sha256(data).hexdigest() != spec["arrays"]["sha256"]:
@@ -237,9 +241,13 @@ def _load_lexicon_model(folder: Path, spec: dict[str, Any]) -> SavedModel:
     return SavedModel(spec.get("name", folder.name), folder, spec, estimator)
 
 
-def list_models(ws: Workspace | None) -> list[dict[str, Any]]:
-    """Models of the study and bundled ones: name, where, outcome, task, headline metric."""
-    roots = ([("study", ws.path / MODELS_DIR)] if ws is not None else []) + [("bundled", bundled_dir())]
+def list_models(study: Workspace | str | Path | None) -> list[dict[str, Any]]:
+    """Models of the study and bundled ones: name, where, outcome, task, headline metric.
+
+    ``study`` is a workspace, or the folder of one (its models are under ``models/``)."""
+    root = getattr(study, "path", study)  # only the folder is read, not the database
+    roots = ([("study", Path(root) / MODELS_DIR)] if root is not None else []) + [
+        ("bundled", bundled_dir())]
     out = []
     for where, root in roots:
         for f in sorted(root.glob(f"*/{MODEL_JSON}")) if root.is_dir() else []:
