@@ -17,26 +17,26 @@ import argparse
 import asyncio
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-
-from psyprofile.api.keys import create_key
-from psyprofile.api.local import LocalServer
-from psyprofile.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
-MESSAGES = ROOT.parent / "shared" / "data" / "blogs" / "messages.csv.gz"
+sys.path.insert(0, str(ROOT))  # repo root, for `bench._dlatk`
+from bench._dlatk import blog_messages, write_results  # noqa: E402
+from psyprofile.api.keys import create_key  # noqa: E402
+from psyprofile.api.local import LocalServer  # noqa: E402
+from psyprofile.store.workspace import Workspace  # noqa: E402
+
 FIXTURES = ROOT / "tests" / "fixtures" / "api"
-OUT = ROOT / "bench" / "out" / "api.json"
 
 
 def load_users(n_messages: int, max_users: int = 200) -> list[list[str]]:
     """Up to ``max_users`` bloggers' first ``n_messages`` posts (bloggers with that many)."""
-    df = pd.read_csv(MESSAGES, usecols=["user_id", "message"]).dropna()
+    df = blog_messages()[["user_id", "message"]]
     df = df[df["message"].str.strip() != ""]
     groups = [g["message"].tolist()[:n_messages] for _, g in df.groupby("user_id", sort=True)
               if len(g) >= n_messages]
@@ -145,9 +145,7 @@ def main() -> None:
             f"--{k} {v}" for k, v in vars(args).items()),
     }
     print(json.dumps(res, indent=1))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(res, indent=1) + "\n")
-    print(f"wrote {OUT}")
+    print(f"wrote {write_results('api', res)}")
 
 
 if __name__ == "__main__":

@@ -64,3 +64,11 @@ def test_topic_without_words_is_noted(tmp_path):
                                            "age_fb2000_cp_pos_01_topic_12.svg"]
     assert rep.notes == ["age / fb2000_cp / topic 7: its words are not in the lexicon; "
                          "no cloud written"]
+
+
+def test_formats_limit_the_files_written(tmp_path):
+    rep = write_clouds(_results(0.001), tmp_path, topic_words=TOPICS, formats=("png",))
+    assert sorted(p.name for p in rep.files) == sorted(
+        f"{stem}.png" for stem in ("age_1gram_occ0.05_pos", "age_1gram_occ0.05_neg",
+                                   "age_fb2000_cp_pos_01_topic_12", "age_fb2000_cp_neg_01_topic_7"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in rep.files)

@@ -126,6 +126,9 @@ def test_dla_table_names_the_age_words(study):
     dla = html[html.index('<section id="dla"'):html.index('<section id="groups"')]
     assert "<td>kids</td>" in dla or "<td>mortgage</td>" in dla
     assert "<td>homework</td>" in dla or "<td>exams</td>" in dla
+    # the clouds are inlined once each (PNG only) with captions naming outcome, set, direction
+    assert dla.count("Word cloud: age, 1gram: positively associated") == 1
+    assert dla.count("Word cloud: age, 1gram: negatively associated") == 1
 
 
 def test_sections_not_computed_say_so(tmp_path):

@@ -85,13 +85,17 @@ def _encode(fig: Any, title: str, note: str = "") -> Chart:
                  y=1 - 0.1 / fig.get_figheight(), va="top")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=_DPI)
-    return Chart(title, "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(), note)
+    return Chart(title, _data_uri(buf.getvalue()), note)
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def png_uri(path: Any) -> str:
     """A PNG file as a ``data:image/png`` URI (for images made elsewhere, e.g. word clouds)."""
     with open(path, "rb") as fh:
-        return "data:image/png;base64," + base64.b64encode(fh.read()).decode()
+        return _data_uri(fh.read())
 
 
 def distributions(scores: pd.DataFrame, family: str, units: Mapping[str, str]) -> Chart:

@@ -5,8 +5,8 @@ associated significant features (``p_corrected < alpha``): word size is |coef|, 
 feature's overall frequency in the study (sequential colour map, log scale, with a colour
 bar). For a topic set (one whose topics' words are given in ``topic_words``), one cloud per
 top topic shows that topic's highest-weighted words, sized by weight. Every cloud is written
-as PNG and SVG at a fixed pixel size, with the outcome, direction and feature set in the
-title. Clouds use the ``wordcloud`` package's bundled font, so they render offline; its
+as PNG and SVG (or the ``formats`` asked for) at a fixed pixel size, with the outcome,
+direction and feature set in the title. Clouds use the ``wordcloud`` package's bundled font, so they render offline; its
 layout never overlaps words.
 """
 
@@ -23,6 +23,7 @@ import pandas as pd
 from psyprofile.store.workspace import Workspace
 
 DIRECTIONS = {"positive": "pos", "negative": "neg"}
+FORMATS = ("png", "svg")  # file extensions written per cloud by default
 # single colours per direction, for clouds without frequencies (topic words, or none given)
 _DIRECTION_COLOURS = {"positive": "#b2182b", "negative": "#2166ac"}
 _CMAP = "viridis"
@@ -89,6 +90,7 @@ def write_clouds(
     frequencies: Mapping[str, Mapping[str, float]] | None = None,
     topic_words: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
     size: tuple[int, int] = (800, 400),
+    formats: tuple[str, ...] = FORMATS,
 ) -> CloudReport:
     """Write the clouds of ``results`` (the frame :func:`psyprofile.analysis.dla.run_dla`
     returns) into ``outdir``.
@@ -97,7 +99,8 @@ def write_clouds(
     one get a single colour); ``topic_words`` maps a topic feature set -> topic id -> {word:
     weight}. ``size`` is (width, height) of every image in pixels. Only features with
     ``p_corrected < alpha`` appear: at most ``max_words`` per word cloud, ``max_topics``
-    topic clouds per direction with ``topic_words_shown`` words each.
+    topic clouds per direction with ``topic_words_shown`` words each. Each cloud is written
+    once per file extension in ``formats`` (default PNG and SVG).
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +120,7 @@ def write_clouds(
             stem = f"{_safe(outcome)}_{_safe(fset)}_{tag}"
             if fset in topic_words:
                 _topic_clouds(side.head(max_topics), topic_words[fset], topic_words_shown,
-                              outcome, fset, direction, outdir / stem, size, report)
+                              outcome, fset, direction, outdir / stem, size, formats, report)
                 continue
             top = side.head(max_words)
             weights = dict(zip(top["feature"], top["coef"].abs(), strict=True))
@@ -126,14 +129,14 @@ def write_clouds(
                      f"({len(top)} of {len(side)} significant shown)\n"
                      "size = |standardised coefficient|"
                      + (", colour = overall frequency" if freq is not None else ""))
-            report.files += _render(weights, title, outdir / stem, size, freq=freq,
+            report.files += _render(weights, title, outdir / stem, size, formats, freq=freq,
                                     single=_DIRECTION_COLOURS[direction])
     return report
 
 
 def _topic_clouds(topics: pd.DataFrame, words: Mapping[str, Mapping[str, float]], shown: int,
                   outcome: str, fset: str, direction: str, stem: Path, size: tuple[int, int],
-                  report: CloudReport) -> None:
+                  formats: tuple[str, ...], report: CloudReport) -> None:
     """One cloud per topic in ``topics`` (rows of the results) of its top words by weight."""
     for rank, row in enumerate(topics.itertuples(index=False), start=1):
         tw = words.get(str(row.feature))
@@ -145,13 +148,15 @@ def _topic_clouds(topics: pd.DataFrame, words: Mapping[str, Mapping[str, float]]
         title = (f"{outcome}: {direction}ly associated topic {row.feature} "
                  f"(#{rank}, coef {row.coef:+.3f}, {fset})\nsize = word weight in the topic")
         path = stem.with_name(f"{stem.name}_{rank:02d}_topic_{_safe(str(row.feature))}")
-        report.files += _render(dict(top), title, path, size, freq=None,
+        report.files += _render(dict(top), title, path, size, formats, freq=None,
                                 single=_DIRECTION_COLOURS[direction])
 
 
 def _render(weights: Mapping[str, float], title: str, stem: Path, size: tuple[int, int],
-            freq: Mapping[str, float] | None, single: str) -> list[Path]:
-    """Lay out ``weights`` as a cloud under ``title``; write ``stem``.png and .svg."""
+            formats: tuple[str, ...], freq: Mapping[str, float] | None,
+            single: str) -> list[Path]:
+    """Lay out ``weights`` as a cloud under ``title``; write ``stem``.<ext> for each of
+    ``formats``."""
     import numpy as np
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -197,7 +202,7 @@ def _render(weights: Mapping[str, float], title: str, stem: Path, size: tuple[in
         bar.ax.tick_params(labelsize=7)
         fig.text(0.38, 0.09, "colour: overall frequency\n(total count in the study)",
                  ha="right", va="center", fontsize=8)
-    paths = [stem.with_name(stem.name + ext) for ext in (".png", ".svg")]  # names may hold dots
+    paths = [stem.with_name(f"{stem.name}.{ext}") for ext in formats]  # names may hold dots
     for path in paths:
         fig.savefig(path, dpi=100)
     return paths
@@ -208,25 +213,46 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "x"
 
 
-def clouds_for_run(ws: Workspace, results: pd.DataFrame, feature_sets: list[str], level: str,
-                   alpha: float, outdir: str | Path) -> CloudReport:
-    """Clouds of a DLA run: topic sets drawn with their words, other sets coloured by frequency.
+@dataclass
+class CloudInputs:
+    """What the clouds of some feature sets need from the workspace: ``topics`` maps a topic
+    set -> topic id -> {word: weight}; ``frequencies`` maps any other set -> feature ->
+    overall frequency; ``notes`` say which topic sets could not be read."""
+
+    topics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    frequencies: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def cloud_inputs(ws: Workspace, feature_sets: list[str], level: str) -> CloudInputs:
+    """Read, once per set, the topic words or frequencies the clouds of ``feature_sets`` need.
 
     A topic set whose lexicon cannot be read is drawn by topic id, with a note saying why.
     """
     from psyprofile.errors import PsyprofileError
 
-    topics, freqs, notes = {}, {}, []
+    inputs = CloudInputs()
     for name in feature_sets:
         try:
             words = topic_words_for(ws, name, level)
         except PsyprofileError as exc:
-            notes.append(f"the words of topic set {name} are unavailable ({exc}); its topics are drawn by id")
+            inputs.notes.append(f"the words of topic set {name} are unavailable ({exc}); "
+                                "its topics are drawn by id")
             words = None
         if words is not None:
-            topics[name] = words
+            inputs.topics[name] = words
         else:
-            freqs[name] = feature_frequencies(ws, name, level)
-    report = write_clouds(results, outdir, alpha=alpha, frequencies=freqs, topic_words=topics)
-    report.notes[:0] = notes
+            inputs.frequencies[name] = feature_frequencies(ws, name, level)
+    return inputs
+
+
+def clouds_for_run(ws: Workspace, results: pd.DataFrame, feature_sets: list[str], level: str,
+                   alpha: float, outdir: str | Path, *,
+                   formats: tuple[str, ...] = FORMATS) -> CloudReport:
+    """Clouds of a DLA run: topic sets drawn with their words, other sets coloured by frequency
+    (see :func:`cloud_inputs`), one file per extension in ``formats``."""
+    inputs = cloud_inputs(ws, feature_sets, level)
+    report = write_clouds(results, outdir, alpha=alpha, frequencies=inputs.frequencies,
+                          topic_words=inputs.topics, formats=formats)
+    report.notes[:0] = inputs.notes
     return report

@@ -122,7 +122,7 @@ def _profiles(d: StudyData, units: dict[str, str]) -> dict[str, Any] | None:
 
 def _dla(ws: Workspace, d: StudyData, tmp: Path) -> dict[str, Any] | None:
     from psyprofile.report.charts import png_uri
-    from psyprofile.report.clouds import clouds_for_run
+    from psyprofile.report.clouds import cloud_inputs, write_clouds
 
     if d.dla_results is None or d.dla_results.empty:
         return None
@@ -130,6 +130,9 @@ def _dla(ws: Workspace, d: StudyData, tmp: Path) -> dict[str, Any] | None:
     tables, clouds, notes = [], [], []
     for (level, _sets), rows in d.dla_results.groupby(["level", "feature_sets"], sort=True):
         a = float(max(alpha.get(rid, 0.05) for rid in rows["run_id"].unique()))
+        # each set's frequencies or topic words are read once, not once per outcome
+        inputs = cloud_inputs(ws, sorted(rows["feature_set"].unique()), level)
+        notes += inputs.notes
         for (outcome, fset), r in rows.groupby(["outcome", "feature_set"], sort=True):
             sig = r[r["p_corrected"] < a].dropna(subset=["coef"])
             tables.append({
@@ -139,9 +142,11 @@ def _dla(ws: Workspace, d: StudyData, tmp: Path) -> dict[str, Any] | None:
                 "negative": sig[sig["coef"] < 0].nsmallest(TOP_DLA_FEATURES, "coef").to_dict("records"),
             })
             # one call per outcome and set, so that each cloud's caption can name both
-            rep = clouds_for_run(ws, r, [fset], level, a, tmp / f"clouds_{len(tables)}")
+            rep = write_clouds(r, tmp / f"clouds_{len(tables)}", alpha=a,
+                               frequencies=inputs.frequencies, topic_words=inputs.topics,
+                               formats=("png",))  # the report inlines PNGs only
             clouds += [Chart(_cloud_caption(outcome, fset, p.stem), png_uri(p))
-                       for p in rep.files if p.suffix == ".png"]
+                       for p in rep.files]
             notes += rep.notes
     return {"tables": tables, "clouds": clouds, "notes": notes, "runs": d.dla_runs}
 
