@@ -118,14 +118,13 @@ class StrataValues:
     estimated: dict[str, int] = field(default_factory=dict)
 
 
-def strata_values(con: duckdb.DuckDBPyConnection, users: pd.Index, profile: pd.DataFrame,
+def strata_values(con: duckdb.DuckDBPyConnection, users: pd.Index, est: pd.DataFrame,
                   margins: dict[str, dict[str, float]], where: str) -> StrataValues:
     """Levels of ``users`` for each stratum of ``margins``.
 
-    ``profile`` is the long profile table (user_id, dimension, value) used for estimates.
+    ``est`` holds the profile values used for estimates, users (index) × dimensions.
     """
     have = outcome_columns(con)
-    est = profile.pivot_table(index="user_id", columns="dimension", values="value")
     out = pd.DataFrame(index=users)
     sv = StrataValues(out)
     for s, shares in margins.items():

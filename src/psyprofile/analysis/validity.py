@@ -31,12 +31,11 @@ import numpy as np
 import pandas as pd
 
 from psyprofile.errors import PsyprofileError
-from psyprofile.store.db import scalar
+from psyprofile.store.db import table_exists
 from psyprofile.store.outcomes import outcome_columns
 from psyprofile.store.workspace import Workspace
 from psyprofile.survey.inventories import INVENTORIES, TRAITS
 
-_Z95 = 1.959963984540054
 PAIR_COLUMNS = ["block", "a", "method_a", "b", "method_b", "n", "r", "ci_lo", "ci_hi", "p"]
 
 
@@ -54,16 +53,14 @@ def pearson_ci(x: np.ndarray, y: np.ndarray) -> tuple[int, float, float, float, 
     nan = float("nan")
     if n < 3 or np.std(x) == 0 or np.std(y) == 0:
         return n, nan, nan, nan, nan
-    r = float(np.clip(np.corrcoef(x, y)[0, 1], -1.0, 1.0))
+    res = stats.pearsonr(x, y)
+    r, p = float(res.statistic), float(res.pvalue)
     if abs(r) == 1.0:
         return n, r, r, r, 0.0
-    t = r * np.sqrt((n - 2) / (1 - r * r))
-    p = float(2 * stats.t.sf(abs(t), n - 2))
     if n < 4:
         return n, r, nan, nan, p
-    half = _Z95 / np.sqrt(n - 3)
-    z = np.arctanh(r)
-    return n, r, float(np.tanh(z - half)), float(np.tanh(z + half)), p
+    ci = res.confidence_interval(0.95)  # Fisher's z
+    return n, r, float(ci.low), float(ci.high), p
 
 
 @dataclass
@@ -160,8 +157,7 @@ def _f(v: float) -> str:
 def read_profile_scores(ws: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Profile values as users × dimensions, and ``family, dimension, n_users`` per dimension."""
     with ws.connect(read_only=True) as con:
-        has = scalar(con, "SELECT count(*) FROM information_schema.tables "
-                          "WHERE table_name = 'profile_scores'")
+        has = table_exists(con, "profile_scores")
         if has:
             long = con.execute("SELECT user_id, family, dimension, value, source "
                                "FROM profile_scores WHERE value IS NOT NULL").df()
@@ -208,17 +204,6 @@ def _survey_outcomes(ws: Workspace, dimensions: list[str]) -> tuple[pd.DataFrame
         cols = ", ".join(f'"{c}"' for c in survey)
         df = con.execute(f"SELECT user_id, {cols} FROM outcomes").df().set_index("user_id")
     return df.astype(float), match
-
-
-def _run_split_half(ws: Workspace, min_words: int | None, seed: int, progress: bool,
-                    spec: Any) -> tuple[pd.DataFrame | None, str | None]:
-    try:
-        from psyprofile.profiles.reliability import split_half
-    except ImportError:
-        return None, ("split-half reliability is not available in this installation "
-                      "(psyprofile.profiles.reliability is missing)")
-    extra = {"spec": spec} if spec is not None else {}
-    return split_half(ws, min_words=min_words, seed=seed, progress=progress, **extra), None
 
 
 def validity_report(ws: Workspace, *, split_half: bool = True, min_words: int | None = None,
@@ -278,7 +263,7 @@ def validity_report(ws: Workspace, *, split_half: bool = True, min_words: int | 
             )
     sh = None
     if split_half:
-        sh, note = _run_split_half(ws, min_words, seed, progress, spec)
-        if note:
-            notes.append(note)
+        from psyprofile.profiles.reliability import split_half as run_split_half
+
+        sh = run_split_half(ws, min_words=min_words, seed=seed, progress=progress, spec=spec)
     return ValidityReport(len(lang), dims, convergent, pairs, sh, notes)

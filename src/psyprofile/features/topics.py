@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from psyprofile.errors import InputError, PsyprofileError
 from psyprofile.lexica.load import Lexicon, check_name
 from psyprofile.lexica.registry import BUNDLED, load_stored, save_lexicon
+from psyprofile.store.db import table_exists
 
 _SEP = "\x1f"  # joins a message's tokens for the trip back from a worker; no token holds it
 _CHUNK = 2000  # messages per tokenizing task
@@ -219,8 +220,7 @@ def top_words(ws: Any, name: str, top: int = 10) -> dict[str, list[tuple[str, fl
     (e.g. an imported topic CSV) they are the lexicon's own weights.
     """
     with ws.connect() as con:
-        has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                          [topics_table(name)]).fetchall()[0][0]
+        has = table_exists(con, topics_table(name))
         if has:
             rows = con.execute(
                 f'SELECT topic, term, p FROM "{topics_table(name)}" WHERE rank <= ? '

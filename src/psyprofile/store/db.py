@@ -21,3 +21,9 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     """The first value of the first row of ``sql`` (or None)."""
     row = one(con, sql, params)
     return row[0] if row else None
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the workspace holds a table (or view) called ``name``."""
+    return bool(scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                       [name]))

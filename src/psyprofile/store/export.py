@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from psyprofile.errors import PsyprofileError
-from psyprofile.store.db import scalar
+from psyprofile.store.db import scalar, table_exists
 from psyprofile.store.workspace import Workspace
 
 
@@ -60,7 +60,7 @@ def export_predictions(ws: Workspace, out: str | Path) -> int:
 
 def _require_table(ws: Workspace, table: str, fix: str) -> None:
     with ws.connect(read_only=True) as con:
-        if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]):
+        if not table_exists(con, table):
             raise PsyprofileError(f"{ws.path}: no {table} in this study yet; {fix}.")
 
 

@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from psyprofile.errors import InputError, PsyprofileError
-from psyprofile.store.db import scalar
+from psyprofile.store.db import scalar, table_exists
 from psyprofile.store.workspace import Workspace
 
 
@@ -58,18 +58,27 @@ def load_outcomes(ws: Workspace, path: str | Path, user_col: str = "user_id",
                   columns: list[str] | None = None) -> OutcomeReport:
     """Load per-user outcomes from ``path``; existing columns of the same name are replaced."""
     path = Path(path)
-    df = read_table_file(path)
+    return store_outcomes(ws, read_table_file(path), user_col, columns, source=str(path))
+
+
+def store_outcomes(ws: Workspace, df: pd.DataFrame, user_col: str = "user_id",
+                   columns: list[str] | None = None, *, source: str = "outcomes") -> OutcomeReport:
+    """Store the outcomes in ``df`` (one row per user, raw ids in ``user_col``).
+
+    Ids are pseudonymised with the study key; existing columns of the same name are replaced.
+    ``source`` names the input in messages and in the report.
+    """
     if user_col not in df.columns:
         raise InputError(
-            f"{path}: no column '{user_col}' for the user id. Columns found: {', '.join(map(str, df.columns))}. "
+            f"{source}: no column '{user_col}' for the user id. Columns found: {', '.join(map(str, df.columns))}. "
             "Name it with --user-col."
         )
     keep = [c for c in (columns or df.columns) if c != user_col]
     missing = [c for c in keep if c not in df.columns]
     if missing:
-        raise InputError(f"{path}: columns {', '.join(missing)} not found. Columns found: {', '.join(df.columns)}.")
+        raise InputError(f"{source}: columns {', '.join(missing)} not found. Columns found: {', '.join(df.columns)}.")
     if not keep:
-        raise InputError(f"{path}: no outcome columns besides '{user_col}'.")
+        raise InputError(f"{source}: no outcome columns besides '{user_col}'.")
     rows = len(df)
     ids = df[user_col].astype("string").str.strip()
     no_user = int(ids.isna().sum() + (ids == "").sum())
@@ -90,15 +99,12 @@ def load_outcomes(ws: Workspace, path: str | Path, user_col: str = "user_id",
             "SELECT count(*) FROM _new_outcomes n WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.user_id = n.user_id)"
         )
         con.unregister("_new_outcomes")
-    return OutcomeReport(str(path), rows, len(out), keep, no_user, dup, not_in)
+    return OutcomeReport(source, rows, len(out), keep, no_user, dup, not_in)
 
 
 def _merge(con: duckdb.DuckDBPyConnection, new: pd.DataFrame) -> None:
     con.register("_new_outcomes", new)
-    exists = scalar(con,
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'outcomes'"
-    )
-    if not exists:
+    if not table_exists(con, "outcomes"):
         con.execute("CREATE TABLE outcomes AS SELECT * FROM _new_outcomes")
         return
     old_cols = [r[0] for r in con.execute("DESCRIBE outcomes").fetchall() if r[0] != "user_id"]
@@ -116,8 +122,7 @@ def _merge(con: duckdb.DuckDBPyConnection, new: pd.DataFrame) -> None:
 
 def outcome_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Outcome column -> DuckDB type; empty when no outcomes are loaded."""
-    exists = scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'outcomes'")
-    if not exists:
+    if not table_exists(con, "outcomes"):
         return {}
     return {r[0]: r[1] for r in con.execute("DESCRIBE outcomes").fetchall() if r[0] != "user_id"}
 

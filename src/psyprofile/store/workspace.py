@@ -22,7 +22,7 @@ import duckdb
 from psyprofile import __version__
 from psyprofile.errors import WorkspaceError
 from psyprofile.privacy.pseudonym import Pseudonymizer, new_key, read_key, write_key
-from psyprofile.store.db import one, scalar
+from psyprofile.store.db import one, table_exists
 from psyprofile.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "study.duckdb"
@@ -139,9 +139,7 @@ class Workspace:
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
-    has_meta = scalar(con,
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-    )
+    has_meta = table_exists(con, "meta")
     version = 0
     if has_meta:
         row = one(con, "SELECT value FROM meta WHERE key = 'schema_version'")

@@ -16,7 +16,6 @@ with the study key, as ``psyprofile outcomes`` does, so they join the users' pos
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from psyprofile.errors import InputError
-from psyprofile.store.outcomes import OutcomeReport, load_outcomes
+from psyprofile.store.outcomes import OutcomeReport, store_outcomes
 from psyprofile.store.workspace import Workspace
 from psyprofile.survey.careless import EVEN_ODD_MIN, LONGSTRING_MIN, careless_flags
 from psyprofile.survey.inventories import Inventory, load_inventory
@@ -158,14 +157,12 @@ def score_survey(ws: Workspace, path: str | Path, inventory: str, user_col: str,
 
 def _store(ws: Workspace, inv: Inventory, scores: pd.DataFrame, scales: pd.DataFrame,
            flags: pd.DataFrame) -> OutcomeReport:
-    """Write outcomes (through ``load_outcomes``, which pseudonymises) and the two survey tables."""
+    """Write outcomes (through ``store_outcomes``, which pseudonymises) and the two survey tables."""
     raw_ids = scores.index.astype(str)
     out = scores.rename(columns={t: f"{inv.name}_{t}" for t in scores.columns})
     out.insert(0, "respondent", raw_ids)
-    with tempfile.TemporaryDirectory() as tmp:
-        file = Path(tmp) / f"{inv.name}_scores.parquet"
-        out.to_parquet(file, index=False)
-        report = load_outcomes(ws, file, user_col="respondent")
+    report = store_outcomes(ws, out.reset_index(drop=True), user_col="respondent",
+                            source=f"{inv.name} scores")
     pseudo = ws.pseudonymizer("user")
     fl = flags.copy()
     fl.insert(0, "user_id", [pseudo(u.strip()) for u in raw_ids])
