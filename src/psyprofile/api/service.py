@@ -28,7 +28,6 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from psyprofile.api.store import API_DIR
@@ -126,9 +125,8 @@ class Service:
         root = self.folder
         if self.workspace is None and not (root / MODELS_DIR).is_dir() and root.name == MODELS_DIR:
             root = root.parent  # served the models folder itself
-        # list_models only reads ``.path`` of the study, so any root with models/ under it works.
         out = []
-        for m in list_models(SimpleNamespace(path=root)):  # type: ignore[arg-type]
+        for m in list_models(root):
             card = Path(m["path"]) / "card.json"
             out.append({**m, "card": json.loads(card.read_text()) if card.is_file() else None})
         return out

@@ -46,7 +46,7 @@ def profile(study: Path, min_words: int | None, big5: str, embedder: str, user: 
     else:
         from psyprofile.profiles.study import profile_study
 
-        report = profile_study(ws, min_words=min_words, big5=big5, progress=not quiet,
+        report = profile_study(ws, min_words=min_words, progress=not quiet,
                                spec=default_spec(big5, embedder))
         click.echo(report.summary())
     if out:

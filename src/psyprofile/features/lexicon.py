@@ -47,7 +47,7 @@ MIN_WILDCARD_STEM = 3  # DLATK tries prefixes of 3+ characters only
 
 # The (1gram, category, weight) pairs the lexicon gives the study's vocabulary, wildcards
 # expanded. Inputs: _lex (term, category, weight) and the 1gram table {src}.
-_MATCHED = """
+MATCHED_SQL = """
 CREATE OR REPLACE TEMP TABLE _matched AS
 WITH lex AS (
     SELECT lower(term) AS term, category, max(weight) AS weight
@@ -178,7 +178,7 @@ def extract_lexicon(
         con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
         con.register("_lex", lex.entries)
         try:
-            con.execute(_MATCHED.format(src=src, icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
+            con.execute(MATCHED_SQL.format(src=src, icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
             table, counts = _scores(con, src, lex)
         finally:
             con.unregister("_lex")

@@ -170,7 +170,7 @@ def _model_reasons(ws: Workspace, ref: str, uid: str) -> dict[str, list[str]]:
 
 def _lexicon_reasons(ws: Workspace, src, ids: np.ndarray, words: float) -> dict[str, list[str]]:
     """Words of the user with the largest weight × relative frequency, per category."""
-    from psyprofile.features.lexicon import _MATCHED, MIN_WILDCARD_STEM
+    from psyprofile.features.lexicon import MATCHED_SQL, MIN_WILDCARD_STEM
     from psyprofile.lexica.load import INTERCEPT
     from psyprofile.lexica.registry import resolve_lexicon
 
@@ -182,7 +182,7 @@ def _lexicon_reasons(ws: Workspace, src, ids: np.ndarray, words: float) -> dict[
         con.unregister("_ids")
         con.register("_lex", lex.entries)
         try:
-            con.execute(_MATCHED.format(src="_user_1grams", icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
+            con.execute(MATCHED_SQL.format(src="_user_1grams", icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
             rows = con.execute("SELECT m.category, m.word, m.weight * sum(u.value) / ? AS eff "
                                "FROM _matched m JOIN _user_1grams u ON lower(u.feature) = m.word "
                                "GROUP BY 1, 2, m.weight", [max(words, 1.0)]).df()

@@ -31,10 +31,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from psyprofile.profiles.sources import LexiconScores, Messages, Source, VaderScores
-from psyprofile.profiles.spec import VADER_DIMENSION, LexiconSource, ProfileSpec
-from psyprofile.profiles.zeroshot import DIM, ZeroShotScores, item_directions, sampled_messages
-
-WINDOW = 254  # wordpieces in one MiniLM window (see zeroshot._read_cache)
+from psyprofile.profiles.spec import LexiconSource, ProfileSpec
+from psyprofile.profiles.zeroshot import (
+    DIM,
+    ZeroShotScores,
+    embedded_words,
+    item_directions,
+    sampled_messages,
+)
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,9 @@ class SpecResources:
 def spec_resources(spec: ProfileSpec) -> SpecResources:
     """Lexica, trait directions and embedder of ``spec``, loaded once per process."""
     # prepare()'s lexicon checks and intercepts, so a bad spec fails with the study's message
-    from psyprofile.profiles.study import _lexicon_meta  # private there; shared on purpose
+    from psyprofile.profiles.study import lexicon_meta
 
-    meta = _lexicon_meta(None, spec)
+    meta = lexicon_meta(None, spec)
     lexica = tuple(index_lexicon(s, name, icpt)
                    for s, (name, icpt) in zip(spec.lexica, meta, strict=True))
     if spec.big5 != "zeroshot":
@@ -132,24 +136,6 @@ def person_messages(tokens: list[list[str]], times: list[object | None]) -> tupl
     return Messages(ids, np.zeros(n, dtype=np.int64), half[order], words, ["person"]), order
 
 
-class MemoryLexiconScores(LexiconScores):
-    """:class:`LexiconScores` from in-memory per-message sums instead of a study table."""
-
-    def __init__(self, msgs: Messages, index: LexiconIndex, S: np.ndarray):
-        src = index.source
-        self.source_id, self.dimensions, self.msgs = src.lexicon, src.dimensions, msgs
-        self.set_name, self.lexicon_source = index.set_name, src
-        self.icpt = np.array([index.intercepts.get(d.category, 0.0) for d in src.dimensions])
-        self.S = S
-
-
-class MemoryVaderScores(VaderScores):
-    """:class:`VaderScores` from compound scores computed here rather than cached in a study."""
-
-    def __init__(self, msgs: Messages, compound: np.ndarray):
-        self.dimensions, self.msgs, self.compound = (VADER_DIMENSION,), msgs, compound
-
-
 def _counts(tokens: list[list[str]]) -> tuple[sp.csr_matrix, list[str]]:
     """(n_messages, n_words) counts of the lower-cased 1grams and the words (columns)."""
     col: dict[str, int] = {}
@@ -169,13 +155,11 @@ def _zeroshot(msgs: Messages, texts: list[str], spec: ProfileSpec,
     take = np.arange(len(texts)) if spec.embedder == "minilm-static" \
         else sampled_messages(msgs, spec.max_messages)
     e = res.embedder.embed([texts[i] for i in take])
-    # the full model's vectors rest only on the words of a message's first window
-    share = np.ones(len(take)) if spec.embedder == "minilm-static" \
-        else np.minimum(1.0, e.n_windows * WINDOW / np.maximum(e.n_tokens, 1))
     V = np.zeros((len(texts), DIM))
     w = np.zeros(len(texts))
     V[take] = e.vectors
-    w[take] = np.maximum(msgs.words[take] * share, 1.0)
+    w[take] = embedded_words(msgs.words[take], e.n_windows, e.n_tokens,
+                             capped=spec.embedder != "minilm-static")
     return ZeroShotScores(msgs, V, w, res.directions, spec.zeroshot_source())
 
 
@@ -190,10 +174,11 @@ def person_sources(tokens: list[list[str]], texts: list[str], times: list[object
     tokens = [tokens[i] for i in order]
     texts = [texts[i] for i in order]
     C, vocab = _counts(tokens)
-    sources: list[Source] = [MemoryLexiconScores(msgs, ix, (C @ ix.weights(vocab)).toarray())
-                             for ix in res.lexica]
+    sources: list[Source] = [
+        LexiconScores(msgs, ix.source, ix.set_name, ix.intercepts, (C @ ix.weights(vocab)).toarray())
+        for ix in res.lexica]
     if spec.vader:
-        sources.append(MemoryVaderScores(msgs, np.array([message_scores(t)[0] for t in texts])))
+        sources.append(VaderScores(msgs, np.array([message_scores(t)[0] for t in texts])))
     if spec.big5 == "zeroshot":
         sources.append(_zeroshot(msgs, texts, spec, res))
     return msgs, sources

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from psyprofile.profiles.spec import Dimension, LexiconSource
-from psyprofile.store.db import scalar
+from psyprofile.profiles.spec import VADER_DIMENSION, Dimension, LexiconSource
 
 
 @dataclass
@@ -101,12 +100,20 @@ class Source:
 class LexiconScores(Source):
     """A lexicon's dimensions from the message-level lexicon table."""
 
-    def __init__(self, con, msgs: Messages, source: LexiconSource, set_name: str,
-                 intercepts: dict[str, float]):
+    def __init__(self, msgs: Messages, source: LexiconSource, set_name: str,
+                 intercepts: dict[str, float], S: np.ndarray):
+        """``S`` (n_messages, n_dims): per message Σ weight × count of each category's words."""
         self.source_id, self.dimensions, self.msgs = source.lexicon, source.dimensions, msgs
         self.set_name, self.lexicon_source = set_name, source
+        self.icpt = np.array([intercepts.get(d.category, 0.0) for d in source.dimensions])
+        self.S = S
+
+    @classmethod
+    def from_study(cls, con, msgs: Messages, source: LexiconSource, set_name: str,
+                   intercepts: dict[str, float]) -> LexiconScores:
+        """The sums ``S`` read from the study's message-level lexicon table ``set_name``."""
         cats = [d.category for d in source.dimensions]
-        self.icpt = np.array([intercepts.get(c, 0.0) for c in cats])
+        icpt = np.array([intercepts.get(c, 0.0) for c in cats])
         t = con.sql(f'SELECT group_id, feature, group_norm FROM "feat${set_name}$message"').to_arrow_table()
         idx = msgs.index()
         rows = np.array([idx.get(g, -1) for g in t.column(0).to_pylist()], dtype=np.int64)
@@ -114,10 +121,10 @@ class LexiconScores(Source):
         cols = np.array([col_of.get(f, -1) for f in t.column(1).to_pylist()], dtype=np.int64)
         gn = t.column(2).to_numpy()
         ok = (rows >= 0) & (cols >= 0)
-        self.S = np.zeros((len(msgs.ids), len(cats)))
+        S = np.zeros((len(msgs.ids), len(cats)))
         # group_norm holds the intercept on top of Σ weight × count / tokens; undo both.
-        np.add.at(self.S, (rows[ok], cols[ok]),
-                  (gn[ok] - self.icpt[cols[ok]]) * msgs.words[rows[ok]])
+        np.add.at(S, (rows[ok], cols[ok]), (gn[ok] - icpt[cols[ok]]) * msgs.words[rows[ok]])
+        return cls(msgs, source, set_name, intercepts, S)
 
     def raw(self, groups: np.ndarray, n: int) -> np.ndarray:
         num = _sum_by(groups, self.S, n)
@@ -131,9 +138,14 @@ class VaderScores(Source):
 
     source_id = "vader"
 
-    def __init__(self, con, msgs: Messages, dimension: Dimension, progress: bool = True):
-        self.dimensions, self.msgs = (dimension,), msgs
-        self.compound = vader_compound(con, msgs, progress)
+    def __init__(self, msgs: Messages, compound: np.ndarray):
+        """``compound`` (n_messages,): each message's VADER compound score."""
+        self.dimensions, self.msgs, self.compound = (VADER_DIMENSION,), msgs, compound
+
+    @classmethod
+    def from_study(cls, con, msgs: Messages, progress: bool = True) -> VaderScores:
+        """Compound scores from the study's cache, scoring the messages not in it."""
+        return cls(msgs, vader_compound(con, msgs, progress))
 
     def raw(self, groups: np.ndarray, n: int) -> np.ndarray:
         ones = np.ones((len(groups), 1))
@@ -175,6 +187,3 @@ def vader_compound(con, msgs: Messages, progress: bool = True) -> np.ndarray:
     return out
 
 
-def has_table(con, name: str) -> bool:
-    return bool(scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                       [name]))

@@ -37,7 +37,6 @@ from psyprofile.profiles.scoring import (
 from psyprofile.profiles.sources import LexiconScores, Messages, Source, VaderScores, load_messages
 from psyprofile.profiles.spec import (
     TRAITS,
-    VADER_DIMENSION,
     Dimension,
     ProfileSpec,
     default_spec,
@@ -86,8 +85,9 @@ class Prepared:
     sources: list[Source]
 
 
-def _lexicon_meta(ws: Workspace, spec: ProfileSpec) -> list[tuple[str, dict[str, float]]]:
-    """(feature set name, category -> intercept) of each lexicon of ``spec``."""
+def lexicon_meta(ws: Workspace | None, spec: ProfileSpec) -> list[tuple[str, dict[str, float]]]:
+    """(feature set name, category -> intercept) of each lexicon of ``spec``, resolved in
+    ``ws`` (None: outside any study); an error if a lexicon lacks a category of ``spec``."""
     from psyprofile.lexica.load import INTERCEPT
     from psyprofile.lexica.registry import resolve_lexicon
 
@@ -114,15 +114,15 @@ def prepare(ws: Workspace, spec: ProfileSpec, progress: bool = True) -> Prepared
         if not con.execute("SELECT 1 FROM messages LIMIT 1").fetchall():
             raise PsyprofileError(f"{ws.path}: the study holds no posts; ingest some with "
                                   "`psyprofile ingest STUDY FILE`.")
-    meta = _lexicon_meta(ws, spec)
+    meta = lexicon_meta(ws, spec)
     extract_features(ws, level="message", ngrams=(1,), lexica=[s.ref for s in spec.lexica],
                      progress=progress)
     with ws.connect() as con:
         msgs = load_messages(con)
-        sources: list[Source] = [LexiconScores(con, msgs, s, name, icpt)
+        sources: list[Source] = [LexiconScores.from_study(con, msgs, s, name, icpt)
                                  for s, (name, icpt) in zip(spec.lexica, meta, strict=True)]
         if spec.vader:
-            sources.append(VaderScores(con, msgs, VADER_DIMENSION, progress))
+            sources.append(VaderScores.from_study(con, msgs, progress))
     if spec.big5 == "zeroshot":
         from psyprofile.profiles.zeroshot import zeroshot_source
 
@@ -273,21 +273,20 @@ def write_profile(ws: Workspace, scores: pd.DataFrame, status: pd.DataFrame,
 
 def stored_spec(ws: Workspace) -> ProfileSpec:
     """The spec of the study's last profile run (:func:`default_spec` if there is none)."""
-    from psyprofile.profiles.sources import has_table
     from psyprofile.profiles.spec import spec_from_json
-    from psyprofile.store.db import scalar
+    from psyprofile.store.db import scalar, table_exists
 
     with ws.connect() as con:
         text = scalar(con, "SELECT value FROM profile_meta WHERE key = 'spec'") \
-            if has_table(con, "profile_meta") else None
+            if table_exists(con, "profile_meta") else None
     return spec_from_json(text) if text else default_spec()
 
 
 def read_scores(ws: Workspace) -> pd.DataFrame:
     """The stored ``profile_scores`` (a clear error if ``profile`` has not run)."""
-    from psyprofile.profiles.sources import has_table
+    from psyprofile.store.db import table_exists
 
     with ws.connect() as con:
-        if not has_table(con, "profile_scores"):
+        if not table_exists(con, "profile_scores"):
             raise PsyprofileError(f"{ws.path}: no profiles yet; run `psyprofile profile {ws.path}`.")
         return con.execute(f"SELECT {', '.join(SCORE_COLUMNS)} FROM profile_scores").df()

@@ -28,6 +28,7 @@ from psyprofile.profiles.sources import Messages, Source, _sum_by
 from psyprofile.profiles.spec import BIG5_UNIT_ZEROSHOT, TRAITS, Dimension, ProfileSpec
 
 DIM = 384
+WINDOW = 254  # wordpieces per MiniLM window: its 256 less [CLS] and [SEP] (features.embeddings)
 
 
 def item_directions(embedder, inventories: tuple[str, ...]) -> tuple[np.ndarray, dict[str, int]]:
@@ -67,16 +68,23 @@ def _read_cache(con, table: str, msgs: Messages, capped: bool) -> tuple[np.ndarr
     rows = np.array([idx.get(m, -1) for m in t.column(0).to_pylist()], dtype=np.int64)
     vec = t.column(1).combine_chunks().flatten().to_numpy().reshape(-1, DIM)
     words = t.column(2).to_numpy().astype(np.float64)
-    tokens = np.maximum(t.column(3).to_numpy().astype(np.float64), 1)
+    tokens = t.column(3).to_numpy().astype(np.float64)
     windows = t.column(4).to_numpy().astype(np.float64)
-    # A capped message rests only on the words of its embedded windows (254 wordpieces each).
-    share = np.minimum(1.0, windows * 254 / tokens) if capped else np.ones(len(words))
     V = np.zeros((len(msgs.ids), DIM))
     w = np.zeros(len(msgs.ids))
     ok = rows >= 0
     V[rows[ok]] = vec[ok]
-    w[rows[ok]] = np.maximum(words[ok] * share[ok], 1.0)
+    w[rows[ok]] = embedded_words(words[ok], windows[ok], tokens[ok], capped)
     return V, w
+
+
+def embedded_words(words: np.ndarray, n_windows: np.ndarray, n_tokens: np.ndarray,
+                   capped: bool) -> np.ndarray:
+    """Per message (all arrays (n,)) the words its vector rests on, at least 1: all its
+    ``words``, or when ``capped`` (only the first windows embedded) the share of them in its
+    ``n_windows`` windows of :data:`WINDOW` wordpieces out of ``n_tokens``."""
+    share = np.minimum(1.0, n_windows * WINDOW / np.maximum(n_tokens, 1)) if capped else 1.0
+    return np.maximum(words * share, 1.0)
 
 
 def _embed_full_sample(con, msgs: Messages, k: int, progress: bool) -> str:
