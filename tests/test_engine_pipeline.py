@@ -1,7 +1,7 @@
 """Ingest, features (1grams + a fixture lexicon), predictions and group study aggregates on the
 Dask engine (a real LocalCluster of 2 worker processes) equal the local engine's: same rows,
-values to 1e-9, no row lost or duplicated. A worker is killed mid-run in ingest and features
-(and, in the slow tests, in prediction and the study bootstrap)."""
+values to 1e-9, no row lost or duplicated. A worker is killed mid-run in ingest, features,
+prediction and the study bootstrap."""
 
 from __future__ import annotations
 
@@ -146,7 +146,6 @@ def test_predictions_equal_the_local_engine(studies, model, dask_engine, cluster
     same_predictions(table(studies["dask"], PREDICTIONS), want)
 
 
-@pytest.mark.slow  # a restarted worker re-imports scikit-learn: ~20 s on a busy 2-core machine
 def test_predictions_after_a_killed_worker(studies, model):
     path, want = model
     killer = KillOnce(studies["killer"].inner, studies["root"] / "scratch_predict")
@@ -155,11 +154,7 @@ def test_predictions_after_a_killed_worker(studies, model):
     same_predictions(table(studies["dask"], PREDICTIONS), want)
 
 
-@pytest.mark.parametrize("kill", [
-    False,
-    # a restarted worker re-imports the analysis stack: ~30 s on a busy 2-core machine
-    pytest.param(True, marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize("kill", [False, True])
 def test_study_groups_equal_the_local_engine(tmp_path, dask_engine, kill):  # noqa: F811
     from test_study import add_users
 
