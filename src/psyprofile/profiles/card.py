@@ -190,7 +190,8 @@ def _lexicon_reasons(ws: Workspace, src, ids: np.ndarray, words: float) -> dict[
             con.unregister("_lex")
     out = {}
     for d in src.dimensions:
-        r = rows[rows["category"] == d.category].sort_values("eff")
+        # words break ties: the SQL above returns rows in no fixed order
+        r = rows[rows["category"] == d.category].sort_values(["eff", "word"])
         up = r[r["eff"] > 0].iloc[::-1][:TOP]
         down = r[r["eff"] < 0][:TOP]
         lines = []
