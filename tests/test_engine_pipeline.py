@@ -64,10 +64,10 @@ def studies(tmp_path_factory, dask_engine):  # noqa: F811
         "dask": ingest(dask_ws, [posts], chunk_rows=200, progress=False, engine=killer),
     }
     feats = {
-        "local": extract_features(local, ngrams=(1,), lexica=[str(MOOD)], progress=False,
-                                  workers=0, chunk_chars=10_000),
-        "dask": extract_features(dask_ws, ngrams=(1,), lexica=[str(MOOD)], progress=False,
-                                 engine=killer, chunk_chars=10_000),
+        "local": extract_features(local, ngrams=(1,), lexica=[str(MOOD)], chars=(2, 3),
+                                  progress=False, workers=0, chunk_chars=10_000),
+        "dask": extract_features(dask_ws, ngrams=(1,), lexica=[str(MOOD)], chars=(2, 3),
+                                 progress=False, engine=killer, chunk_chars=10_000),
     }
     for ws in (local, dask_ws):
         load_outcomes(ws, ages)
@@ -94,7 +94,7 @@ def test_ingest_stores_the_same_rows_once(studies):
         table(studies["local"], "SELECT * FROM ingest_log ORDER BY reason")))
 
 
-@pytest.mark.parametrize("name", ["1gram", "mood"])
+@pytest.mark.parametrize("name", ["1gram", "mood", "char2to3"])
 def test_features_equal_the_local_engine(studies, name):
     assert studies["killer"].kills >= 2  # ingest and features each lost a worker
     sql = f'SELECT * FROM "feat${name}$user" ORDER BY group_id, feature'

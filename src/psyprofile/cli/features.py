@@ -30,8 +30,10 @@ def _ngram_lengths(text: str | None) -> tuple[int, ...]:
 @click.option("--topics", multiple=True, help="A topic set by name, e.g. fb2000_cp; repeatable.")
 @click.option("--embeddings", help="Sentence-embedding model, e.g. minilm.")
 @click.option("--style", is_flag=True, help="Style measures (pronouns, punctuation, readability...).")
+@click.option("--chars", help="Character n-grams inside words, a length or range, e.g. 2-4 "
+                              "(set char2to4): spelling, punctuation and casing habits.")
 @click.option("--min-users-pct", type=float,
-              help="Also write n-gram sets keeping features used by at least this share of the "
+              help="Also write n-gram (and character n-gram) sets keeping features used by at least this share of the "
                    "groups with enough words (0.05 = 5%), named <set>_occ<P>.")
 @click.option("--pmi", type=float,
               help="Also write n-gram sets keeping 2/3grams with PMI above this (DLATK uses 3), "
@@ -43,18 +45,20 @@ def _ngram_lengths(text: str | None) -> tuple[int, ...]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @engine_options
 def features(study: Path, level: str, ngrams: str | None, lexica: tuple[str, ...],
-             topics: tuple[str, ...], embeddings: str | None, style: bool,
+             topics: tuple[str, ...], embeddings: str | None, style: bool, chars: str | None,
              min_users_pct: float | None, pmi: float | None, min_words: int | None,
              partition_chars: int, quiet: bool, engine: EngineChoice) -> None:
     """Extract feature sets of STUDY; sets already up to date are skipped.
 
     Without a feature option, extracts 1grams. Each set is stored as feat$<set>$<level>.
     """
+    from psyprofile.features.chars import parse_lengths
     from psyprofile.features.extract import extract_features
     from psyprofile.store.workspace import Workspace
 
     ns = _ngram_lengths(ngrams)
-    if not (ns or lexica or topics or embeddings or style):
+    char_lengths = parse_lengths(chars) if chars else None
+    if not (ns or lexica or topics or embeddings or style or char_lengths):
         ns = (1,)
     if min_words is not None and min_words < 0:
         raise PsyprofileError(f"--min-words must be 0 or more (got {min_words}).")
@@ -63,7 +67,7 @@ def features(study: Path, level: str, ngrams: str | None, lexica: tuple[str, ...
             Workspace.open(study), level=level, ngrams=ns, lexica=(*lexica, *topics),
             embeddings=embeddings, style=style, min_users_pct=min_users_pct,
             min_words=min_words, pmi=pmi, progress=not quiet, engine=eng,
-            chunk_chars=partition_chars,
+            chunk_chars=partition_chars, chars=char_lengths,
         )
     if "messages" in report:
         click.echo(f"{report['messages']:,} messages in {report['groups']:,} {level} groups")

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from psyprofile.engine import Engine, open_engine
 from psyprofile.errors import PsyprofileError
+from psyprofile.features import chars as ch
 from psyprofile.features import ngrams as ng
 from psyprofile.features.occurrence import occ_name, occurrence_filter, pmi_filter, pmi_name
 from psyprofile.features.store import (
@@ -103,9 +104,11 @@ def _chunks(con: duckdb.DuckDBPyConnection, gexpr: str, with_hours: bool,
 
 
 def process_chunk(gs: list[str], texts: list[str], hours: list[float | None], ns: tuple[int, ...],
-                  style: bool, min_words: int | None) -> dict[str, Any]:
+                  style: bool, min_words: int | None,
+                  chars: tuple[int, int] | None = None) -> dict[str, Any]:
     """Tokenize and count one chunk (runs in a worker): the rows of every set, ``group_words``
-    rows and the number of groups dropped for having fewer than ``min_words`` words."""
+    rows and the number of groups dropped for having fewer than ``min_words`` words.
+    ``chars``: (low, high) lengths of character n-grams to count too."""
     from psyprofile.text.tokenize import tokenize
 
     tokens = [tokenize(t) for t in texts]
@@ -120,6 +123,8 @@ def process_chunk(gs: list[str], texts: list[str], hours: list[float | None], ns
         from psyprofile.features.style import style_table
 
         tables[STYLE] = style_table(gs, texts, tokens, hours, keep)
+    if chars:
+        tables[ch.set_name(*chars)] = ch.char_table(gs, texts, chars, keep)
     gw = pa.table({"group_id": [g for g, _, _ in runs],
                    "messages": [b - a for _, a, b in runs], "words": words})
     return {"tables": tables, "group_words": gw,
@@ -142,9 +147,11 @@ def text_pass(
     progress: bool = True,
     chunk_chars: int = CHUNK_CHARS,
     engine: Engine | None = None,
+    chars: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Stream the posts at ``level`` once and write the n-gram sets of ``ns`` (plus their
-    union when ``combine``), ``style`` if asked, and ``group_words`` for ``level``.
+    union when ``combine``), ``style`` and the character n-grams of lengths ``chars`` if
+    asked, and ``group_words`` for ``level``.
 
     ``params[name]`` is stored with each set. Chunks of about ``chunk_chars`` characters of
     text run on ``engine``; without one, on a local pool of ``workers`` processes (default:
@@ -158,14 +165,18 @@ def text_pass(
     ns = tuple(sorted(ns))
     total = scalar(con, f"SELECT count(*) FROM messages WHERE {gexpr} IS NOT NULL")
     without = scalar(con, f"SELECT count(*) FROM messages WHERE {gexpr} IS NULL")
-    names = [ng.set_name(n) for n in ns] + ([STYLE] if style else [])
-    writers = {name: FeatureTableWriter(con, name, level) for name in names}
+    kinds = {ng.set_name(n): "ngram" for n in ns}
+    if style:
+        kinds[STYLE] = "style"
+    if chars:
+        kinds[ch.set_name(*chars)] = "chars"
+    writers = {name: FeatureTableWriter(con, name, level) for name in kinds}
     gw_parts: list[pa.Table] = []
     excluded = 0
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if total < IN_PROCESS_BELOW:
         workers = 0
-    tasks = ((g, t, h, ns, style, min_words)
+    tasks = ((g, t, h, ns, style, min_words, chars)
              for g, t, h in _chunks(con, gexpr, style, chunk_chars))
     bar = tqdm(total=total, unit="msg", desc=f"features ({level})", disable=not progress)
     # Written rows need not stay cached: a small buffer pool keeps the memory of a
@@ -184,7 +195,7 @@ def text_pass(
         con.execute(f"SET memory_limit = '{old_limit}'")
         out: dict[str, Any] = {}
         for name, w in writers.items():
-            out[name] = w.commit("style" if name == STYLE else "ngram", params[name])
+            out[name] = w.commit(kinds[name], params[name])
         if combine:
             out[ng.combined_name(ns)] = ng.write_combined(con, ns, level,
                                                           params[ng.combined_name(ns)])
@@ -253,17 +264,20 @@ def extract_features(
     workers: int | None = None,
     engine: Engine | None = None,
     chunk_chars: int = CHUNK_CHARS,
+    chars: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Extract the asked feature sets of ``ws`` at ``level`` (``'user'``, ``'message'`` or a
     group column), skipping those already up to date.
 
     ``ngrams``: n-gram lengths (several also give their union, e.g. ``1to3gram``); ``lexica``:
     lexicon or topic names or file paths (each needs the 1gram set, which is added if
-    missing); ``embeddings``: a model name; ``style``: the style measures;
+    missing); ``embeddings``: a model name; ``style``: the style measures; ``chars``: (low,
+    high) lengths of character n-grams, one set (see :mod:`psyprofile.features.chars`);
     ``min_users_pct`` (a share, 0.05 = 5%): also write occurrence-filtered copies of the n-gram
-    sets; ``pmi``: also write PMI-filtered copies of the sets with 2grams or longer;
-    ``min_words``: leave groups with fewer words out of the n-gram and style tables (and use
-    it as the occurrence filter's word threshold instead of ``ws.config['min_words']``).
+    and character n-gram sets; ``pmi``: also write PMI-filtered copies of the sets with 2grams
+    or longer; ``min_words``: leave groups with fewer words out of the n-gram, character and
+    style tables (and use it as the occurrence filter's word threshold instead of
+    ``ws.config['min_words']``).
     The tokenizing pass runs in partitions of about ``chunk_chars`` characters on ``engine``
     (a :mod:`psyprofile.engine` engine; default a local pool of ``workers`` processes); every
     engine gives the same tables.
@@ -272,6 +286,10 @@ def extract_features(
     {'skipped': note}}, 'notes': [...], 'groups', 'messages', ...}``.
     """
     ns = tuple(sorted(set(ngrams)))
+    if chars:
+        chars = (int(chars[0]), int(chars[1]))
+        ch.check_lengths(chars)
+    char_set = ch.set_name(*chars) if chars else None
     if any(n < 1 for n in ns):
         raise PsyprofileError(f"--ngrams takes lengths of 1 or more (got {list(ns)}).")
     if min_users_pct is not None and not 0 < min_users_pct < 1:
@@ -294,6 +312,8 @@ def extract_features(
             params[ng.combined_name(ns)] = {**base, "ns": list(ns)}
         if style:
             params[STYLE] = {**base, "style": 1}
+        if char_set:
+            params[char_set] = {**base, "chars": list(chars)}
         stale = [name for name in params if not _up_to_date(con, name, level, params[name])]
         for name in params:
             if name not in stale:
@@ -304,7 +324,7 @@ def extract_features(
             t0 = time.perf_counter()
             res = text_pass(con, level, redo_ns, combine and ng.combined_name(ns) in stale,
                             STYLE in stale, min_words, params, workers, progress,
-                            chunk_chars, engine)
+                            chunk_chars, engine, chars if char_set in stale else None)
             seconds = time.perf_counter() - t0
             for name, counts in res["sets"].items():
                 report["sets"][name] = {**counts, "seconds": round(seconds, 2)}
@@ -312,14 +332,14 @@ def extract_features(
                 report[key] = res[key]
             if res["excluded_min_words"]:
                 notes.append(f"{res['excluded_min_words']:,} {level} groups with fewer than "
-                             f"{min_words} words left out of the n-gram and style tables")
+                             f"{min_words} words left out of the n-gram, character and style tables")
             if res["messages_without_group"]:
                 notes.append(f"{res['messages_without_group']:,} messages without a {level} "
                              "value skipped")
-        ngram_sets = [name for name in params if name != STYLE]
+        ngram_sets = [name for name in params if name not in (STYLE, char_set)]
         if min_users_pct is not None:
             w = int(min_words if min_words is not None else ws.config["min_words"])
-            for name in ngram_sets:
+            for name in ngram_sets + ([char_set] if char_set else []):
                 _filter(con, report, name, level, occ_name(name, min_users_pct),
                         {"p_occ": min_users_pct, "group_words_min": w},
                         lambda n, p, w=w: occurrence_filter(con, n, level, min_users_pct, w, p))

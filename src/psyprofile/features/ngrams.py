@@ -92,13 +92,11 @@ def ngram_tables(
     return {n: _count(ids, tok_group, msg_end, n, words, names) for n in ns}
 
 
-def _count(ids: np.ndarray, tok_group: np.ndarray, msg_end: np.ndarray, n: int,
-           words: pa.Array, names: pa.Array) -> pa.Table:
-    starts = np.flatnonzero(np.arange(len(ids)) + n <= msg_end)  # n-grams inside one message
-    cols = [tok_group[starts]] + [ids[starts + k] for k in range(n)]
-    sizes = [len(names)] + [len(words)] * n
-    if math.prod(sizes) < 2**62:  # one int64 key per n-gram: the fast path
-        key = np.zeros(len(starts), np.int64)
+def count_rows(cols: Sequence[np.ndarray], sizes: Sequence[int]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of integer columns ``cols`` (column ``j`` in ``[0, sizes[j])``), in
+    lexicographic order, as one array per column, and how often each occurs."""
+    if math.prod(sizes) < 2**62:  # one int64 key per row: the fast path
+        key = np.zeros(len(cols[0]), np.int64)
         for col, size in zip(cols, sizes, strict=True):
             key = key * size + col
         uniq, counts = np.unique(key, return_counts=True)
@@ -107,9 +105,22 @@ def _count(ids: np.ndarray, tok_group: np.ndarray, msg_end: np.ndarray, n: int,
             parts.append(uniq % size)
             uniq = uniq // size
         parts.reverse()
-    else:
-        rows, counts = np.unique(np.column_stack(cols), axis=0, return_counts=True)
-        parts = list(rows.T)
+        return parts, counts
+    rows, counts = np.unique(np.column_stack(cols), axis=0, return_counts=True)
+    return list(rows.T), counts
+
+
+def window_starts(n_items: int, n: int, segment_end: np.ndarray) -> np.ndarray:
+    """Positions where a window of ``n`` consecutive items fits before ``segment_end`` (per
+    item, the end of the segment it belongs to), so that no window spans two segments."""
+    return np.flatnonzero(np.arange(n_items) + n <= segment_end)
+
+
+def _count(ids: np.ndarray, tok_group: np.ndarray, msg_end: np.ndarray, n: int,
+           words: pa.Array, names: pa.Array) -> pa.Table:
+    starts = window_starts(len(ids), n, msg_end)  # n-grams inside one message
+    parts, counts = count_rows([tok_group[starts]] + [ids[starts + k] for k in range(n)],
+                               [len(names)] + [len(words)] * n)
     group = parts[0]
     grams = [words.take(pa.array(p)) for p in parts[1:]]
     feature = grams[0] if n == 1 else pc.binary_join_element_wise(*grams, " ")
