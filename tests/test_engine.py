@@ -111,8 +111,9 @@ def test_a_partition_that_keeps_killing_workers_fails_with_a_fix():
         list(engine.map(_always_die, [1], desc="features", progress=False))
     assert str(err.value) == (
         f"features: partition 1 failed {MAX_ATTEMPTS} times (worker process died); its worker "
-        "probably ran out of memory. Use smaller partitions (--partition-size) or give workers "
-        "more memory.")
+        "probably ran out of memory. Use smaller partitions (--partition-rows for ingest, "
+        "--partition-chars for features, --partition-users for predict) or give workers more "
+        "memory.")
 
 
 def test_in_process_engine_and_bad_names():

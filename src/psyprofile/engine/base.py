@@ -72,5 +72,6 @@ def fill_window(pending: collections.deque, source: Iterator[tuple[int, Any]], l
 
 def fail_message(desc: str, index: int, why: str) -> str:
     return (f"{desc}: partition {index + 1} failed {MAX_ATTEMPTS} times ({why}); its worker "
-            "probably ran out of memory. Use smaller partitions (--partition-size) or give "
-            "workers more memory.")
+            "probably ran out of memory. Use smaller partitions (--partition-rows for ingest, "
+            "--partition-chars for features, --partition-users for predict) or give workers "
+            "more memory.")
