@@ -54,3 +54,23 @@ def test_cli_errors_are_one_line_with_fix(tmp_path):
     res = runner.invoke(cli, ["train", str(ws.path), "--outcome", "age", "--features", "topics",
                               "--fold-file", str(tmp_path / "f.csv")])
     assert res.exit_code == 2 and "fewer than 2 of its folds hold usable users" in res.output
+
+
+def test_train_takes_the_penalties_and_inner_folds(tmp_path):
+    from psyprofile.models.pipeline import CS
+
+    ws, _ = make_study(tmp_path / "s", n=80)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", str(ws.path), "--outcome", "gender", "--features", "1gram,topics",
+                              "--folds", "4", "--bootstrap", "50", "--stack", "--Cs", "0.01,0.1",
+                              "--inner-folds", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert rep["pipeline"]["estimator"] == "L2 LogisticRegression(C in [0.01, 0.1] by inner CV)"
+    assert rep["pipeline"]["inner_folds"] == 3 and rep["auc"] > 0.8
+    res = runner.invoke(cli, ["train", str(ws.path), "--outcome", "gender", "--features", "topics",
+                              "--Cs", "0.01,-1"])
+    assert res.exit_code == 2 and "--Cs takes positive numbers separated by commas" in res.output
+    # the help's default is the estimator's
+    help_text = " ".join(runner.invoke(cli, ["train", "--help"]).output.split())
+    assert "default " + ",".join(f"{c:g}" for c in CS) + "." in help_text

@@ -8,12 +8,27 @@ from pathlib import Path
 import click
 
 from psyprofile.cli.engine_options import EngineChoice, engine_options
+from psyprofile.errors import PsyprofileError
 
 study_arg = click.argument("study", type=click.Path(file_okay=False, path_type=Path))
 
 
 def _csv(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _penalties(value: str | None) -> tuple[float, ...] | None:
+    if not value:
+        return None
+    try:
+        cs = tuple(float(v) for v in _csv(value))
+    except ValueError:
+        raise PsyprofileError(f"--Cs takes positive numbers separated by commas, e.g. 0.001,0.01,0.1 "
+                              f"(got '{value}').") from None
+    if not cs or min(cs) <= 0:
+        raise PsyprofileError(f"--Cs takes positive numbers separated by commas, e.g. 0.001,0.01,0.1 "
+                              f"(got '{value}').")
+    return cs
 
 
 def _ci(ci: list | None) -> str:
@@ -46,6 +61,10 @@ def _line(task: str, m: dict) -> str:
               help="Square root of relative frequencies (non-negative sets) before standardising.")
 @click.option("--target-transform", type=click.Choice(["none", "log"]), default="none", show_default=True,
               help="Fit log(outcome) and back-transform predictions (positive outcomes, e.g. age).")
+@click.option("--Cs", "cs", help="Logistic-regression penalties C tried by inner CV (classification), "
+                                 "e.g. 0.001,0.01,0.1; default 0.0001,0.001,0.01,0.1,1.")
+@click.option("--inner-folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Folds of the inner CV (choosing C, and the out-of-fold predictions --stack combines).")
 @click.option("--feature-sets-compare", "compare", is_flag=True, help="Also train each set alone; print a table.")
 @click.option("--audit-by", help="Comma-separated columns: metrics per subgroup (numeric ones in quartiles).")
 @click.option("--min-words", type=int, help="Minimum words per user (default: the study setting).")
@@ -55,7 +74,8 @@ def _line(task: str, m: dict) -> str:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(study: Path, outcome: str, features: str, controls: str | None, task: str | None,
           n_folds: int, fold_file: Path | None, export_folds: Path | None, seed: int, reduce: str,
-          stack: bool, transform: str, target_transform: str, compare: bool, audit_by: str | None,
+          stack: bool, transform: str, target_transform: str, cs: str | None, inner_folds: int,
+          compare: bool, audit_by: str | None,
           min_words: int | None, n_boot: int, save: str | None, as_json: bool, quiet: bool) -> None:
     """Cross-validate a model of OUTCOME from feature sets of STUDY; optionally save it."""
     from psyprofile.models.folds import write_fold_file
@@ -64,12 +84,14 @@ def train(study: Path, outcome: str, features: str, controls: str | None, task: 
     from psyprofile.models.train import train as run
     from psyprofile.store.workspace import Workspace
 
+    penalties = _penalties(cs)
     ws = Workspace.open(study)
     opts = TrainOptions(
         outcome=outcome, feature_sets=_csv(features), controls=_csv(controls), task=task,
         n_folds=n_folds, fold_file=fold_file, seed=seed, reduce=reduce,
         combine="stack" if stack else "concat", transform=transform,
         target_transform=target_transform, min_words=min_words, n_boot=n_boot,
+        inner_folds=inner_folds, **({"Cs": penalties} if penalties else {}),
     )
     result = run(ws, opts, compare=compare, audit_by=_csv(audit_by) or None,
                  fit_final=save is not None, progress=not quiet and not as_json)

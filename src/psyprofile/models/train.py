@@ -343,6 +343,7 @@ def pipeline_description(opts: TrainOptions) -> dict[str, Any]:
         else (f"RidgeCV(alphas={list(opts.alphas)}) of the class indicators per member, combined "
               "by a logistic regression" if opts.member_head == "ridge"
               else f"L2 LogisticRegression(C in {list(opts.Cs)} by inner CV)"),
+        "inner_folds": opts.inner_folds,
         "seed": opts.seed,
     }
 
