@@ -111,6 +111,9 @@ def test_features_command_writes_the_set_and_its_occurrence_filter(ws):
     assert {" h", "hi", "i ", " hi", "hi "} <= kept and " H" not in kept and "ok" not in kept
     again = extract_features(ws, ngrams=(), chars=(2, 3), min_words=0, progress=False)
     assert "skipped" in again["sets"][set_name(2, 3)]
+    # PMI filters word sequences only: the 2grams get a PMI copy, the character set none
+    rep = extract_features(ws, ngrams=(2,), chars=(2, 3), min_words=0, pmi=3.0, progress=False)
+    assert "2gram_pmi3" in rep["sets"] and not any(k.startswith("char2to3_pmi") for k in rep["sets"])
 
 
 def test_features_command_explains_bad_lengths(ws):

@@ -50,17 +50,18 @@ def parse_lengths(text: str) -> tuple[int, int]:
         raise PsyprofileError(
             f"--chars takes a length or a range of lengths, e.g. 3 or 2-4 (got '{text}')."
         ) from None
-    check_lengths(bounds)
-    return bounds
+    return checked_lengths(bounds)
 
 
-def check_lengths(bounds: Sequence[int]) -> None:
-    lo, hi = bounds
+def checked_lengths(bounds: Sequence[int]) -> tuple[int, int]:
+    """``bounds`` as a ``(low, high)`` pair of ints, or a clear error if it is not a valid range."""
+    lo, hi = (int(b) for b in bounds)
     if not 1 <= lo <= hi <= MAX_LENGTH:
         raise PsyprofileError(
             f"character n-gram lengths must satisfy 1 <= low <= high <= {MAX_LENGTH} "
             f"(got {lo}-{hi}); e.g. --chars 2-4."
         )
+    return lo, hi
 
 
 def _codes(text: str) -> np.ndarray:

@@ -286,10 +286,8 @@ def extract_features(
     {'skipped': note}}, 'notes': [...], 'groups', 'messages', ...}``.
     """
     ns = tuple(sorted(set(ngrams)))
-    if chars:
-        chars = (int(chars[0]), int(chars[1]))
-        ch.check_lengths(chars)
-    char_set = ch.set_name(*chars) if chars else None
+    lengths = ch.checked_lengths(chars) if chars else None
+    char_set = ch.set_name(*lengths) if lengths else None
     if any(n < 1 for n in ns):
         raise PsyprofileError(f"--ngrams takes lengths of 1 or more (got {list(ns)}).")
     if min_users_pct is not None and not 0 < min_users_pct < 1:
@@ -313,7 +311,7 @@ def extract_features(
         if style:
             params[STYLE] = {**base, "style": 1}
         if char_set:
-            params[char_set] = {**base, "chars": list(chars)}
+            params[char_set] = {**base, "chars": list(lengths)}
         stale = [name for name in params if not _up_to_date(con, name, level, params[name])]
         for name in params:
             if name not in stale:
@@ -324,7 +322,7 @@ def extract_features(
             t0 = time.perf_counter()
             res = text_pass(con, level, redo_ns, combine and ng.combined_name(ns) in stale,
                             STYLE in stale, min_words, params, workers, progress,
-                            chunk_chars, engine, chars if char_set in stale else None)
+                            chunk_chars, engine, lengths if char_set in stale else None)
             seconds = time.perf_counter() - t0
             for name, counts in res["sets"].items():
                 report["sets"][name] = {**counts, "seconds": round(seconds, 2)}
@@ -336,16 +334,16 @@ def extract_features(
             if res["messages_without_group"]:
                 notes.append(f"{res['messages_without_group']:,} messages without a {level} "
                              "value skipped")
-        ngram_sets = [name for name in params if name not in (STYLE, char_set)]
+        counted = [name for name in params if name != STYLE]  # word and character n-grams
         if min_users_pct is not None:
             w = int(min_words if min_words is not None else ws.config["min_words"])
-            for name in ngram_sets + ([char_set] if char_set else []):
+            for name in counted:
                 _filter(con, report, name, level, occ_name(name, min_users_pct),
                         {"p_occ": min_users_pct, "group_words_min": w},
                         lambda n, p, w=w: occurrence_filter(con, n, level, min_users_pct, w, p))
         if pmi is not None:
-            for name in ngram_sets:
-                if name == ng.set_name(1):
+            for name in counted:
+                if name in (ng.set_name(1), char_set):  # PMI is of word sequences
                     continue
                 src = name if min_users_pct is None else occ_name(name, min_users_pct)
                 _filter(con, report, src, level, pmi_name(src, pmi), {"pmi": pmi},
