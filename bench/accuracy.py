@@ -204,6 +204,7 @@ def run_psyprofile(study: Path, outcome: str, variant: Variant) -> tuple[Any, fl
         options.pop("target_transform", None)
     else:
         options.pop("inner_folds", None)  # 5 (the default) for the stacking of ridge members
+        options.pop("Cs", None)  # logistic penalties: ridge chooses its own
     opts = TrainOptions(outcome, list(variant.sets), task=task, fold_file=FOLDS[outcome], min_words=0,
                         n_boot=N_BOOT, **options)
     t0 = time.perf_counter()

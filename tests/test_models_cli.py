@@ -71,6 +71,9 @@ def test_train_takes_the_penalties_and_inner_folds(tmp_path):
     res = runner.invoke(cli, ["train", str(ws.path), "--outcome", "gender", "--features", "topics",
                               "--Cs", "0.01,-1"])
     assert res.exit_code == 2 and "--Cs takes positive numbers separated by commas" in res.output
+    res = runner.invoke(cli, ["train", str(ws.path), "--outcome", "age", "--features", "topics",
+                              "--Cs", "0.01"])
+    assert res.exit_code == 2 and "'age' is a regression target" in res.output and "Drop --Cs" in res.output
     # the help's default is the estimator's
     help_text = " ".join(runner.invoke(cli, ["train", "--help"]).output.split())
     assert "default " + ",".join(f"{c:g}" for c in CS) + "." in help_text

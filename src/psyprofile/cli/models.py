@@ -17,14 +17,11 @@ def _csv(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
-def _penalties(value: str | None) -> tuple[float, ...] | None:
-    if not value:
-        return None
+def _penalties(value: str) -> tuple[float, ...]:
     try:
         cs = tuple(float(v) for v in _csv(value))
     except ValueError:
-        raise PsyprofileError(f"--Cs takes positive numbers separated by commas, e.g. 0.001,0.01,0.1 "
-                              f"(got '{value}').") from None
+        cs = ()
     if not cs or min(cs) <= 0:
         raise PsyprofileError(f"--Cs takes positive numbers separated by commas, e.g. 0.001,0.01,0.1 "
                               f"(got '{value}').")
@@ -80,18 +77,19 @@ def train(study: Path, outcome: str, features: str, controls: str | None, task: 
     """Cross-validate a model of OUTCOME from feature sets of STUDY; optionally save it."""
     from psyprofile.models.folds import write_fold_file
     from psyprofile.models.persist import save_model
+    from psyprofile.models.pipeline import CS
     from psyprofile.models.train import TrainOptions
     from psyprofile.models.train import train as run
     from psyprofile.store.workspace import Workspace
 
-    penalties = _penalties(cs)
+    penalties = _penalties(cs) if cs else CS
     ws = Workspace.open(study)
     opts = TrainOptions(
         outcome=outcome, feature_sets=_csv(features), controls=_csv(controls), task=task,
         n_folds=n_folds, fold_file=fold_file, seed=seed, reduce=reduce,
         combine="stack" if stack else "concat", transform=transform,
         target_transform=target_transform, min_words=min_words, n_boot=n_boot,
-        inner_folds=inner_folds, **({"Cs": penalties} if penalties else {}),
+        Cs=penalties, inner_folds=inner_folds,
     )
     result = run(ws, opts, compare=compare, audit_by=_csv(audit_by) or None,
                  fit_final=save is not None, progress=not quiet and not as_json)

@@ -155,6 +155,12 @@ def load_training_data(ws: Workspace, opts: TrainOptions) -> TrainingData:
         df = read_outcomes(con, list(dict.fromkeys([opts.outcome, *opts.controls])))
         words = user_words(con)
         task, target = _target(df[opts.outcome], opts.outcome, opts.task)
+        if task == "regression" and tuple(opts.Cs) != CS:
+            raise PsyprofileError(
+                f"--Cs sets the penalties of a logistic regression, but '{opts.outcome}' is a "
+                "regression target, whose ridge penalty is chosen by cross-validation. Drop --Cs, "
+                "or use --task classification."
+            )
         excluded: dict[str, int] = {}
         has_y = target.notna().to_numpy()
         if not has_y.any():
