@@ -33,8 +33,9 @@ def _ngram_lengths(text: str | None) -> tuple[int, ...]:
 @click.option("--chars", help="Character n-grams inside words, a length or range, e.g. 2-4 "
                               "(set char2to4): spelling, punctuation and casing habits.")
 @click.option("--min-users-pct", type=float,
-              help="Also write n-gram (and character n-gram) sets keeping features used by at least this share of the "
-                   "groups with enough words (0.05 = 5%), named <set>_occ<P>.")
+              help="Also write n-gram (and character n-gram) sets keeping features used by at "
+                   "least this share of the groups with enough words (0.05 = 5%), named "
+                   "<set>_occ<P>.")
 @click.option("--pmi", type=float,
               help="Also write n-gram sets keeping 2/3grams with PMI above this (DLATK uses 3), "
                    "named <set>_pmi<T>.")

@@ -245,8 +245,8 @@ def list_models(study: Workspace | str | Path | None) -> list[dict[str, Any]]:
     """Models of the study and bundled ones: name, where, outcome, task, headline metric.
 
     ``study`` is a workspace, or the folder of one (its models are under ``models/``)."""
-    root = getattr(study, "path", study)  # only the folder is read, not the database
-    roots = ([("study", Path(root) / MODELS_DIR)] if root is not None else []) + [
+    folder = getattr(study, "path", study)  # only the folder is read, not the database
+    roots = ([("study", Path(folder) / MODELS_DIR)] if folder is not None else []) + [
         ("bundled", bundled_dir())]
     out = []
     for where, root in roots:

@@ -6,8 +6,8 @@ feature's overall frequency in the study (sequential colour map, log scale, with
 bar). For a topic set (one whose topics' words are given in ``topic_words``), one cloud per
 top topic shows that topic's highest-weighted words, sized by weight. Every cloud is written
 as PNG and SVG (or the ``formats`` asked for) at a fixed pixel size, with the outcome,
-direction and feature set in the title. Clouds use the ``wordcloud`` package's bundled font, so they render offline; its
-layout never overlaps words.
+direction and feature set in the title. Clouds use the ``wordcloud`` package's bundled font,
+so they render offline; its layout never overlaps words.
 """
 
 from __future__ import annotations
