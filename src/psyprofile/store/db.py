@@ -27,3 +27,15 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether the workspace holds a table (or view) called ``name``."""
     return bool(scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                        [name]))
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as one SQL identifier, safe whatever characters it holds.
+
+    Column and table names come from CSV headers and users' options, so they are never
+    pasted into SQL as they are: DuckDB reads ``"a""b"`` as the identifier ``a"b``.
+    A NUL byte cannot be part of any identifier and is refused.
+    """
+    if "\x00" in name:
+        raise ValueError("an identifier cannot contain a NUL byte")
+    return '"' + name.replace('"', '""') + '"'
