@@ -30,6 +30,15 @@ POST_SCHEMA = pa.schema(
     ]
 )
 
+# Optional columns a reader may add after POST_FIELDS (before any group column), as strings,
+# when its format carries them; the pipeline treats a missing column as all-null.
+#   lang      the platform's own language tag of the post (X `lang`, Mastodon `contentMap`,
+#             Bluesky `langs[0]`), BCP-47 as given, or null; ingest prefers it to detection
+#   audience  'public' or 'followers' (semi-private: Mastodon followers-only); null = public
+LANG = "lang"
+AUDIENCE = "audience"
+OPTIONAL_FIELDS = (LANG, AUDIENCE)
+
 # Reasons a row is not stored. Readers use these names; the pipeline adds its own.
 NO_TEXT = "no_text"
 NO_USER = "no_user"
