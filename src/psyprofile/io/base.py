@@ -87,6 +87,10 @@ class FileInfo:
 
     format: str
     notes: list[str] = field(default_factory=list)
+    # True for one person's own export (X archive, Mastodon outbox, Meta takeout, Bluesky
+    # repo): every post is the donor's. Such a reader yields ``user`` from the export's
+    # account record, or null when it has none; ingest's ``donor_id`` then names the donor.
+    single_person: bool = False
 
 
 class Reader(Protocol):
