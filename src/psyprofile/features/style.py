@@ -18,18 +18,15 @@ Denominators, so the numbers can be read and checked:
 * ``night_share`` (share of posts from 0:00 to 5:59) and ``mean_hour`` (circular mean of the
   posting hour, 0-24) use ``created_at``, which is UTC; they are left out for groups without
   any post time, and ``mean_hour`` also when the hours cancel out exactly;
-* ``flesch_reading_ease`` and ``flesch_kincaid_grade`` (textstat 0.7.3) are computed per
+* ``flesch_reading_ease`` and ``flesch_kincaid_grade`` (:mod:`psyprofile.text.readability`:
+  Flesch 1948, Kincaid et al. 1975, syllables by pyphen's hyphenation) are computed per
   message and averaged over the group's messages that have words: one long post does not
   outweigh many short ones, and the cost stays linear in the text.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
 import math
-import sys
-import types
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +35,7 @@ import regex
 
 from psyprofile.features.ngrams import group_runs
 from psyprofile.features.store import FEATURE_SCHEMA
+from psyprofile.text import readability
 from psyprofile.text.tokenize import is_elongated, token_kind
 
 FIRST_SINGULAR = frozenset({"i", "me", "my", "mine", "myself", "i'm", "i've", "i'll", "i'd"})
@@ -63,40 +61,7 @@ _KIND_SLOT = {"emoji": 8, "emoticon": 9, "url": 10, "mention": 11, "hashtag": 12
 _SLOTS = 21
 
 
-@functools.cache
-def _textstat():
-    """textstat with two fixes: its ``pkg_resources`` import and an uncached syllable step.
-
-    textstat 0.7.3 imports ``pkg_resources`` (gone from recent setuptools) only to read its
-    easy-word lists; a stand-in built on ``importlib.resources`` serves the same files. Its
-    syllable counter hyphenates every word anew with pyphen, most of the time it spends;
-    memoising pyphen per word type makes it several times faster with identical results.
-    """
-    shimmed = False
-    if "pkg_resources" not in sys.modules:
-        try:
-            import pkg_resources  # noqa: F401
-        except ImportError:
-            shim = types.ModuleType("pkg_resources")
-            shim.resource_stream = (  # type: ignore[attr-defined]
-                lambda pkg, res: importlib.resources.files(pkg).joinpath(res).open("rb")
-            )
-            sys.modules["pkg_resources"] = shim
-            shimmed = True
-    import textstat
-
-    if shimmed:
-        # textstat keeps its own reference; no other library should find the stand-in.
-        del sys.modules["pkg_resources"]
-
-    ts = textstat.textstat  # the package re-exports the methods of this instance
-    ts.pyphen = types.SimpleNamespace(
-        positions=functools.lru_cache(maxsize=500_000)(ts.pyphen.positions)
-    )
-    return ts
-
-
-def _message_sums(text: str, tokens: list[str], hour: float | None, ts) -> np.ndarray:
+def _message_sums(text: str, tokens: list[str], hour: float | None) -> np.ndarray:
     s = np.zeros(_SLOTS)
     s[0] = 1
     s[1] = len(tokens)
@@ -119,8 +84,9 @@ def _message_sums(text: str, tokens: list[str], hour: float | None, ts) -> np.nd
     if hour is not None:
         angle = 2 * math.pi * hour / 24
         s[14:18] = (1, hour < 6, math.sin(angle), math.cos(angle))
-    if ts.lexicon_count(text) > 0:
-        s[18:21] = (1, ts.flesch_reading_ease(text), ts.flesch_kincaid_grade(text))
+    c = readability.counts(text)
+    if c.words > 0:
+        s[18:21] = (1, readability.flesch_reading_ease(c), readability.flesch_kincaid_grade(c))
     return s
 
 
@@ -159,7 +125,6 @@ def style_table(
     post has no time. ``keep`` (one flag per group run) drops groups. Rows are sorted by
     (group_id, feature), with :data:`FEATURE_SCHEMA`.
     """
-    ts = _textstat()
     gids, feats, vals = [], [], []
     for j, (gid, a, b) in enumerate(group_runs(group_ids)):
         if keep is not None and not keep[j]:
@@ -167,7 +132,7 @@ def style_table(
         sums = np.zeros(_SLOTS)
         seen: set[str] = set()
         for i in range(a, b):
-            sums += _message_sums(texts[i], tokens[i], hours[i], ts)
+            sums += _message_sums(texts[i], tokens[i], hours[i])
             seen.update(tokens[i])
         for name, value in sorted(_measures(sums, len(seen)).items()):
             gids.append(gid)
