@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -39,3 +41,23 @@ def quote_ident(name: str) -> str:
     if "\x00" in name:
         raise ValueError("an identifier cannot contain a NUL byte")
     return '"' + name.replace('"', '""') + '"'
+
+
+def connect_private(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file ``path``; a file it creates (and its write-ahead log)
+    is readable and writable by its owner only (0600).
+
+    For every database that holds study data (the workspace's ``study.duckdb``, the API's
+    job store). DuckDB creates files with the process umask (often 0644), so the umask is
+    narrowed while it does; an existing file keeps the mode it has.
+    """
+    path = Path(path)
+    if path.exists() or read_only:
+        return duckdb.connect(str(path), read_only=read_only)
+    old = os.umask(0o077)
+    try:
+        con = duckdb.connect(str(path))
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    return con
