@@ -48,6 +48,29 @@ WRONG_TYPE = "wrong_type"
 NOT_A_POST = "not_a_post"
 # Private correspondence (a Mastodon direct message): other people's conversation, not a post.
 DIRECT_MESSAGE = "direct_message"
+# The platform replaced the author or the text ([deleted]/[removed]): no longer the user's.
+DELETED_USER = "deleted_user"
+DELETED_TEXT = "deleted_text"
+GONE = frozenset({"[deleted]", "[removed]"})
+# A line (or CSV record, JSON array element) over Limits.line bytes, skipped unread.
+LINE_TOO_LONG = "line_too_long"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one input may inflate to, in bytes.
+
+    ``inflated``: bytes read out of one compressed file or one archive member (2 GiB: a
+    decade of a heavy poster's X archive is well under 1 GiB). ``line``: bytes of one
+    line of a text format, one CSV record, or one JSON array element (16 MiB: the longest
+    real post is far under 1 MiB).
+    """
+
+    inflated: int = 2 << 30
+    line: int = 16 << 20
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass
@@ -91,6 +114,8 @@ class FileInfo:
     # repo): every post is the donor's. Such a reader yields ``user`` from the export's
     # account record, or null when it has none; ingest's ``donor_id`` then names the donor.
     single_person: bool = False
+    # Caps the reader applies while reading (see :mod:`psyprofile.io.bounds`).
+    limits: Limits = DEFAULT_LIMITS
 
 
 class Reader(Protocol):
