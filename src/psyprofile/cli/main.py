@@ -58,8 +58,21 @@ def init(study: Path, name: str | None) -> None:
 @click.option("--user-col", help="Column holding the author's id.")
 @click.option("--time-col", help="Column holding the post time.")
 @click.option("--id-col", help="Column holding the post id.")
-@click.option("--group-col", "group_cols", multiple=True, help="Extra column kept as a group level (repeatable).")
-@click.option("--language", help="Keep only posts in this language (ISO 639-1 code, e.g. en).")
+@click.option("--group-col", "group_cols", multiple=True,
+              help="Extra column kept as a group level (repeatable). Stored and exported in clear "
+                   "text, so id and handle fields (author, screen_name, *_id, ...) are refused "
+                   "unless --keep-raw-ids.")
+@click.option("--donor-id", metavar="ID",
+              help="For one person's export (X archive, Mastodon export, ...): every post is this "
+                   "donor's. Pseudonymised like any user id. Needed when the export has no "
+                   "account id (a bare tweets.js); refused for files of many authors.")
+@click.option("--source-label", "source_labels", multiple=True, metavar="LABEL",
+              help="The name stored for the input (one, or one per file); default a keyed hash "
+                   "of the file name, which is never stored (it often names the donor).")
+@click.option("--language", help="Keep only posts in this language (ISO 639-1 code, e.g. en): the "
+                                 "platform's tag when the export has one, else detected.")
+@click.option("--public-only", is_flag=True,
+              help="Leave followers-only (semi-private) posts out, counted as followers_only.")
 @click.option("--keep-raw-ids", is_flag=True, help="Also store the raw user ids (in a separate table).")
 @click.option("--max-chars", default=200_000, show_default=True, help="Skip (and count) posts longer than this.")
 @click.option("--partition-rows", type=click.IntRange(min=1), default=50_000, show_default=True,
@@ -67,19 +80,37 @@ def init(study: Path, name: str | None) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @engine_options
 def ingest(study: Path, files: tuple[Path, ...], fmt: str, text_col, user_col, time_col, id_col,
-           group_cols, language, keep_raw_ids, max_chars, partition_rows, quiet, engine) -> None:
-    """Load posts from FILES into STUDY: validate, pseudonymise, dedupe, detect language."""
-    from psyprofile.io.base import ColumnMap
-    from psyprofile.io.ingest import ingest as run
-    from psyprofile.store.workspace import Workspace
+           group_cols, donor_id, source_labels, language, public_only, keep_raw_ids, max_chars,
+           partition_rows, quiet, engine) -> None:
+    """Load posts from FILES into STUDY: validate, pseudonymise, dedupe, detect language.
 
-    ws = Workspace.open(study)
+    A run is stored whole or not at all; a run whose process was killed is rolled back the
+    next time the study is opened. File names are not stored: each file gets a source label.
+    """
+    from psyprofile.io.base import ColumnMap
+    from psyprofile.io.ingest import check_options
+    from psyprofile.io.ingest import ingest as run
+
     cols = ColumnMap(text=text_col, user=user_col, time=time_col, id=id_col, groups=tuple(group_cols))
+    check_options(list(files), fmt, cols, language, keep_raw_ids, max_chars, partition_rows,
+                  donor_id, list(source_labels))
+    ws = _open(study)
     with engine.open() as eng:
         report = run(ws, list(files), fmt=fmt, columns=cols, language=language,
                      keep_raw_ids=keep_raw_ids, max_chars=max_chars, chunk_rows=partition_rows,
-                     progress=not quiet, engine=eng)
+                     progress=not quiet, engine=eng, donor_id=donor_id,
+                     source_labels=source_labels, public_only=public_only)
     click.echo(report.summary())
+
+
+def _open(study: Path):
+    """The study, with what opening it had to say (runs rolled back, key mode) on stderr."""
+    from psyprofile.store.workspace import Workspace
+
+    ws = Workspace.open(study)
+    for notice in ws.notices:
+        click.secho(f"note: {notice}", fg="yellow", err=True)
+    return ws
 
 
 @cli.command()
@@ -88,14 +119,16 @@ def ingest(study: Path, files: tuple[Path, ...], fmt: str, text_col, user_col, t
 def info(study: Path, as_json: bool) -> None:
     """Show what STUDY holds: posts, users, languages, dates, groups, what was skipped."""
     from psyprofile.store.summary import workspace_summary
-    from psyprofile.store.workspace import Workspace
 
-    s = workspace_summary(Workspace.open(study))
+    s = workspace_summary(_open(study))
     if as_json:
         click.echo(json.dumps(s, indent=2, default=str))
         return
     click.echo(f"study {s['study']} at {s['path']}")
     click.echo(f"  posts {s['posts']:,}   users {s['users']:,}   dates {s['date_range'][0]} .. {s['date_range'][1]}")
+    if s["followers_only"]:
+        click.echo(f"  followers-only (semi-private) posts: {s['followers_only']:,} of the "
+                   f"{s['posts']:,} (leave them out with ingest --public-only)")
     langs = ", ".join(f"{k} {v:,}" for k, v in list(s["languages"].items())[:8])
     click.echo(f"  languages: {langs or '-'}")
     for g, n in s["group_columns"].items():
@@ -104,6 +137,9 @@ def info(study: Path, as_json: bool) -> None:
         click.echo("  skipped on ingest: " + ", ".join(f"{k} {v:,}" for k, v in s["rejected"].items()))
     for r in s["runs"]:
         click.echo(f"  run {r['run_id']} ({r['status']}, {r['started_at']}): {r['rows_read'] or 0:,} read, {r['rows_stored'] or 0:,} stored")
+        if r["status"] != "done":
+            for note in r["notes"]:
+                click.echo(f"    {note}")
     extra = {k: v for k, v in s["tables"].items() if k not in {"meta", "messages"}}
     click.echo("  tables: " + ", ".join(f"{k} {v:,}" for k, v in extra.items()))
 
@@ -121,9 +157,8 @@ def export(study: Path, what: str, out: Path, feature_set: str | None, level: st
     WHAT is posts, features (with --set and --level), outcomes or predictions.
     """
     from psyprofile.store import export as ex
-    from psyprofile.store.workspace import Workspace
 
-    ws = Workspace.open(study)
+    ws = _open(study)
     if what == "features":
         if not feature_set:
             raise click.UsageError("give the feature set to export with --set NAME (e.g. --set 1gram).")

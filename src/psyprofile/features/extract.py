@@ -39,7 +39,7 @@ from psyprofile.store.db import one, scalar
 from psyprofile.store.workspace import Workspace
 
 STYLE = "style"
-TOKENIZER = "psyprofile.text.tokenize/1"  # bump when the tokenizer's output changes
+TOKENIZER = "psyprofile.text.tokenize/2"  # bump when the tokenizer's output changes (2: <user>)
 CHUNK_CHARS = 1_000_000  # text per worker task: big enough to amortise, small for memory
 DUCKDB_MEMORY = "512MB"  # DuckDB's buffer pool while streaming rows in
 IN_PROCESS_BELOW = 2_000  # messages; smaller corpora are not worth starting workers for
@@ -109,7 +109,7 @@ def process_chunk(gs: list[str], texts: list[str], hours: list[float | None], ns
     """Tokenize and count one chunk (runs in a worker): the rows of every set, ``group_words``
     rows and the number of groups dropped for having fewer than ``min_words`` words.
     ``chars``: (low, high) lengths of character n-grams to count too."""
-    from psyprofile.text.tokenize import tokenize
+    from psyprofile.text.tokenize import mask_mentions, tokenize
 
     tokens = [tokenize(t) for t in texts]
     runs = ng.group_runs(gs)
@@ -124,7 +124,9 @@ def process_chunk(gs: list[str], texts: list[str], hours: list[float | None], ns
 
         tables[STYLE] = style_table(gs, texts, tokens, hours, keep)
     if chars:
-        tables[ch.set_name(*chars)] = ch.char_table(gs, texts, chars, keep)
+        # character n-grams of a handle would name the person as surely as the handle
+        tables[ch.set_name(*chars)] = ch.char_table(gs, [mask_mentions(t) for t in texts],
+                                                    chars, keep)
     gw = pa.table({"group_id": [g for g, _, _ in runs],
                    "messages": [b - a for _, a, b in runs], "words": words})
     return {"tables": tables, "group_words": gw,

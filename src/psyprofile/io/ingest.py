@@ -10,6 +10,16 @@ The per-row work (validation, keyed hashes, language detection) runs on an engin
 (:mod:`psyprofile.engine`), one reader chunk per partition; the driver, the only DuckDB
 writer, commits the prepared partitions in file order. A partition whose worker dies is run
 again and committed once, so the stored rows are the same on every engine.
+
+A run is stored whole or not at all. It commits in batches (one transaction for a whole run
+held every file in memory), so a run that fails is deleted before the error is raised, and
+a run whose process was killed is rolled back the next time the study is opened
+(:func:`psyprofile.store.workspace.recover_runs`).
+
+Privacy on the way in: file names (often a donor's name) are never stored or shown; each
+file has a source label, a keyed hash of its name (``file-1a2b3c4d5e6f``) or one the
+researcher chose (``source_labels``). A group column that holds user ids or handles
+(:mod:`psyprofile.privacy.fields`) is refused unless raw ids are kept on purpose.
 """
 
 from __future__ import annotations
@@ -17,7 +27,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
+import signal
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,21 +42,39 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from psyprofile.engine import Engine, open_engine
-from psyprofile.errors import InputError
-from psyprofile.io.base import NO_TEXT, NO_USER, Chunk, ColumnMap, FileInfo, Reject
+from psyprofile.errors import InputError, printable
+from psyprofile.io.base import (
+    AUDIENCE,
+    LANG,
+    NO_TEXT,
+    NO_USER,
+    OPTIONAL_FIELDS,
+    POST_FIELDS,
+    Chunk,
+    ColumnMap,
+    FileInfo,
+    Reject,
+)
 from psyprofile.io.formats import detect_format, get_reader
+from psyprofile.privacy.fields import is_identity_field
 from psyprofile.privacy.pseudonym import Pseudonymizer
-from psyprofile.store.db import scalar
+from psyprofile.store.db import quote_ident, scalar
 from psyprofile.store.schema import RESERVED_COLUMNS
-from psyprofile.store.workspace import Workspace
-from psyprofile.text.langid import detect_languages
+from psyprofile.store.workspace import Workspace, delete_run_rows
+from psyprofile.text.langid import UNKNOWN, detect_languages, platform_language
 
 STORED = "stored"
 DUPLICATE = "duplicate"
 DUPLICATE_ID = "duplicate_id"
 OTHER_LANGUAGE = "other_language"
 TEXT_TOO_LONG = "text_too_long"
+FOLLOWERS_ONLY = "followers_only"  # semi-private, left out with public_only
+FOLLOWERS = "followers"
 MAX_EXAMPLES = 100  # rejected rows kept as examples per file and reason
+# Formats whose files hold many authors' posts (a user column): a donor id means nothing there.
+MULTI_AUTHOR = frozenset({"csv", "tsv", "parquet", "jsonl", "reddit"})
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 
 @dataclass
@@ -51,10 +84,23 @@ class FileReport:
     counts: Counter = field(default_factory=Counter)  # reason -> rows
     notes: list[str] = field(default_factory=list)
     examples: dict[str, list[Reject]] = field(default_factory=dict)
+    # stored-or-not posts by where their language came from: 'platform' (the export's own
+    # tag), 'detected', or 'und' (too little text once mentions and links are left out)
+    languages: Counter = field(default_factory=Counter)
+    followers: int = 0  # followers-only (semi-private) posts stored
 
     @property
     def rows_read(self) -> int:
         return sum(self.counts.values())
+
+    def language_note(self) -> str | None:
+        """One line on where the posts' languages came from, or None if no post got one."""
+        if not self.languages:
+            return None
+        return (f"language of {sum(self.languages.values()):,} posts: "
+                f"{self.languages['platform']:,} from the platform's tag, "
+                f"{self.languages['detected']:,} detected, {self.languages[UNKNOWN]:,} "
+                f"undetermined ('{UNKNOWN}': too little text without mentions and links)")
 
 
 @dataclass
@@ -79,8 +125,11 @@ class IngestReport:
 
     def summary(self) -> str:
         lines = []
-        for f in self.files:
-            lines.append(f"{f.file} ({f.format}): {f.rows_read:,} rows read, {f.counts[STORED]:,} stored")
+        for i, f in enumerate(self.files, 1):
+            # the label, never the file name; the position tells which file it was
+            lines.append(f"file {i}, {f.file} ({f.format}): {f.rows_read:,} rows read, "
+                         f"{f.counts[STORED]:,} stored"
+                         + (f", {f.followers:,} of them followers-only" if f.followers else ""))
             for note in f.notes:
                 lines.append(f"  note: {note}")
             for reason, n in sorted(f.counts.items(), key=lambda kv: -kv[1]):
@@ -124,14 +173,13 @@ class _Writer:
         for name in names:
             if name in self.group_columns:
                 continue
-            if name in RESERVED_COLUMNS:
-                raise InputError(f"group column '{name}' clashes with a built-in column; rename it.")
-            self.con.execute(f'ALTER TABLE messages ADD COLUMN "{name}" VARCHAR')
+            self.con.execute(f"ALTER TABLE messages ADD COLUMN {quote_ident(name)} VARCHAR")
             self.con.execute("INSERT INTO group_columns VALUES (?)", [name])
             self.group_columns.add(name)
 
-    def write(self, table: pa.Table, groups: list[str]) -> tuple[int, int, int]:
-        """Insert ``table`` in one transaction; returns (stored, duplicates, id conflicts)."""
+    def write(self, table: pa.Table, groups: list[str]) -> tuple[int, int, int, int]:
+        """Insert ``table`` in one transaction; returns (stored, duplicates, id conflicts,
+        followers-only posts stored)."""
         self.con.execute("BEGIN")
         try:
             counts = self._write(table, groups)
@@ -141,12 +189,12 @@ class _Writer:
         self.con.execute("COMMIT")
         return counts
 
-    def _write(self, table: pa.Table, groups: list[str]) -> tuple[int, int, int]:
+    def _write(self, table: pa.Table, groups: list[str]) -> tuple[int, int, int, int]:
         self.add_group_columns(groups)
         self.con.register("chunk", table)
-        gsel = "".join(f', "{g}"' for g in groups)
+        gsel = "".join(f", {quote_ident(g)}" for g in groups)
         self.con.execute(
-            f"""
+            """
             CREATE OR REPLACE TEMP TABLE chunk_status AS
             WITH c AS (
                 SELECT *, row_number() OVER (PARTITION BY post_key ORDER BY row) AS k
@@ -154,32 +202,46 @@ class _Writer:
             )
             SELECT c.*, CASE
                 WHEN k > 1 OR EXISTS (SELECT 1 FROM messages m WHERE m.post_key = c.post_key)
-                    THEN '{DUPLICATE}'
+                    THEN ?
                 WHEN row_number() OVER (PARTITION BY message_id ORDER BY row) > 1
                     OR EXISTS (SELECT 1 FROM messages m WHERE m.message_id = c.message_id)
-                    THEN '{DUPLICATE_ID}'
-                ELSE '{STORED}' END AS status
+                    THEN ?
+                ELSE ? END AS status
             FROM c
-            """
+            """,
+            [DUPLICATE, DUPLICATE_ID, STORED],
         )
         self.con.execute(
             f"""
-            INSERT INTO messages (message_id, post_key, user_id, created_at, text, lang, source, run_id{gsel})
-            SELECT message_id, post_key, user_id, time::TIMESTAMP, text, lang, source, {self.run_id}{gsel}
-            FROM chunk_status WHERE status = '{STORED}' ORDER BY row
-            """
+            INSERT INTO messages (message_id, post_key, user_id, created_at, text, lang, source,
+                                  run_id, audience{gsel})
+            SELECT message_id, post_key, user_id, time::TIMESTAMP, text, lang, source, ?,
+                   audience{gsel}
+            FROM chunk_status WHERE status = ? ORDER BY row
+            """,
+            [self.run_id, STORED],
         )
         if self.keep_raw_ids:
             self.con.execute(
                 """
                 INSERT INTO raw_ids
                 SELECT DISTINCT user_id, raw_user FROM chunk_status
-                WHERE status = 'stored' AND user_id NOT IN (SELECT user_id FROM raw_ids)
-                """
+                WHERE status = ? AND user_id NOT IN (SELECT user_id FROM raw_ids)
+                """,
+                [STORED],
             )
+        followers = scalar(self.con, "SELECT count(*) FROM chunk_status WHERE status = ? "
+                           "AND audience = ?", [STORED, FOLLOWERS])
         counts = dict(self.con.execute("SELECT status, count(*) FROM chunk_status GROUP BY status").fetchall())
         self.con.unregister("chunk")
-        return counts.get(STORED, 0), counts.get(DUPLICATE, 0), counts.get(DUPLICATE_ID, 0)
+        return (counts.get(STORED, 0), counts.get(DUPLICATE, 0), counts.get(DUPLICATE_ID, 0),
+                int(followers))
+
+
+def _optional(t: pa.Table, name: str) -> list[str | None]:
+    """An optional reader column (see :data:`psyprofile.io.base.OPTIONAL_FIELDS`) as a list;
+    all null when the reader does not give it."""
+    return t[name].to_pylist() if name in t.column_names else [None] * t.num_rows
 
 
 def _prepare(
@@ -190,6 +252,7 @@ def _prepare(
     language: str | None,
     max_chars: int,
     report: FileReport,
+    public_only: bool = False,
 ) -> tuple[pa.Table, list[str]]:
     """Reject unusable rows of one chunk and add the derived columns; returns the rest."""
     t = chunk.table
@@ -199,6 +262,8 @@ def _prepare(
         (NO_TEXT, _blank(t["text"])),
         (NO_USER, _blank(t["user"])),
     ]
+    if public_only and AUDIENCE in t.column_names:
+        reasons.append((FOLLOWERS_ONLY, pc.fill_null(pc.equal(t[AUDIENCE], FOLLOWERS), False)))
     keep = pa.chunked_array([pa.array([True] * t.num_rows, pa.bool_())]) if t.num_rows else None
     for reason, bad in reasons:
         bad = pc.and_(bad, keep) if keep is not None else bad
@@ -218,20 +283,35 @@ def _prepare(
     user_ids = [users(u) for u in raw_users]
     post_keys = [_post_key(u, tm, tx) for u, tm, tx in zip(user_ids, times, texts, strict=True)]
     message_ids = [pk if i is None or not str(i).strip() else messages(str(i).strip()) for i, pk in zip(ids, post_keys, strict=True)]
-    langs = detect_languages(texts)
+    langs = _languages(texts, _optional(t, LANG), report)
+    audience = [FOLLOWERS if a == FOLLOWERS else None for a in _optional(t, AUDIENCE)]
+    groups = [c for c in chunk.table.column_names if c not in POST_FIELDS + OPTIONAL_FIELDS]
+    t = t.select([*POST_FIELDS, *groups])
     t = t.append_column("user_id", pa.array(user_ids, pa.string()))
     t = t.append_column("raw_user", pa.array(raw_users, pa.string()))
     t = t.append_column("post_key", pa.array(post_keys, pa.string()))
     t = t.append_column("message_id", pa.array(message_ids, pa.string()))
     t = t.append_column("lang", pa.array(langs, pa.string()))
+    t = t.append_column("audience", pa.array(audience, pa.string()))
     t = t.append_column("source", pa.array([source] * t.num_rows, pa.string()))
     if language:
         other = pc.not_equal(t["lang"], language)
         for row in pc.filter(t["row"], other).to_pylist():
             _count(report, OTHER_LANGUAGE, Reject(row, OTHER_LANGUAGE))
         t = t.filter(pc.invert(other))
-    groups = [c for c in chunk.table.column_names if c not in ("row", "id", "user", "text", "time")]
     return t, groups
+
+
+def _languages(texts: list[str], tags: list[str | None], report: FileReport) -> list[str]:
+    """Per post the platform's own language tag when it has a usable one, else the language
+    detected on its text (mentions and links left out); counts both in ``report``."""
+    langs = [platform_language(tag) for tag in tags]
+    todo = [i for i, code in enumerate(langs) if code is None]
+    report.languages["platform"] += len(langs) - len(todo)
+    for i, code in zip(todo, detect_languages([texts[i] for i in todo]), strict=True):
+        langs[i] = code
+        report.languages[UNKNOWN if code == UNKNOWN else "detected"] += 1
+    return langs
 
 
 @dataclass
@@ -244,6 +324,7 @@ class _Job:
     key: bytes
     language: str | None
     max_chars: int
+    public_only: bool
 
 
 @dataclass
@@ -258,12 +339,14 @@ def _prepare_part(job: _Job) -> _Prepared:
     """:func:`_prepare` of one partition, in a worker."""
     part = FileReport(file=job.source, format="")
     table, groups = _prepare(job.chunk, job.source, Pseudonymizer(job.key, "user"),
-                             Pseudonymizer(job.key, "message"), job.language, job.max_chars, part)
+                             Pseudonymizer(job.key, "message"), job.language, job.max_chars, part,
+                             job.public_only)
     return _Prepared(table, groups, part, job.chunk.table.num_rows + len(job.chunk.rejects))
 
 
 def _merge(report: FileReport, part: FileReport) -> None:
     report.counts.update(part.counts)
+    report.languages.update(part.languages)
     for reason, rejects in part.examples.items():
         ex = report.examples.setdefault(reason, [])
         ex.extend(rejects[:MAX_EXAMPLES - len(ex)])
@@ -272,11 +355,12 @@ def _merge(report: FileReport, part: FileReport) -> None:
 def _flush(writer: _Writer, pending: list[pa.Table], groups: list[str], report: FileReport) -> None:
     if not pending:
         return
-    stored, dup, dup_id = writer.write(pa.concat_tables(pending), groups)
+    stored, dup, dup_id, followers = writer.write(pa.concat_tables(pending), groups)
     pending.clear()
     report.counts[STORED] += stored
     report.counts[DUPLICATE] += dup
     report.counts[DUPLICATE_ID] += dup_id
+    report.followers += followers
 
 
 def _count(report: FileReport, reason: str, reject: Reject | None = None, n: int = 1) -> None:
@@ -285,6 +369,135 @@ def _count(report: FileReport, reason: str, reject: Reject | None = None, n: int
         ex = report.examples.setdefault(reason, [])
         if len(ex) < MAX_EXAMPLES:
             ex.append(reject)
+
+
+def check_options(
+    paths: list[Path],
+    fmt: str,
+    columns: ColumnMap,
+    language: str | None,
+    keep_raw_ids: bool,
+    max_chars: int,
+    chunk_rows: int,
+    donor_id: str | None,
+    source_labels: list[str],
+) -> None:
+    """Refuse bad options before any work starts (no run, no progress bar)."""
+    if fmt != "auto":
+        get_reader(fmt)
+    for p in paths:
+        if not p.exists():
+            raise InputError(f"{p}: no such file or folder.")
+    if language is not None and not _LANGUAGE.fullmatch(language):
+        raise InputError(f"--language {printable(language)}: give an ISO 639-1 code such as en or de.")
+    if max_chars < 1 or chunk_rows < 1:
+        raise InputError("--max-chars and --partition-rows take a number of 1 or more.")
+    if donor_id is not None:
+        if not donor_id.strip():
+            raise InputError("--donor-id is empty; give the id the donor has in your study.")
+        if fmt in MULTI_AUTHOR:
+            raise InputError(
+                f"--donor-id names the donor of one person's export (an X archive, a Mastodon "
+                f"export, ...); a {fmt} file holds many authors' posts, whose ids come from "
+                "its user column (--user-col). Leave --donor-id out.")
+    if source_labels and len(source_labels) not in (1, len(paths)):
+        raise InputError(f"--source-label: give one label, or one per file ({len(paths)}), "
+                         f"not {len(source_labels)}.")
+    for label in source_labels:
+        if not _LABEL.fullmatch(label):
+            raise InputError(
+                f"--source-label {printable(label)}: use 1 to 64 letters, digits, '.', '_' or "
+                "'-', starting with a letter or digit (it is stored; do not use a person's name).")
+    given = {getattr(columns, f): f for f in ("text", "user", "time", "id") if getattr(columns, f)}
+    for name in columns.groups:
+        shown = printable(name)
+        if name in given:
+            raise InputError(f"--group-col {shown} is the {given[name]} column of the posts; "
+                             "a group column must be another column.")
+        if name.lower() in {*POST_FIELDS, *OPTIONAL_FIELDS} or name in RESERVED_COLUMNS:
+            raise InputError(
+                f"--group-col {shown} is one of the columns every post has (text, user, time, "
+                "id, lang, ...), not a group level; give a column such as region or community.")
+        if not name.strip():
+            raise InputError("--group-col: a group column needs a name.")
+        if is_identity_field(name) and not keep_raw_ids:
+            raise InputError(
+                f"--group-col {shown} looks like a user id, handle or name field. Group columns "
+                "are stored and exported in clear text, so it would undo the pseudonymous ids. "
+                "Give a group level that is not an identity (region, community, condition), or "
+                "add --keep-raw-ids if the study may hold raw ids.")
+
+
+def source_label(key: bytes, path: Path) -> str:
+    """The stored name of an input file: a keyed hash of its name (``file-<12 hex>``), the
+    same for the same name in the same study, which does not reveal the name."""
+    return "file-" + Pseudonymizer(key, "source")(path.name)[:12]
+
+
+def _labels(key: bytes, paths: list[Path], chosen: list[str]) -> list[str]:
+    if not chosen:
+        return [source_label(key, p) for p in paths]
+    if len(chosen) == len(paths):
+        return list(chosen)
+    return [chosen[0] if len(paths) == 1 else f"{chosen[0]}-{i}" for i in range(1, len(paths) + 1)]
+
+
+def _hide_names(text: str, path: Path, label: str) -> str:
+    """A reader's note with the file's path and name replaced by its label."""
+    for name in (str(path.resolve()), str(path), path.name):
+        text = text.replace(name, label)
+    return text
+
+
+def _with_donor(chunk: Chunk, donor_id: str) -> Chunk:
+    """``chunk`` with every post's user set to ``donor_id`` (one person's export)."""
+    t = chunk.table
+    i = t.column_names.index("user")
+    return Chunk(t.set_column(i, "user", pa.array([donor_id] * t.num_rows, pa.string())),
+                 chunk.rejects)
+
+
+def _donor_refused(label: str, fmt: str) -> InputError:
+    return InputError(f"{label} ({fmt}): --donor-id is for one person's export, but this file "
+                      "holds many authors' posts; leave --donor-id out.")
+
+
+def _chunks(path: Path, fmt: str, columns: ColumnMap, info: FileInfo, chunk_rows: int,
+            label: str, donor_id: str | None) -> Iterator[Chunk]:
+    """The reader's chunks of ``path``, with the donor filled in for one person's export."""
+    for chunk in get_reader(fmt)(path, columns, info, chunk_rows):
+        if donor_id is not None:
+            if not info.single_person:
+                raise _donor_refused(label, fmt)
+            chunk = _with_donor(chunk, donor_id)
+        elif info.single_person and chunk.table.num_rows and pc.any(_blank(chunk.table["user"])).as_py():
+            raise InputError(
+                f"{label} ({fmt}): this is one person's export without an account id, so its "
+                "posts have no author. Name the donor with --donor-id ID (the id they have in "
+                "your study; it is pseudonymised like any user id).")
+        yield chunk
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while a run writes, so it is rolled back on the way out
+    (a kill -9 cannot be caught: the next open of the study rolls that run back)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum, frame):
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def ingest(
@@ -298,79 +511,109 @@ def ingest(
     chunk_rows: int = 50_000,
     progress: bool = True,
     engine: Engine | None = None,
+    donor_id: str | None = None,
+    source_labels: list[str] | tuple[str, ...] = (),
+    public_only: bool = False,
 ) -> IngestReport:
     """Load posts from ``paths`` into the workspace; returns what was stored and skipped.
 
     ``fmt`` is one of :data:`psyprofile.io.formats.FORMATS` or ``'auto'`` (by extension
-    and content). ``language`` (ISO 639-1, e.g. ``'en'``) keeps only posts detected as
-    that language. Memory is bounded by ``chunk_rows`` posts at a time (per partition in
-    flight). Partitions are prepared on ``engine`` (default: in this process).
+    and content). ``language`` (ISO 639-1, e.g. ``'en'``) keeps only posts in that language:
+    the platform's own tag when the export has one, else the language detected on the text.
+    ``donor_id`` names the author of one person's export (``FileInfo.single_person``: every
+    post is theirs; pseudonymised like any user id); such an export without an account id
+    needs it. ``source_labels``: the stored names of the files (one, or one per file;
+    default a keyed hash of each file name). ``public_only`` leaves followers-only posts out
+    (counted as ``followers_only``). Memory is bounded by ``chunk_rows`` posts at a time (per
+    partition in flight). Partitions are prepared on ``engine`` (default: in this process).
+    The run is stored whole or not at all.
     """
     columns = columns or ColumnMap()
     paths = [Path(p) for p in paths]
-    for p in paths:
-        if not p.exists():
-            raise InputError(f"{p}: no such file or folder.")
+    source_labels = list(source_labels)
+    check_options(paths, fmt, columns, language, keep_raw_ids, max_chars, chunk_rows,
+                  donor_id, source_labels)
+    donor = donor_id.strip() if donor_id is not None else None
     key = ws.key()
+    labels = _labels(key, paths, source_labels)
     options = {
         "format": fmt, "columns": columns.__dict__ | {"groups": list(columns.groups)},
         "language": language, "keep_raw_ids": keep_raw_ids, "max_chars": max_chars,
+        "donor_id": donor is not None, "public_only": public_only,
     }
     reports: list[FileReport] = []
     with ws.connect() as con, open_engine(engine, workers=1) as eng:
         run_id = scalar(con, "SELECT nextval('ingest_run_seq')")
-        con.execute(
-            "INSERT INTO ingest_runs (run_id, started_at, files, options, status) VALUES (?, ?, ?, ?, 'running')",
-            [run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None), [str(p) for p in paths], json.dumps(options)],
-        )
-        writer = _Writer(con, run_id, keep_raw_ids)
-        current: Path | None = None
-        bar = tqdm(desc="ingest", unit=" rows", unit_scale=True, disable=not progress, smoothing=0.1)
-        try:
-            for path in paths:
-                current = path
-                fmt_used = detect_format(path) if fmt == "auto" else fmt
-                info = FileInfo(format=fmt_used)
-                report = FileReport(file=str(path), format=fmt_used)
-                reports.append(report)
-                bar.set_postfix_str(path.name)
-                # Readers may yield small batches; each write checks the whole table for
-                # repeats, so write in batches of about chunk_rows. Each batch commits on
-                # its own: one transaction per file made DuckDB hold the whole file in
-                # memory (5 GB for 1M posts).
-                pending: list[pa.Table] = []
-                groups: list[str] = []
-                jobs = (_Job(chunk, path.name, key, language, max_chars)
-                        for chunk in get_reader(fmt_used)(path, columns, info, chunk_rows))
-                for done in eng.map(_prepare_part, jobs, desc=f"parse {path.name}",
-                                    progress=False):
-                    _merge(report, done.report)
-                    groups = done.groups
-                    if done.table.num_rows:
-                        pending.append(done.table)
-                    if sum(t.num_rows for t in pending) >= chunk_rows:
-                        _flush(writer, pending, groups, report)
-                    bar.update(done.rows_in)
-                _flush(writer, pending, groups, report)
-                report.notes = list(info.notes)
-                report.counts = +report.counts  # drop zero counts
-                _log_file(con, run_id, report)
-                current = None
-        except BaseException:
-            if current is not None:
-                # A file is stored whole or not at all: drop what its committed batches added.
-                con.execute("DELETE FROM messages WHERE run_id = ? AND source = ?", [run_id, current.name])
-            con.execute("UPDATE ingest_runs SET status = 'failed', finished_at = ? WHERE run_id = ?",
-                        [dt.datetime.now(dt.UTC).replace(tzinfo=None), run_id])
-            raise
-        finally:
-            bar.close()
-        rep = IngestReport(run_id, reports)
-        con.execute(
-            "UPDATE ingest_runs SET status = 'done', finished_at = ?, rows_read = ?, rows_stored = ? WHERE run_id = ?",
-            [dt.datetime.now(dt.UTC).replace(tzinfo=None), rep.rows_read, rep.rows_stored, run_id],
-        )
+        with ws.active_run(run_id), _sigterm_as_exit():
+            con.execute(
+                "INSERT INTO ingest_runs (run_id, started_at, files, options, status) "
+                "VALUES (?, ?, ?, ?, 'running')", [run_id, _now(), labels, json.dumps(options)])
+            writer = _Writer(con, run_id, keep_raw_ids)
+            bar = tqdm(desc="ingest", unit=" rows", unit_scale=True, disable=not progress,
+                       smoothing=0.1)
+            try:
+                for path, label in zip(paths, labels, strict=True):
+                    reports.append(_ingest_file(con, eng, writer, bar, path, label, fmt, columns,
+                                                key, language, max_chars, chunk_rows, donor,
+                                                public_only))
+            except BaseException:
+                _roll_back(con, run_id)
+                raise
+            finally:
+                bar.close()
+            rep = IngestReport(run_id, reports)
+            con.execute(
+                "UPDATE ingest_runs SET status = 'done', finished_at = ?, rows_read = ?, "
+                "rows_stored = ? WHERE run_id = ?", [_now(), rep.rows_read, rep.rows_stored, run_id])
     return rep
+
+
+def _roll_back(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    """A run is stored whole or not at all: drop what its committed batches added."""
+    try:
+        con.execute("BEGIN")
+        delete_run_rows(con, run_id)
+        con.execute("UPDATE ingest_runs SET status = 'failed', finished_at = ?, rows_stored = 0 "
+                    "WHERE run_id = ?", [_now(), run_id])
+        con.execute("COMMIT")
+    except duckdb.Error:
+        pass  # the run stays 'running': the next open of the study rolls it back
+
+
+def _ingest_file(con: duckdb.DuckDBPyConnection, eng: Engine, writer: _Writer, bar, path: Path,
+                 label: str, fmt: str, columns: ColumnMap, key: bytes, language: str | None,
+                 max_chars: int, chunk_rows: int, donor: str | None,
+                 public_only: bool) -> FileReport:
+    """Read, prepare and store one file of a run; returns its counts (also logged)."""
+    fmt_used = detect_format(path) if fmt == "auto" else fmt
+    if donor is not None and fmt_used in MULTI_AUTHOR:
+        raise _donor_refused(label, fmt_used)
+    info = FileInfo(format=fmt_used)
+    report = FileReport(file=label, format=fmt_used)
+    bar.set_postfix_str(label)
+    # Readers may yield small batches; each write checks the whole table for repeats, so
+    # write in batches of about chunk_rows. Each batch commits on its own: one transaction
+    # per file made DuckDB hold the whole file in memory (5 GB for 1M posts).
+    pending: list[pa.Table] = []
+    groups: list[str] = []
+    jobs = (_Job(chunk, label, key, language, max_chars, public_only)
+            for chunk in _chunks(path, fmt_used, columns, info, chunk_rows, label, donor))
+    for done in eng.map(_prepare_part, jobs, desc=f"parse {label}", progress=False):
+        _merge(report, done.report)
+        groups = done.groups
+        if done.table.num_rows:
+            pending.append(done.table)
+        if sum(t.num_rows for t in pending) >= chunk_rows:
+            _flush(writer, pending, groups, report)
+        bar.update(done.rows_in)
+    _flush(writer, pending, groups, report)
+    report.notes = [_hide_names(n, path, label) for n in info.notes]
+    note = report.language_note()
+    if note:
+        report.notes.append(note)
+    report.counts = +report.counts  # drop zero counts
+    _log_file(con, writer.run_id, report)
+    return report
 
 
 def _log_file(con: duckdb.DuckDBPyConnection, run_id: int, report: FileReport) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from psyprofile.errors import PsyprofileError
-from psyprofile.store.db import scalar, table_exists
+from psyprofile.store.db import quote_ident, scalar, table_exists
 from psyprofile.store.workspace import Workspace
 
 
@@ -16,10 +16,14 @@ def export_query(ws: Workspace, sql: str, out: str | Path) -> int:
     if suffix not in (".csv", ".parquet"):
         raise PsyprofileError(f"{out}: give an output file ending in .csv or .parquet.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fmt = "(FORMAT csv, HEADER true)" if suffix == ".csv" else "(FORMAT parquet)"
     with ws.connect(read_only=True) as con:
         n = scalar(con, f"SELECT count(*) FROM ({sql})")
-        con.execute(f"COPY ({sql}) TO '{_quote(out)}' {fmt}")
+        # COPY takes no parameter for its target; the relation API writes to any path as given
+        rel = con.sql(sql)
+        if suffix == ".csv":
+            rel.write_csv(str(out), header=True)
+        else:
+            rel.write_parquet(str(out))
     return n
 
 
@@ -27,7 +31,7 @@ def export_posts(ws: Workspace, out: str | Path) -> int:
     """Stored posts with pseudonymous ids, text, time, language and group columns."""
     with ws.connect(read_only=True) as con:
         groups = [r[0] for r in con.execute("SELECT name FROM group_columns ORDER BY name").fetchall()]
-    gsel = "".join(f', "{g}"' for g in groups)
+    gsel = "".join(f", {quote_ident(g)}" for g in groups)
     return export_query(
         ws,
         f"SELECT message_id, user_id, created_at, lang, text{gsel} FROM messages ORDER BY user_id, created_at, message_id",
@@ -42,7 +46,8 @@ def export_features(ws: Workspace, name: str, level: str, out: str | Path) -> in
     with ws.connect(read_only=True) as con:
         table = require_feature_set(con, name, level)
     return export_query(
-        ws, f'SELECT group_id, feature, value, group_norm FROM "{table}" ORDER BY group_id, feature', out
+        ws, f"SELECT group_id, feature, value, group_norm FROM {quote_ident(table)} "
+        "ORDER BY group_id, feature", out
     )
 
 
@@ -63,6 +68,3 @@ def _require_table(ws: Workspace, table: str, fix: str) -> None:
         if not table_exists(con, table):
             raise PsyprofileError(f"{ws.path}: no {table} in this study yet; {fix}.")
 
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")

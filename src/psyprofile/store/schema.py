@@ -55,9 +55,58 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (level, group_id)
     );
     """,
+    # 3: who may see a post ('followers' for semi-private posts, NULL = public); and no file
+    # names: a data-donation file is often named after its donor, so sources are labels
+    # (a keyed hash of the name, or a label the researcher chose). Names stored by earlier
+    # builds become an unkeyed hash here (the key is not known to SQL), with the same prefix.
+    """
+    ALTER TABLE messages ADD COLUMN audience VARCHAR;
+    UPDATE messages SET source = 'file-' || substr(sha256(source), 1, 12) WHERE source IS NOT NULL;
+    UPDATE ingest_log SET file = 'file-' || substr(sha256(file), 1, 12) WHERE file IS NOT NULL;
+    UPDATE ingest_rejects SET file = 'file-' || substr(sha256(file), 1, 12) WHERE file IS NOT NULL;
+    UPDATE ingest_notes SET file = 'file-' || substr(sha256(file), 1, 12) WHERE file IS NOT NULL;
+    UPDATE ingest_runs SET files = list_transform(files, lambda f: 'file-' || substr(sha256(f), 1, 12));
+    """,
+    # 4: profile runs kept side by side (profiles.study): every run has a run id, its spec and
+    # sources; its scores (with the reference sample of their percentiles and the lexicon's
+    # coverage), users (status, language mix) and norms are stored under that id. The old
+    # single-run tables become run 1; profile_scores/_users/_norms are views of the latest run,
+    # so readers that do not choose a run read the latest one.
+    """
+    CREATE TABLE IF NOT EXISTS profile_scores (user_id VARCHAR, family VARCHAR, dimension VARCHAR,
+        value DOUBLE, lo DOUBLE, hi DOUBLE, pct DOUBLE, words BIGINT, source VARCHAR);
+    CREATE TABLE IF NOT EXISTS profile_users (user_id VARCHAR, words BIGINT, status VARCHAR);
+    CREATE TABLE IF NOT EXISTS profile_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+    CREATE TABLE IF NOT EXISTS profile_norms (dimension VARCHAR, family VARCHAR, source VARCHAR,
+        unit VARCHAR, transform VARCHAR, c DOUBLE, mean DOUBLE, sd DOUBLE, n BIGINT,
+        reliability DOUBLE, quantiles DOUBLE[]);
+    CREATE TABLE profile_runs (run_id INTEGER PRIMARY KEY, created_at TIMESTAMP, sources VARCHAR[],
+        spec VARCHAR, min_words BIGINT, reference VARCHAR);
+    INSERT INTO profile_runs SELECT 1, NULL, NULL, (SELECT value FROM profile_meta WHERE key = 'spec'),
+        NULL, 'this study' WHERE EXISTS (SELECT 1 FROM profile_users);
+    CREATE TABLE profile_run_scores AS SELECT 1::INTEGER AS run_id, user_id, family, dimension,
+        value, lo, hi, pct, words, source, 'this study'::VARCHAR AS reference,
+        NULL::DOUBLE AS coverage FROM profile_scores;
+    CREATE TABLE profile_run_users AS SELECT 1::INTEGER AS run_id, user_id, words, status,
+        NULL::VARCHAR AS languages, NULL::DOUBLE AS other_language_share FROM profile_users;
+    CREATE TABLE profile_run_norms AS SELECT 1::INTEGER AS run_id, dimension, family, source, unit,
+        transform, c, mean, sd, n, reliability, quantiles FROM profile_norms;
+    DROP TABLE profile_scores;
+    DROP TABLE profile_users;
+    DROP TABLE profile_norms;
+    DROP TABLE profile_meta;
+    CREATE VIEW profile_scores AS SELECT * EXCLUDE (run_id) FROM profile_run_scores
+        WHERE run_id = (SELECT max(run_id) FROM profile_runs);
+    CREATE VIEW profile_users AS SELECT * EXCLUDE (run_id) FROM profile_run_users
+        WHERE run_id = (SELECT max(run_id) FROM profile_runs);
+    CREATE VIEW profile_norms AS SELECT * EXCLUDE (run_id) FROM profile_run_norms
+        WHERE run_id = (SELECT max(run_id) FROM profile_runs);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Column names of ``messages`` that a group column may not take.
-RESERVED_COLUMNS = {"message_id", "post_key", "user_id", "created_at", "text", "lang", "source", "run_id"}
+RESERVED_COLUMNS = {
+    "message_id", "post_key", "user_id", "created_at", "text", "lang", "source", "run_id", "audience",
+}

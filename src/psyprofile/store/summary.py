@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psyprofile.store.db import one, scalar
+from psyprofile.store.db import one, quote_ident, scalar
 from psyprofile.store.workspace import Workspace
 
 
@@ -12,7 +12,8 @@ def workspace_summary(ws: Workspace) -> dict[str, Any]:
     """Counts of posts, users, languages, groups and the ingest log of ``ws``.
 
     Keys: ``study``, ``path``, ``posts``, ``users``, ``languages`` (code -> posts),
-    ``date_range`` ([first, last] ISO or nulls), ``group_columns`` (name -> distinct
+    ``date_range`` ([first, last] ISO or nulls), ``followers_only`` (stored posts only the
+    author's followers could see, semi-private), ``group_columns`` (name -> distinct
     values), ``rejected`` (reason -> rows, over all runs), ``runs`` (one dict per ingest
     run with its per-file counts by reason), ``tables`` (name -> rows).
     """
@@ -23,9 +24,10 @@ def workspace_summary(ws: Workspace) -> dict[str, Any]:
         languages = dict(con.execute(
             "SELECT lang, count(*) FROM messages GROUP BY lang ORDER BY count(*) DESC, lang"
         ).fetchall())
+        followers = scalar(con, "SELECT count(*) FROM messages WHERE audience = 'followers'")
         groups = {}
         for (name,) in con.execute("SELECT name FROM group_columns ORDER BY name").fetchall():
-            groups[name] = scalar(con, f'SELECT count(DISTINCT "{name}") FROM messages')
+            groups[name] = scalar(con, f"SELECT count(DISTINCT {quote_ident(name)}) FROM messages")
         rejected = dict(con.execute(
             "SELECT reason, sum(count)::BIGINT FROM ingest_log WHERE reason <> 'stored' "
             "GROUP BY reason ORDER BY sum(count) DESC, reason"
@@ -45,7 +47,7 @@ def workspace_summary(ws: Workspace) -> dict[str, Any]:
                 "status": status, "rows_read": read, "rows_stored": stored, "files": files, "notes": notes,
             })
         tables = {
-            name: scalar(con, f'SELECT count(*) FROM "{name}"')
+            name: scalar(con, f"SELECT count(*) FROM {quote_ident(name)}")
             for (name,) in con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
                 "AND table_type = 'BASE TABLE' ORDER BY table_name"
@@ -58,6 +60,7 @@ def workspace_summary(ws: Workspace) -> dict[str, Any]:
         "users": users,
         "languages": languages,
         "date_range": [first.isoformat() if first else None, last.isoformat() if last else None],
+        "followers_only": followers,
         "group_columns": groups,
         "rejected": rejected,
         "runs": runs,

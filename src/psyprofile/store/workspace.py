@@ -5,11 +5,21 @@ Layout of ``STUDY_DIR``::
     study.duckdb       every table of the study (posts, features, models' outputs, logs)
     psyprofile.toml    settings a researcher may edit (minimum group size, minimum words)
     secret.key         the pseudonymisation key, mode 0600; keep it out of any release
+
+A new study folder is mode 0700 and ``study.duckdb`` 0600. The database stores a fingerprint
+of the key (``meta.key_fingerprint``, a keyed hash that does not reveal the key): a
+``secret.key`` that does not match it is refused, because a different key would give every
+user a second pseudonym. Opening a study also rolls back ingest runs that a killed process
+left unfinished (see :func:`recover_runs`), so a run is stored whole or not at all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import stat
+import threading
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +30,9 @@ from typing import Any
 import duckdb
 
 from psyprofile import __version__
-from psyprofile.errors import WorkspaceError
+from psyprofile.errors import WorkspaceError, printable
 from psyprofile.privacy.pseudonym import Pseudonymizer, new_key, read_key, write_key
-from psyprofile.store.db import one, table_exists
+from psyprofile.store.db import connect_private, one, quote_ident, scalar, table_exists
 from psyprofile.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "study.duckdb"
@@ -46,12 +56,28 @@ def _toml_value(v: Any) -> str:
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def key_fingerprint(key: bytes) -> str:
+    """A 16-hex-digit keyed fingerprint of a study key: equal keys give equal fingerprints,
+    and the fingerprint does not help to recover the key."""
+    return hmac.new(key, b"psyprofile key fingerprint", hashlib.sha256).hexdigest()[:16]
+
+
+# Ingest runs this process is writing now, as (database path, run_id): opening the study
+# from another thread must not roll them back. Another process cannot be writing a run while
+# this one opens the database read-write, since DuckDB locks the file for one writer process.
+_ACTIVE_RUNS: set[tuple[str, int]] = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
 @dataclass
 class Workspace:
     """An opened study workspace. Create with :meth:`create`, open with :meth:`open`."""
 
     path: Path
     config: dict[str, Any] = field(default_factory=dict)
+    # what opening the study had to say (runs rolled back, a key readable by others)
+    notices: list[str] = field(default_factory=list)
+    _fingerprint: str | None = field(default=None, repr=False)
 
     @property
     def db_path(self) -> Path:
@@ -75,7 +101,7 @@ class Workspace:
                     f"{path}: a study already exists here ({existing} found); refusing to "
                     "overwrite it. Choose a new folder, or delete the old study on purpose."
                 )
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         config = {
             "name": name or path.resolve().name,
             "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
@@ -85,10 +111,13 @@ class Workspace:
         lines = ["# psyprofile study settings; edit the values, keep the keys.\n[study]\n"]
         lines += [f"{k} = {_toml_value(v)}\n" for k, v in config.items()]
         (path / CONFIG_NAME).write_text("".join(lines))
-        write_key(path / KEY_NAME, new_key())
+        key = new_key()
+        write_key(path / KEY_NAME, key)
         ws = cls(path, config)
         with ws.connect() as con:
             _migrate(con, ws.db_path)
+            ws._fingerprint = key_fingerprint(key)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('key_fingerprint', ?)", [ws._fingerprint])
         return ws
 
     @classmethod
@@ -109,26 +138,76 @@ class Workspace:
         ws = cls(path, {**DEFAULT_CONFIG, **config})
         with ws.connect() as con:
             _migrate(con, ws.db_path)
+            ws._check_key(con)
+            ws.notices += recover_runs(con, ws.db_path)
         return ws
+
+    def _check_key(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Compare ``secret.key`` with the fingerprint stored in the study (and store one in a
+        study from before fingerprints); note a key file others may read."""
+        if not self.key_path.exists():
+            return  # commands that need the key say so when they read it
+        mode = stat.S_IMODE(self.key_path.stat().st_mode)
+        if mode & 0o077:
+            self.notices.append(
+                f"{self.key_path} can be read by other users (mode {mode:04o}); anyone with it "
+                f"can re-identify pseudonymous ids. Run `chmod 600 {self.key_path}`."
+            )
+        stored = scalar(con, "SELECT value FROM meta WHERE key = 'key_fingerprint'")
+        if stored is None:
+            stored = key_fingerprint(read_key(self.key_path))
+            con.execute("INSERT INTO meta VALUES ('key_fingerprint', ?)", [stored])
+        self._fingerprint = stored
+        self.key()
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A DuckDB connection to the study database, closed on exit."""
         try:
-            con = duckdb.connect(str(self.db_path), read_only=read_only)
+            con = connect_private(self.db_path, read_only=read_only)
         except duckdb.IOException as exc:
             raise WorkspaceError(
                 f"{self.db_path}: cannot open the study database ({exc}). Is another "
                 "psyprofile process writing to it?"
             ) from None
         try:
-            con.execute(f"SET memory_limit = '{self.config.get('memory_limit', DEFAULT_CONFIG['memory_limit'])}'")
+            limit = str(self.config.get("memory_limit", DEFAULT_CONFIG["memory_limit"]))
+            try:
+                con.execute("SET memory_limit = ?", [limit])
+            except duckdb.Error:
+                raise WorkspaceError(
+                    f"{self.config_path}: memory_limit = {printable(limit)} is not a size DuckDB "
+                    "understands; give one like \"2GB\" or \"512MB\"."
+                ) from None
             yield con
         finally:
             con.close()
 
     def key(self) -> bytes:
-        return read_key(self.key_path)
+        """The study key from ``secret.key``; refused if it is not the key the study was
+        built with."""
+        key = read_key(self.key_path)
+        if self._fingerprint is not None and key_fingerprint(key) != self._fingerprint:
+            raise WorkspaceError(
+                f"{self.key_path} is not the key this study was built with (its fingerprint "
+                f"differs from the one stored in {DB_NAME}). A different key would give every "
+                "user a new pseudonym and split them in two; restore the original secret.key "
+                "from your backup."
+            )
+        return key
+
+    @contextmanager
+    def active_run(self, run_id: int) -> Iterator[None]:
+        """Mark ingest run ``run_id`` as being written by this process (so opening the study
+        meanwhile does not roll it back), for the duration of the block."""
+        entry = (str(self.db_path.resolve()), run_id)
+        with _ACTIVE_LOCK:
+            _ACTIVE_RUNS.add(entry)
+        try:
+            yield
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE_RUNS.discard(entry)
 
     def pseudonymizer(self, namespace: str = "user") -> Pseudonymizer:
         """The keyed hash of this study for ``namespace`` ('user' or 'message')."""
@@ -136,6 +215,50 @@ class Workspace:
 
     def min_group_size(self) -> int:
         return int(self.config["min_group_size"])
+
+
+def delete_run_rows(con: duckdb.DuckDBPyConnection, run_id: int) -> int:
+    """Remove what ingest run ``run_id`` stored (posts, raw ids no other run stored, log rows),
+    inside the caller's transaction; returns the number of posts removed."""
+    n = scalar(con, "SELECT count(*) FROM messages WHERE run_id = ?", [run_id])
+    con.execute(
+        "DELETE FROM raw_ids WHERE user_id IN (SELECT user_id FROM messages WHERE run_id = ?) "
+        "AND user_id NOT IN (SELECT user_id FROM messages WHERE run_id <> ?)", [run_id, run_id])
+    con.execute("DELETE FROM messages WHERE run_id = ?", [run_id])
+    for table in ("ingest_log", "ingest_rejects", "ingest_notes"):
+        con.execute(f"DELETE FROM {quote_ident(table)} WHERE run_id = ?", [run_id])
+    return int(n)
+
+
+def recover_runs(con: duckdb.DuckDBPyConnection, db_path: Path) -> list[str]:
+    """Roll back every ingest run left ``running`` by a process that died (kill -9, a lost
+    machine), unless this process is still writing it; returns one notice per run.
+
+    A run commits in batches (one transaction per run held a whole file in memory), so a
+    killed run leaves its committed batches. They are removed with the run's log rows and
+    the raw ids only it stored, and the run is marked ``interrupted``: a re-run then stores
+    what one clean run would, with no phantom duplicates.
+    """
+    db = str(db_path.resolve())
+    with _ACTIVE_LOCK:
+        active = {run for path, run in _ACTIVE_RUNS if path == db}
+    notices = []
+    for (run_id,) in con.execute(
+        "SELECT run_id FROM ingest_runs WHERE status = 'running' ORDER BY run_id"
+    ).fetchall():
+        if run_id in active:
+            continue
+        con.execute("BEGIN")
+        n = delete_run_rows(con, run_id)
+        note = (f"ingest run {run_id} was interrupted (its process ended before it finished); "
+                f"rolled back its {n:,} posts. Run the ingest again.")
+        con.execute("INSERT INTO ingest_notes VALUES (?, NULL, ?)", [run_id, note])
+        con.execute(
+            "UPDATE ingest_runs SET status = 'interrupted', finished_at = ?, rows_stored = 0 "
+            "WHERE run_id = ?", [dt.datetime.now(dt.UTC).replace(tzinfo=None), run_id])
+        con.execute("COMMIT")
+        notices.append(note)
+    return notices
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:

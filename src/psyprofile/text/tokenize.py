@@ -17,8 +17,10 @@ Tokens, in order of precedence:
 
 * **url**: ``http(s)://...``, ``www....`` (trailing punctuation excluded, balanced
   parentheses kept) and bare domains on a common top-level domain (``example.com/path``);
-* **mention** ``@user_1`` and **hashtag** ``#BlackLivesMatter`` (not ``#1``; not after a
-  letter, so ``C#`` and ``me@mail`` are not tags);
+* **mention** ``@user_1``, which becomes the one token ``<user>`` (:data:`MENTION`): a handle
+  names another person, so features never carry it (DLATK's tokenizer does the same with
+  ``<USER>``); the raw text keeps it. **hashtag** ``#BlackLivesMatter`` (not ``#1``; not after
+  a letter, so ``C#`` and ``me@mail`` are not tags);
 * **emoticon**: Western (``:)``, ``:-P``, ``;-)``, ``:'(``, ``>:(``, ``:))``, ``=D``),
   ``XD``/``xD`` (not ``xp``, which is mostly Windows XP), hearts ``<3`` ``</3``, Eastern (``^_^``, ``o_O``, ``-_-``, ``T_T``); a
   mouth that is a letter only counts when no letter or digit follows (``re:dog`` is not
@@ -59,6 +61,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import regex
+
+MENTION = "<user>"  # the token every @mention becomes
 
 TOKEN_KINDS: tuple[str, ...] = (
     "url", "mention", "hashtag", "emoji", "emoticon", "number", "word", "punct",
@@ -212,7 +216,23 @@ _XD_RE = re.compile("xd+")  # the emoticon that could end a word-like prefix ear
 
 def tokenize(text: str) -> list[str]:
     """Split one post into tokens (see the module docstring for the rules)."""
-    text = normalize(text)
+    tokens = _split(normalize(text))
+    if "@" in text or "&" in text:  # an entity (&#64;) may spell the @
+        return [MENTION if t[0] == "@" and len(t) > 1 else t for t in tokens]
+    return tokens
+
+
+_MASK_RE = regex.compile(r"(?<![\w@])@\w+")
+
+
+def mask_mentions(text: str) -> str:
+    """``text`` with every @mention replaced by :data:`MENTION`, for features computed from
+    the raw characters (character n-grams) rather than from tokens."""
+    return _MASK_RE.sub(MENTION, text) if "@" in text else text
+
+
+def _split(text: str) -> list[str]:
+    """The tokens of normalised ``text``, mentions as written."""
     is_ascii = text.isascii()
     if _may_hold_upper_emoticon(text):
         found = (_ASCII_TOKEN_RE if is_ascii else _TOKEN_RE).findall(text)
@@ -263,6 +283,8 @@ def token_kind(tok: str) -> str:
     first = tok[:1]
     if not first:
         raise ValueError("token_kind() of an empty string")
+    if tok == MENTION:
+        return "mention"
     if len(tok) > 1 and first in "@#":
         return "mention" if first == "@" else "hashtag"
     if _EMOTICON_RE.match(tok):
