@@ -102,6 +102,20 @@ MIGRATIONS: list[str] = [
     CREATE VIEW profile_norms AS SELECT * EXCLUDE (run_id) FROM profile_run_norms
         WHERE run_id = (SELECT max(run_id) FROM profile_runs);
     """,
+    # 5: predictions told apart by the model's content and marked out-of-fold or applied;
+    # the out-of-fold predictions a model's training made (predict hands them back to its
+    # training users); value labels of outcome columns (e.g. gender 0 = male, 1 = female).
+    """
+    ALTER TABLE IF EXISTS predictions ADD COLUMN IF NOT EXISTS model_hash VARCHAR;
+    ALTER TABLE IF EXISTS predictions ADD COLUMN IF NOT EXISTS fit VARCHAR;
+    CREATE TABLE IF NOT EXISTS model_oof (
+        model_hash VARCHAR NOT NULL, user_id VARCHAR NOT NULL, outcome VARCHAR NOT NULL, value DOUBLE
+    );
+    CREATE TABLE IF NOT EXISTS outcome_labels (
+        outcome VARCHAR NOT NULL, value VARCHAR NOT NULL, label VARCHAR NOT NULL,
+        PRIMARY KEY (outcome, value)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
