@@ -43,10 +43,15 @@ def run(ws: Workspace, path: Path, **kw):
     report = ingest(ws, [path], progress=False, **kw)
     with ws.connect(read_only=True) as con:
         logged = dict(con.execute(
-            "SELECT reason, count FROM ingest_log WHERE run_id = ? AND file = ?", [report.run_id, str(path)]
+            "SELECT reason, count FROM ingest_log WHERE run_id = ?", [report.run_id]
         ).fetchall())
     assert logged == dict(report.files[0].counts)
     return report
+
+
+def reader_notes(report) -> list[str]:
+    """The notes of the report's first file, without the pipeline's language summary."""
+    return [n for n in report.files[0].notes if not n.startswith("language of")]
 
 
 def posts(ws: Workspace, where: str = "TRUE") -> list[tuple]:
@@ -72,7 +77,7 @@ def test_csv_with_bom_counts_every_broken_row(ws):
     assert rep.files[0].counts == {
         "stored": 20, "no_text": 2, "no_user": 1, "bad_time": 1, "bad_row": 1, "duplicate": 1,
     }
-    assert rep.files[0].notes == []  # a BOM is UTF-8, not an encoding fallback
+    assert reader_notes(rep) == []  # a BOM is UTF-8, not an encoding fallback
     assert users(ws) == 4
     # The BOM must not stick to the first column name (else message_id is not found and
     # every post gets a content id; 20 posts would still be stored, so check the id).
@@ -87,12 +92,12 @@ def test_csv_with_bom_counts_every_broken_row(ws):
 def test_cp1252_csv_is_read_as_cp1252_with_a_note(ws):
     rep = run(ws, FIX / "cp1252.csv")
     assert rep.files[0].counts == {"stored": 5}
-    [note] = rep.files[0].notes
+    [note] = reader_notes(rep)
     assert "read as cp1252" in note and "line 2" in note
     assert all(t.startswith("café – naïve résumé, post ") for t in texts(ws))
     with ws.connect(read_only=True) as con:
         logged = con.execute("SELECT note FROM ingest_notes").fetchall()
-    assert logged == [(note,)]
+    assert (note,) in logged
 
 
 def test_tsv_with_group_column(ws):
@@ -121,7 +126,7 @@ def test_gzipped_csv_is_not_mistaken_for_latin1(ws, tmp_path):
     rep = run(ws, gz)
     assert rep.files[0].format == "csv"
     assert rep.files[0].counts == {"stored": 5}
-    assert rep.files[0].notes == []
+    assert reader_notes(rep) == []
     assert all(t.startswith("café – naïve") for t in texts(ws))
 
 
@@ -202,7 +207,7 @@ def test_truncated_compressed_file_is_a_clear_error(ws, tmp_path, suffix):
     packed = zstandard.ZstdCompressor().compress(data) if suffix == ".zst" else gzip.compress(data)
     p = tmp_path / f"cut.jsonl{suffix}"
     p.write_bytes(packed[:-200])
-    with pytest.raises(InputError, match="the compressed data is broken after record"):
+    with pytest.raises(InputError, match=r"the compressed data is broken after [\d,]+ bytes .*Stopped after record"):
         ingest(ws, [p], progress=False)
     with ws.connect(read_only=True) as con:  # nothing of the failed file is kept
         assert con.execute("SELECT count(*) FROM messages").fetchall() == [(0,)]

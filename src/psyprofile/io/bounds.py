@@ -98,7 +98,7 @@ class _Guarded(io.RawIOBase):
     def readinto(self, b) -> int:
         want = min(len(b), self._limit + 1 - self.read_bytes)
         try:
-            data = self._raw.read(max(want, 1))
+            data = self._raw.read(max(min(want, 1 << 16), 1))  # small reads: an error loses little
         except (*_BROKEN, _zstd_error()) as exc:
             raise InputError(
                 f"{self._name}: the compressed data is broken after {self.read_bytes:,} bytes "

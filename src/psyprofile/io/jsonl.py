@@ -9,7 +9,6 @@ holds more than one chunk of posts (or one JSON array element) in memory.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import io
 import json
 import re
@@ -20,13 +19,22 @@ from typing import IO, Any
 import pyarrow as pa
 
 from psyprofile.errors import InputError
-from psyprofile.io.base import BAD_JSON, WRONG_TYPE, Chunk, ColumnMap, FileInfo, Reject
+from psyprofile.io.base import (
+    BAD_JSON,
+    DEFAULT_LIMITS,
+    OPTIONAL_FIELDS,
+    WRONG_TYPE,
+    Chunk,
+    ColumnMap,
+    FileInfo,
+    Limits,
+    Reject,
+)
+from psyprofile.io.bounds import clean, loads, open_binary
+from psyprofile.io.bounds import iter_lines as iter_raw_lines
 from psyprofile.io.tabular import CANDIDATES, resolve_columns, to_chunk
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# Pushshift's Reddit dumps are compressed with a 2 GiB window; the default limit refuses them.
-ZSTD_MAX_WINDOW = 2**31
+__all__ = ["open_binary"]  # re-exported: export.py and older callers open files through here
 # Keys of the first records that tell which columns a JSON lines file has.
 SAMPLE_RECORDS = 1000
 # Dotted names of nested fields worth finding without an option (tweets as JSON lines).
@@ -34,8 +42,7 @@ NESTED_CANDIDATES: dict[str, tuple[str, ...]] = {
     "user": ("user.id_str", "user.id", "user.screen_name", "author.id", "author.username"),
     "id": ("id_str",),
 }
-# A JSON array element larger than this is taken as a broken file, not read further.
-MAX_ELEMENT_CHARS = 64 << 20
+_SPACE = " \t\r\n"
 _FIELDS = ("id", "user", "text", "time")
 _IDENTITY = {f: f for f in _FIELDS}
 
@@ -48,85 +55,17 @@ class NoArray(ValueError):
     """The text has no JSON array where one was expected."""
 
 
-def open_binary(path: Path) -> IO[bytes]:
-    """``path`` opened for streaming reads, decompressed on the fly if gzip or zstd.
-
-    The compression is told by the file's first bytes, not its name.
-    """
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    if magic[:2] == GZIP_MAGIC:
-        return gzip.open(path, "rb")
-    if magic == ZSTD_MAGIC:
-        return io.BufferedReader(_ZstdStream(open(path, "rb")), 1 << 20)  # noqa: SIM115
-    return open(path, "rb")  # noqa: SIM115 (the caller closes it)
-
-
-class _ZstdStream(io.RawIOBase):
-    """Streaming zstd decompression (frame after frame) that notices a cut-short file.
-
-    python-zstandard's own ``stream_reader`` ends quietly when the data stops inside a
-    frame, which would lose the rest of a truncated dump without a word.
-    """
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        import zstandard
-
-        self._raw = raw
-        self._dctx = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
-        self._obj = self._dctx.decompressobj()
-        self._out = memoryview(b"")
-        self._in_frame = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        import zstandard
-
-        while not self._out:
-            # Small reads bound the output of one call: 64 KiB times the compression ratio.
-            data = self._raw.read(1 << 16)
-            if not data:
-                if self._in_frame:
-                    raise zstandard.ZstdError("the data ends inside a zstd frame (the file is cut short)")
-                return 0
-            self._out = memoryview(self._feed(data))
-        n = min(len(b), len(self._out))
-        b[:n] = self._out[:n]
-        self._out = self._out[n:]
-        return n
-
-    def _feed(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            self._in_frame = True
-            out.append(self._obj.decompress(data))
-            data = b""
-            if self._obj.eof:
-                self._in_frame = False
-                data = self._obj.unused_data
-                self._obj = self._dctx.decompressobj()
-        return b"".join(out)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
 def peek_text(path: Path, n: int = 1 << 16) -> str:
     """The first ``n`` bytes of ``path`` (decompressed), decoded leniently, BOM removed.
 
     A broken compressed stream gives what could be read: reading it will say more.
     """
-    import zstandard
-
     head = b""
     with open_binary(path) as fh:
         try:
             while len(head) < n and (piece := fh.read1(min(n - len(head), 1 << 14))):
                 head += piece
-        except (EOFError, OSError, zstandard.ZstdError):
+        except InputError:
             pass
     return head.decode("utf-8", errors="replace").lstrip("\ufeff")
 
@@ -134,68 +73,143 @@ def peek_text(path: Path, n: int = 1 << 16) -> str:
 def _bad_json(row: int, exc: Exception) -> Reject:
     if isinstance(exc, json.JSONDecodeError):
         return Reject(row, BAD_JSON, f"not valid JSON: {exc.msg} (column {exc.colno})")
-    return Reject(row, BAD_JSON, f"not valid UTF-8 JSON ({exc})")
+    if isinstance(exc, UnicodeDecodeError):
+        return Reject(row, BAD_JSON, f"not valid UTF-8 (byte {exc.start + 1} of the line)")
+    return Reject(row, BAD_JSON, f"not valid JSON: {exc}")
 
 
-def iter_lines(fh: IO[bytes]) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed value or :class:`Reject`) for each non-blank line of ``fh``."""
-    for n, line in enumerate(fh, 1):
+def iter_lines(fh: IO[bytes], limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value or :class:`Reject`) for each non-blank line of ``fh``.
+
+    A line over ``limits.line`` bytes is a ``line_too_long`` reject, never read whole.
+    """
+    for n, line in iter_raw_lines(fh, limits.line):
+        if isinstance(line, Reject):
+            yield n, line
+            continue
         if not line.strip():
             continue
         try:
             # Decoding first spares json.loads its encoding guess on every line.
             text = line.decode("utf-8-sig" if n == 1 else "utf-8")
-            yield n, json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            yield n, loads(text)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, nested too deeply
             yield n, _bad_json(n, exc)
 
 
-def iter_array(fh: IO[str], opening: re.Pattern[str], block: int = 1 << 20) -> Iterator[tuple[int, Any]]:
-    """(1-based index, parsed element) for each element of the JSON array that starts
-    where ``opening`` (a pattern ending in ``[``) matches in the text of ``fh``.
+class JsonStream:
+    """A JSON text read piece by piece: one value at a time, or the elements of an array,
+    so a large document never sits in memory whole.
 
-    Reads ``block`` characters at a time, so a large array never sits in memory whole.
-    An element that cannot be parsed ends the array: it is yielded as a :class:`Reject`
-    whose detail says the rest of the file was not read. Raises :class:`NoArray` if
-    ``opening`` is never found.
+    ``block`` characters are read at a time; a single value over ``max_chars`` (or
+    nested too deeply to parse) is an error, not read further.
     """
-    buf = ""
-    while (m := opening.search(buf)) is None:
-        more = fh.read(block)
+
+    def __init__(self, fh: IO[str], block: int = 1 << 20, max_chars: int = DEFAULT_LIMITS.line) -> None:
+        self.fh = fh
+        self.block = block
+        self.max_chars = max_chars
+        self.buf = ""
+        self.pos = 0
+        self._decoder = json.JSONDecoder()
+
+    def _more(self, n: int) -> bool:
+        more = self.fh.read(n)
         if not more:
-            raise NoArray(f"no {opening.pattern!r} found")
-        buf = buf[-256:] + more  # the opening may straddle two blocks
-    buf, pos, index = buf[m.end():], 0, 0
-    decoder = json.JSONDecoder()
-    want = block
-    while True:
-        while pos < len(buf) and buf[pos] in " \t\r\n,":
-            pos += 1
-        if pos < len(buf) and buf[pos] == "]":
-            return
-        try:
-            if pos >= len(buf):
-                raise json.JSONDecodeError("Expecting value", buf, pos)
-            value, end = decoder.raw_decode(buf, pos)
-        except json.JSONDecodeError as exc:
-            # Most failures only mean the element continues past the buffer: read more,
-            # in growing blocks so that a long element costs linear time.
-            more = fh.read(want) if len(buf) - pos < MAX_ELEMENT_CHARS else ""
-            if more:
-                buf, pos, want = buf[pos:] + more, 0, want * 2
+            return False
+        self.buf, self.pos = self.buf[self.pos:] + more, 0
+        return True
+
+    def seek(self, opening: re.Pattern[str]) -> None:
+        """Move past the first match of ``opening``; :class:`NoArray` if there is none."""
+        while (m := opening.search(self.buf, self.pos)) is None:
+            self.pos = max(self.pos, len(self.buf) - 256)  # the opening may straddle two blocks
+            if not self._more(self.block):
+                raise NoArray(f"no {opening.pattern!r} found")
+        self.pos = m.end()
+
+    def peek(self) -> str:
+        """The next character that is not white space ('' at the end of the text)."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in _SPACE:
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more(self.block):
+                return ""
+
+    def take(self, char: str) -> bool:
+        """Step over ``char`` if it comes next."""
+        if self.peek() == char:
+            self.pos += 1
+            return True
+        return False
+
+    def value(self) -> Any:
+        """The next JSON value; ``ValueError`` (saying why) when there is none to parse."""
+        want = self.block
+        while True:
+            if not self.peek():
+                raise ValueError("the data ends early (is the file cut short?)")
+            try:
+                value, end = self._decoder.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                raise ValueError("nested too deeply") from None
+            except json.JSONDecodeError as exc:
+                # Most failures only mean the value continues past the buffer: read more,
+                # in growing blocks so that a long value costs linear time.
+                if len(self.buf) - self.pos <= self.max_chars and self._more(want):
+                    want *= 2
+                    continue
+                if len(self.buf) - self.pos > self.max_chars:
+                    raise ValueError(f"a value of over {self.max_chars:,} characters") from None
+                if exc.pos >= len(self.buf):
+                    raise ValueError("the data ends early (is the file cut short?)") from None
+                raise ValueError(f"not valid JSON ({exc.msg})") from None
+            if end == len(self.buf) and self._more(want):
+                continue  # a number at the end of the buffer may go on
+            self.pos = end
+            if self.pos > self.block:
+                self.buf, self.pos = self.buf[self.pos:], 0
+            return value
+
+    def elements(self) -> Iterator[tuple[int, Any]]:
+        """(1-based index, element) of the array whose ``[`` was just read.
+
+        An element that cannot be parsed ends the array: it is yielded as one
+        :class:`Reject` whose detail says the rest of the file was not read.
+        """
+        index = 0
+        while True:
+            if self.take("]"):
+                return
+            index += 1
+            try:
+                value = self.value()
+            except ValueError as exc:
+                yield index, Reject(index, BAD_JSON, f"{exc}; the rest of the file was not read")
+                return
+            yield index, value
+            if self.take(","):
                 continue
-            if pos >= len(buf):
-                detail = "the array ends without ']' (is the file cut short?)"
-            else:
-                detail = f"not valid JSON ({exc.msg}); the rest of the file was not read"
-            yield index + 1, Reject(index + 1, BAD_JSON, detail)
+            if self.take("]"):
+                return
+            what = "the array ends without ']' (is the file cut short?)" if not self.peek() else \
+                "no ',' or ']' after an element"
+            yield index + 1, Reject(index + 1, BAD_JSON, f"{what}; the rest of the file was not read")
             return
-        index += 1
-        want = block
-        yield index, value
-        pos = end
-        if pos > block:
-            buf, pos = buf[pos:], 0
+
+
+def iter_array(fh: IO[str], opening: re.Pattern[str], block: int = 1 << 20,
+               max_chars: int = DEFAULT_LIMITS.line) -> Iterator[tuple[int, Any]]:
+    """(1-based index, parsed element or :class:`Reject`) for each element of the JSON
+    array that starts where ``opening`` (a pattern ending in ``[``) matches in ``fh``.
+
+    See :meth:`JsonStream.elements`. Raises :class:`NoArray` if ``opening`` is never found.
+    """
+    stream = JsonStream(fh, block, max_chars)
+    stream.seek(opening)
+    yield from stream.elements()
 
 
 def lookup(record: dict, name: str) -> Any:
@@ -245,23 +259,30 @@ def check_columns_unused(path: Path, columns: ColumnMap, fmt: str) -> None:
 
 
 class ChunkBuilder:
-    """Gathers posts (as strings) and rejects of a JSON-based format into chunks."""
+    """Gathers posts (as strings) and rejects of a JSON-based format into chunks.
 
-    def __init__(self, path: Path, groups: tuple[str, ...], chunk_rows: int) -> None:
-        clash = [g for g in groups if g in ("row", *_FIELDS)]
+    ``optional`` names the columns of :data:`~psyprofile.io.base.OPTIONAL_FIELDS` the
+    format fills (e.g. ``('lang',)``); they come after the post fields, before groups.
+    """
+
+    def __init__(self, path: Path, groups: tuple[str, ...], chunk_rows: int,
+                 optional: tuple[str, ...] = ()) -> None:
+        clash = [g for g in groups if g in ("row", *_FIELDS, *OPTIONAL_FIELDS)]
         if clash:
             raise InputError(
-                f"{path}: group column '{clash[0]}' has the name of a post field; a group column "
-                "cannot be the post's row, id, user, text or time."
+                f"{path}: group column '{clean(clash[0])}' has the name of a post field; a group "
+                "column cannot be the post's row, id, user, text, time, lang or audience."
             )
         self.path = path
         self.groups = groups
+        self.optional = optional
         self.chunk_rows = chunk_rows
         self._clear()
 
     def _clear(self) -> None:
         self.rows: list[int] = []
-        self.values: dict[str, list[str | None]] = {c: [] for c in (*_FIELDS, *self.groups)}
+        self.values: dict[str, list[str | None]] = {
+            c: [] for c in (*_FIELDS, *self.optional, *self.groups)}
         self.rejects: list[Reject] = []
 
     def add(self, row: int, record: dict, fields: dict[str, str | None]) -> None:
@@ -283,7 +304,7 @@ class ChunkBuilder:
         self.post(row, got)
 
     def post(self, row: int, values: dict[str, str | None]) -> None:
-        """Add a post whose id/user/text/time and group values are already strings."""
+        """Add a post whose id/user/text/time, optional and group values are strings."""
         self.rows.append(row)
         for c, out in self.values.items():
             out.append(values.get(c))
@@ -297,7 +318,8 @@ class ChunkBuilder:
     def take(self) -> Chunk:
         """The posts and rejects gathered so far, as one chunk; starts a new one."""
         table = pa.table({c: pa.array(v, pa.string()) for c, v in self.values.items()})
-        chunk = to_chunk(self.path, table, _IDENTITY, self.groups, 0, rows=self.rows)
+        chunk = to_chunk(self.path, table, _IDENTITY, self.groups, 0, rows=self.rows,
+                         optional=self.optional)
         chunk.rejects = self.rejects + chunk.rejects
         self._clear()
         return chunk
@@ -308,31 +330,27 @@ class ChunkBuilder:
             yield self.take()
 
 
-def iter_records(fh: IO[bytes]) -> Iterator[tuple[int, Any]]:
+def iter_records(fh: IO[bytes], limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[int, Any]]:
     """The records of a JSON lines file, or of a file holding one JSON array of records."""
     first = fh.peek(64)[:64]
     if first.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace")
-        yield from iter_array(text, re.compile(r"\["))
+        yield from iter_array(text, re.compile(r"\["), max_chars=limits.line)
     else:
-        yield from iter_lines(fh)
+        yield from iter_lines(fh, limits)
 
 
-def read_records(path: Path) -> Iterator[tuple[int, Any]]:
-    """:func:`iter_records` of ``path``, with a broken compressed stream as an :class:`InputError`."""
-    import zstandard
-
+def read_records(path: Path, limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[int, Any]]:
+    """:func:`iter_records` of ``path``; a broken or over-large compressed stream is an
+    :class:`InputError` that says how far the reading got."""
     last = 0
     try:
-        with open_binary(path) as fh:
-            for row, rec in iter_records(fh):
+        with open_binary(path, limits) as fh:
+            for row, rec in iter_records(fh, limits):
                 last = row
                 yield row, rec
-    except (EOFError, OSError, zstandard.ZstdError) as exc:
-        raise InputError(
-            f"{path}: the compressed data is broken after record {last:,} ({exc}). "
-            "Download or decompress the file again."
-        ) from None
+    except InputError as exc:
+        raise InputError(f"{exc} (Stopped after record {last:,}.)") from None
 
 
 def _sample_keys(records: list[tuple[int, Any]]) -> list[str]:
@@ -365,7 +383,7 @@ def _resolve(path: Path, found: list[str], columns: ColumnMap) -> dict[str, str 
 def read_jsonl(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: int) -> Iterator[Chunk]:
     """Posts from a JSON lines file, columns found like in CSV (dotted names reach nested fields)."""
     builder = ChunkBuilder(path, columns.groups, chunk_rows)
-    records = read_records(path)
+    records = read_records(path, info.limits)
     sample: list[tuple[int, Any]] = []
     for item in records:
         sample.append(item)
