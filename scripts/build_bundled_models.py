@@ -13,6 +13,10 @@
   (``dd_emnlp14_ageGender``) as lexicon models (weights read from the lexicon cache at load
   time), with their accuracy on the same 978 bloggers, flagged as optimistic.
 
+Last, the SHA-256 of every file of every bundled model is written to
+``src/psyprofile/models/bundled_sha256.py``, the published integrity record a bundled model
+is checked against when loaded (:mod:`psyprofile.models.integrity`).
+
 The study is built in ``--work`` (default: ``psyprofile-build-bundled`` in psyprofile's
 cache) and reused by later runs. The first run took 245 s on the shared 2-core machine with
 DLATK's sdist already downloaded (corpus parse, ingest and 1grams 79 s, age CV 14 s, gender
@@ -144,6 +148,16 @@ def build_lexicon_model(study: Path, name: str, category: str, res: Any) -> None
     print(f"{name}: {m} {evaluation[m]:.3f} {evaluation[m + '_ci']} (optimistic)", flush=True)
 
 
+def publish_digests() -> None:
+    """Write the published SHA-256 of every bundled model's files (after any change to them)."""
+    import psyprofile.models
+    from psyprofile.models.integrity import publish_bundled
+
+    module = Path(psyprofile.models.__file__).with_name("bundled_sha256.py")
+    publish_bundled(_bundled(), module)
+    print(f"wrote the digests of the bundled models to {module}", flush=True)
+
+
 def rewrite_cards() -> None:
     """Rewrite ``card.md`` / ``card.json`` of every bundled model from its ``model.json``."""
     from psyprofile.models.card import write_card
@@ -166,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.cards_only:
         rewrite_cards()
+        publish_digests()
         return
     t0 = time.perf_counter()
     study = build_study(args.work)
@@ -174,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     gender = train_blog_model(study, "gender-blogs", "gender", "classification")
     build_lexicon_model(study, "sap2014-age", "AGE", age)
     build_lexicon_model(study, "sap2014-gender", "GENDER", gender)
+    publish_digests()
     sizes = {p.name: sum(f.stat().st_size for f in p.iterdir()) for p in _bundled().iterdir()}
     print(f"done in {time.perf_counter() - t0:.0f} s; folder sizes (bytes): {sizes}")
 

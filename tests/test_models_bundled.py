@@ -188,6 +188,12 @@ def test_changed_lexicon_is_refused(tmp_path):
     folder = _lexicon_model(tmp_path / "lex", "AGE", "regression")
     text = (folder / LEXICON.name).read_text().replace("work,AGE,20.0", "work,AGE,21.0")
     (folder / LEXICON.name).write_text(text)
+    with pytest.raises(PsyprofileError, match="tiny_agegender.csv changed after the model was saved"):
+        load_model(folder)
+    # Behind the folder's integrity record, the recorded weights still catch the change.
+    from psyprofile.models.integrity import sign
+
+    sign(folder)
     with pytest.raises(PsyprofileError, match="category 'AGE' .* differ from those the model was built with"):
         load_model(folder)
 

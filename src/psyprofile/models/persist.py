@@ -2,10 +2,13 @@
 
 ``model.json`` describes everything needed to apply the model (outcome, task, classes,
 feature names per set, control encoding, estimator parameters, the reliability fit) and
-names the learned arrays (scales, PCA axes, coefficients) stored in ``arrays.npz``, whose
-SHA-256 it records; loading refuses a foreign format, another ``format_version``, or
-arrays that do not match. ``np.load(allow_pickle=False)`` means a model file can hold
-numbers only, never code.
+names the learned arrays (scales, PCA axes, coefficients) stored in ``arrays.npz``. A model
+folder is intact or refused as a whole: ``integrity.json`` holds the SHA-256 of every file
+of the folder, signed with this installation's model key (bundled models: digests published
+in the package); see :mod:`psyprofile.models.integrity`. Loading then refuses a foreign
+format, another ``format_version``, non-finite numbers, an arrays file outside the folder,
+and arrays whose types or shapes do not fit the description
+(:mod:`psyprofile.models.model_checks`). Arrays are numbers only, never code (no pickle).
 
 A model is found by path, by name in the study (``STUDY/models/NAME/``), or by name among
 the models shipped inside the package (``psyprofile/models/bundled/NAME/``).
@@ -20,7 +23,6 @@ so its folder has no ``arrays.npz``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -31,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from psyprofile import __version__
-from psyprofile.errors import PsyprofileError
-from psyprofile.models import lexicon_model
+from psyprofile.errors import PsyprofileError, printable
+from psyprofile.models import integrity, lexicon_model
+from psyprofile.models.model_checks import ModelFileError, check_language_model, read_arrays
 
 if TYPE_CHECKING:
     from psyprofile.lexica.load import Lexicon
@@ -48,14 +51,25 @@ ARRAYS = "arrays.npz"
 MODELS_DIR = "models"
 
 
+MAX_SPEC_BYTES = 64 << 20
+
+
 @dataclass
 class SavedModel:
-    """A loaded model: its folder, its description and the rebuilt estimator."""
+    """A loaded model: its folder, its description, the rebuilt estimator and its identity.
+
+    ``digest`` is the model's stable content hash (64 hex digits): the SHA-256 of the list of
+    SHA-256s of all its files (:func:`psyprofile.models.integrity.content_digest`). Any change
+    to any file changes it; every copy of the same model has the same one, wherever it lies and
+    on whichever installation. Two models that share a ``name`` (a copy, a re-trained model)
+    have different digests, so ``(name, digest)`` identifies what produced a prediction.
+    """
 
     name: str
     path: Path | None
     spec: dict[str, Any]
     estimator: LanguageModel | LexiconModel
+    digest: str
 
 
 def bundled_dir() -> Path:
@@ -148,19 +162,20 @@ def build_lexicon_spec(name: str, *, lexicon: Lexicon, lexicon_ref: str, categor
 
 
 def write_model(folder: Path, spec: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> Path:
-    """Write ``spec`` as ``model.json`` (+ ``arrays`` as checksummed ``arrays.npz``) and the
-    model card into ``folder`` (created if needed); returns the folder."""
+    """Write ``spec`` as ``model.json`` (+ ``arrays`` as ``arrays.npz``) and the model card into
+    ``folder`` (created if needed), then sign every file of the folder in ``integrity.json``
+    with this installation's model key; returns the folder."""
     from psyprofile.models.card import write_card
 
     folder.mkdir(parents=True, exist_ok=True)
     if arrays is not None:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
-        data = buf.getvalue()
-        spec["arrays"] = {"file": ARRAYS, "sha256": hashlib.sha256(data).hexdigest()}
-        (folder / ARRAYS).write_bytes(data)
-    (folder / MODEL_JSON).write_text(json.dumps(spec, indent=1))
+        spec["arrays"] = {"file": ARRAYS}
+        (folder / ARRAYS).write_bytes(buf.getvalue())
+    (folder / MODEL_JSON).write_text(json.dumps(spec, indent=1, allow_nan=False))
     write_card(folder, spec)
+    integrity.sign(folder)
     return folder
 
 
@@ -189,19 +204,50 @@ def _bad(folder: Path, why: str) -> PsyprofileError:
     )
 
 
-def read_spec(folder: Path) -> dict[str, Any]:
-    """The ``model.json`` of a model folder, as written (not checked beyond being JSON)."""
+def _finite(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise ValueError("a number too large for a float")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _parse_spec(folder: Path, data: bytes) -> dict[str, Any]:
+    """``model.json`` bytes to a dict; NaN, Infinity and overflowing numbers are refused."""
+    if len(data) > MAX_SPEC_BYTES:
+        raise _bad(folder, f"larger than {MAX_SPEC_BYTES >> 20} MB")
     try:
-        return json.loads((folder / MODEL_JSON).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        spec = json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise _bad(folder, f"not valid JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise _bad(folder, "not a JSON object")
+    return spec
+
+
+def read_spec(folder: Path) -> dict[str, Any]:
+    """The ``model.json`` of a model folder whose integrity record holds (see
+    :mod:`psyprofile.models.integrity`); not checked beyond that and being JSON."""
+    return _parse_spec(folder, _verified(folder).files.get(MODEL_JSON, b""))
+
+
+def _verified(folder: Path) -> integrity.Verified:
+    verified = integrity.verify(folder)
+    if MODEL_JSON not in verified.files:
+        raise _bad(folder, f"its integrity record does not cover {MODEL_JSON}")
+    return verified
 
 
 def load_model(ref: str | Path, ws: Workspace | None = None) -> SavedModel:
-    """Load and check a saved model (format, version, array checksum) and rebuild it."""
+    """Load a saved model, check it (integrity record, format, version, arrays, shapes) and
+    rebuild it; every problem is a :class:`PsyprofileError` naming the file and the fix."""
     folder = resolve(ref, ws)
-    spec = read_spec(folder)
-    if not isinstance(spec, dict) or spec.get("format") != FORMAT:
+    verified = _verified(folder)
+    spec = _parse_spec(folder, verified.files[MODEL_JSON])
+    if spec.get("format") != FORMAT:
         raise _bad(folder, f"its 'format' is not '{FORMAT}'")
     if spec.get("format_version") != FORMAT_VERSION:
         raise PsyprofileError(
@@ -210,35 +256,47 @@ def load_model(ref: str | Path, ws: Workspace | None = None) -> SavedModel:
             "with this version, or use the psyprofile version that saved it "
             f"({spec.get('psyprofile_version', 'unknown')})."
         )
+    name = spec.get("name", folder.name)
+    if not isinstance(name, str) or not name:
+        raise _bad(folder, "its 'name' is not a text")
     if isinstance(spec.get("estimator"), dict) and spec["estimator"].get("kind") == lexicon_model.KIND:
-        return _load_lexicon_model(folder, spec)
+        return _load_lexicon_model(folder, spec, verified)
     # scikit-learn is imported only to rebuild a trained model, so that resolving and
     # listing models stay cheap
     from psyprofile.models.pipeline import LanguageModel
 
     try:
-        data = (folder / spec["arrays"]["file"]).read_bytes()
-        if hashlib.sha256(data).hexdigest() != spec["arrays"]["sha256"]:
-            raise _bad(folder, f"{spec['arrays']['file']} does not match the checksum in {MODEL_JSON}; "
-                       "one of the two files was changed")
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        file = spec["arrays"]["file"]
+        if not integrity.is_plain_name(file) or file not in verified.files:
+            # The same words whatever the name is: no hint whether a path outside exists.
+            raise ModelFileError("its arrays file is not one of the model folder's own files")
+        arrays = read_arrays(verified.files[file])
         estimator = LanguageModel.from_state(spec["estimator"], arrays)
-    except FileNotFoundError as exc:
-        raise _bad(folder, f"missing file {exc.filename}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _bad(folder, f"incomplete or inconsistent description: {exc!r}") from None
-    return SavedModel(spec.get("name", folder.name), folder, spec, estimator)
+        check_language_model(spec, estimator)
+    except ModelFileError as exc:
+        raise _bad(folder, str(exc)) from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise _bad(folder, f"incomplete or inconsistent description ({type(exc).__name__}: "
+                   f"{printable(exc, 80)})") from None
+    return SavedModel(name, folder, spec, estimator, verified.digest)
 
 
-def _load_lexicon_model(folder: Path, spec: dict[str, Any]) -> SavedModel:
+def _load_lexicon_model(folder: Path, spec: dict[str, Any], verified: integrity.Verified) -> SavedModel:
     """A lexicon model; its feature columns (the lexicon's terms) are filled in ``spec``."""
+    from psyprofile.lexica.registry import BUNDLED
+
     try:
+        ref = spec["estimator"]["lexicon"]
+        if ref not in BUNDLED and (not integrity.is_plain_name(ref) or ref not in verified.files):
+            raise _bad(folder, "its lexicon is neither a bundled lexicon nor one of the model "
+                       "folder's own files")
         estimator = lexicon_model.load_estimator(spec["estimator"], spec["task"], folder)
         spec["feature_sets"] = [{"name": lexicon_model.SOURCE_SET, "features": estimator.features}]
     except KeyError as exc:
         raise _bad(folder, f"incomplete description of a lexicon model: missing {exc}") from None
-    return SavedModel(spec.get("name", folder.name), folder, spec, estimator)
+    except TypeError as exc:
+        raise _bad(folder, f"inconsistent description of a lexicon model ({exc})") from None
+    return SavedModel(spec.get("name", folder.name), folder, spec, estimator, verified.digest)
 
 
 def list_models(study: Workspace | str | Path | None) -> list[dict[str, Any]]:
