@@ -385,7 +385,7 @@ def test_detect_reddit_after_a_broken_first_line(tmp_path):
 
 
 def test_detect_format_of_unknown_folder(tmp_path):
-    with pytest.raises(InputError, match="neither an X archive"):
+    with pytest.raises(InputError, match="no X archive"):
         detect_format(tmp_path)
 
 

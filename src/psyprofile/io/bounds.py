@@ -16,9 +16,9 @@ Public names (for every reader, including new ones):
 - :func:`iter_lines` (stream, limit) -> (line number, bytes or :class:`Reject`): a line
   over the cap becomes one ``line_too_long`` reject and is skipped, never held whole.
 - :func:`loads` (text) -> json.loads whose RecursionError is a ValueError.
-- :func:`clean` (text, limit) -> a short printable rendering for reject details; and
-  :func:`describe_names` (column names) -> names safe to show in an error message.
-  Error messages never print file content (lines, raw ids, control bytes): use these.
+- :func:`describe_names` (column names) -> names safe to show in an error message.
+  Error messages never print file content (lines, raw ids, control bytes): use this and
+  :func:`psyprofile.errors.printable` / :func:`psyprofile.errors.describe`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from psyprofile.errors import InputError
+from psyprofile.errors import InputError, printable
 from psyprofile.io.base import DEFAULT_LIMITS, LINE_TOO_LONG, Limits, Reject
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -48,7 +48,6 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
 # Errors that decompressors and archive readers raise on broken data.
 _BROKEN = (EOFError, OSError, zlib.error, zipfile.BadZipFile, tarfile.TarError, ValueError)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _NAME = re.compile(r"[A-Za-z_][\w .:\-]{0,47}")
 
 
@@ -56,12 +55,6 @@ def _zstd_error() -> type[Exception]:
     import zstandard
 
     return zstandard.ZstdError
-
-
-def clean(text: object, limit: int = 40) -> str:
-    """``text`` as a short, printable string: control characters as '?', cut to ``limit``."""
-    s = _CONTROL.sub("?", str(text))
-    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def describe_names(names: list[str], limit: int = 30) -> str:
@@ -251,7 +244,7 @@ def open_member(path: Path, name: str, limits: Limits = DEFAULT_LIMITS) -> io.Bu
     Links are refused, never followed: a tar symlink or hard link, or a folder entry
     whose real path lies outside the folder.
     """
-    where = f"{path}: {clean(name, 80)}"
+    where = f"{path}: {printable(name, 80)}"
     try:
         if path.is_dir():
             target = path / name

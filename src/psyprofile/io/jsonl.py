@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from psyprofile.errors import InputError
+from psyprofile.errors import InputError, printable
 from psyprofile.io.base import (
     BAD_JSON,
     DEFAULT_LIMITS,
@@ -30,11 +30,10 @@ from psyprofile.io.base import (
     Limits,
     Reject,
 )
-from psyprofile.io.bounds import clean, loads, open_binary
 from psyprofile.io.bounds import iter_lines as iter_raw_lines
+from psyprofile.io.bounds import loads, open_binary
 from psyprofile.io.tabular import CANDIDATES, resolve_columns, to_chunk
 
-__all__ = ["open_binary"]  # re-exported: export.py and older callers open files through here
 # Keys of the first records that tell which columns a JSON lines file has.
 SAMPLE_RECORDS = 1000
 # Dotted names of nested fields worth finding without an option (tweets as JSON lines).
@@ -270,7 +269,7 @@ class ChunkBuilder:
         clash = [g for g in groups if g in ("row", *_FIELDS, *OPTIONAL_FIELDS)]
         if clash:
             raise InputError(
-                f"{path}: group column '{clean(clash[0])}' has the name of a post field; a group "
+                f"{path}: group column '{printable(clash[0])}' has the name of a post field; a group "
                 "column cannot be the post's row, id, user, text, time, lang or audience."
             )
         self.path = path

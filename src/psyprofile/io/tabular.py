@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from psyprofile.errors import InputError
+from psyprofile.errors import InputError, describe, printable
 from psyprofile.io.base import (
     BAD_TIME,
     DELETED_TEXT,
@@ -23,7 +23,7 @@ from psyprofile.io.base import (
     FileInfo,
     Reject,
 )
-from psyprofile.io.bounds import clean, describe_names, open_binary
+from psyprofile.io.bounds import describe_names, open_binary
 from psyprofile.io.csvscan import scan_csv
 from psyprofile.io.timeparse import parse_times
 
@@ -46,7 +46,7 @@ def resolve_columns(path: Path, found: list[str], columns: ColumnMap) -> dict[st
         if given is not None:
             if given not in found:
                 raise InputError(
-                    f"{path}: column '{clean(given)}' (given with {OPTION[fld]}) is not in the file. "
+                    f"{path}: column '{printable(given)}' (given with {OPTION[fld]}) is not in the file. "
                     f"Columns found: {describe_names(found)}."
                 )
             out[fld] = given
@@ -61,10 +61,10 @@ def resolve_columns(path: Path, found: list[str], columns: ColumnMap) -> dict[st
         )
     for g in columns.groups:
         if g not in found:
-            raise InputError(f"{path}: group column '{clean(g)}' (--group-col) is not in the file. "
+            raise InputError(f"{path}: group column '{printable(g)}' (--group-col) is not in the file. "
                              f"Columns found: {describe_names(found)}.")
     if columns.groups and out["text"] in columns.groups:
-        raise InputError(f"{path}: the text column '{clean(out['text'])}' cannot also be a group "
+        raise InputError(f"{path}: the text column '{printable(out['text'])}' cannot also be a group "
                          "column (--group-col); group by a column that describes the post.")
     return out
 
@@ -75,13 +75,13 @@ def _as_strings(path: Path, name: str, a: pa.Array) -> pa.Array:
         return a
     t = a.type
     if pa.types.is_nested(t) or pa.types.is_dictionary(t) and pa.types.is_nested(t.value_type):
-        raise InputError(f"{path}: column '{clean(name)}' holds {t} values (lists or records), not "
+        raise InputError(f"{path}: column '{printable(name)}' holds {t} values (lists or records), not "
                          "single values; name another column, or flatten it first.")
     try:
         return pc.cast(a, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         kind = "bytes that are not UTF-8 text" if pa.types.is_binary(t) or pa.types.is_large_binary(t) else str(t)
-        raise InputError(f"{path}: column '{clean(name)}' holds {kind}; store it as UTF-8 text.") from None
+        raise InputError(f"{path}: column '{printable(name)}' holds {kind}; store it as UTF-8 text.") from None
 
 
 def _gone(a: pa.Array) -> np.ndarray:
@@ -125,7 +125,7 @@ def to_chunk(path: Path, batch: pa.RecordBatch | pa.Table, cols: dict[str, str |
             values = col(cols["time"]).to_pylist()
             time, bad = parse_times(values)
             for i in bad.nonzero()[0]:
-                rejects.append(Reject(int(row_numbers[i]), BAD_TIME, f"{clean(values[i])!r} is not a date/time"))
+                rejects.append(Reject(int(row_numbers[i]), BAD_TIME, f"{describe(values[i])} that is not a date/time"))
             drop |= bad
     user, text = col(cols["user"]), col(cols["text"])
     for reason, gone in ((DELETED_USER, _gone(user)), (DELETED_TEXT, _gone(text))):
