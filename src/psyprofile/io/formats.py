@@ -11,6 +11,7 @@ from psyprofile.errors import InputError
 from psyprofile.io.base import Reader
 from psyprofile.io.jsonl import peek_text, read_jsonl
 from psyprofile.io.mastodon import OUTBOX, outbox_member, read_mastodon
+from psyprofile.io.platforms import PLATFORM_READERS, archive_platform, file_platform
 from psyprofile.io.reddit import looks_like_reddit, read_reddit
 from psyprofile.io.tabular import read_csv, read_parquet, read_tsv
 from psyprofile.io.x_archive import is_x_archive, read_x_archive
@@ -23,6 +24,7 @@ READERS: dict[str, Reader] = {
     "x-archive": read_x_archive,
     "reddit": read_reddit,
     "mastodon": read_mastodon,
+    **PLATFORM_READERS,
 }
 FORMATS = tuple(READERS)
 
@@ -46,9 +48,12 @@ def _archive_format(path: Path) -> str:
         return "x-archive"
     if outbox_member(path):
         return "mastodon"
+    if platform := archive_platform(path):
+        return platform
     raise InputError(
-        f"{path}: neither an X archive (data/tweets.js) nor a Mastodon export ({OUTBOX}) was "
-        f"found in it. Give the file(s) inside, or the export as downloaded."
+        f"{path}: no X archive (data/tweets.js), Mastodon export ({OUTBOX}), Facebook, "
+        f"Instagram, Telegram or Bluesky export was found in it. Give the file(s) inside, or "
+        f"the export as downloaded (with --format NAME if it is one of these)."
     )
 
 
@@ -86,6 +91,8 @@ def detect_format(path: Path) -> str:
     for suffix, fmt in _TABULAR:
         if base.endswith(suffix):
             return fmt
+    if platform := file_platform(path):
+        return platform
     if base.endswith(_JSON):
         return _json_format(path)
     with open(path, "rb") as fh:
