@@ -62,7 +62,7 @@ def test_train_takes_the_penalties_and_inner_folds(tmp_path):
     ws, _ = make_study(tmp_path / "s", n=80)
     runner = CliRunner()
     res = runner.invoke(cli, ["train", str(ws.path), "--outcome", "gender", "--features", "1gram,topics",
-                              "--folds", "4", "--bootstrap", "50", "--stack", "--Cs", "0.01,0.1",
+                              "--folds", "4", "--bootstrap", "50", "--recipe", "plain", "--Cs", "0.01,0.1",
                               "--inner-folds", "3", "--json"])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.output)

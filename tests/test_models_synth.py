@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -28,6 +29,11 @@ def make_study(root: Path, n: int = 200, signal: bool = True, seed: int = 0) -> 
     # A fixed key: pseudonyms decide the users' order and so the folds, and a random key
     # would make every CV figure of these tests change from run to run.
     ws.key_path.write_text(bytes([seed % 256]) .hex() * 32 + "\n")
+    # the study records the fingerprint of the key it was created with; forget it so that
+    # opening it again records the fixed key's
+    with duckdb.connect(str(ws.path / "study.duckdb")) as con:
+        con.execute("DELETE FROM meta WHERE key = 'key_fingerprint'")
+    ws = Workspace.open(root)
     raw = [f"user{i:04d}" for i in range(n)]
     pseudo = ws.pseudonymizer("user")
     users = [pseudo(u) for u in raw]
@@ -57,7 +63,7 @@ def make_study(root: Path, n: int = 200, signal: bool = True, seed: int = 0) -> 
         write_features(con, "topics", "user", tdf, kind="lexicon")
         write_group_words(con, "user", pd.DataFrame({"group_id": users, "messages": 1, "words": words}))
         con.register("_m", msgs)
-        con.execute("INSERT INTO messages SELECT * FROM _m")
+        con.execute("INSERT INTO messages BY NAME SELECT * FROM _m")
         con.unregister("_m")
     out = pd.DataFrame({
         "user_id": raw, "age": np.round(age, 3),

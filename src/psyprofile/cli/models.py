@@ -53,7 +53,14 @@ def _line(task: str, m: dict) -> str:
 @click.option("--seed", default=42, show_default=True)
 @click.option("--reduce", type=click.Choice(["none", "pca"]), default="none", show_default=True,
               help="Univariate selection + PCA per feature set, inside each training fold.")
-@click.option("--stack", is_flag=True, help="One model per feature set, combined on out-of-fold predictions.")
+@click.option("--recipe", type=click.Choice(["auto", "plain", "stack"]), default="auto", show_default=True,
+              help="plain: one model over all sets; stack: one per set, combined on out-of-fold "
+                   "predictions; auto: whichever the inner CV finds better (plain unless the stack "
+                   "is clearly better), the safe choice at 100-500 users.")
+@click.option("--stack", is_flag=True, help="Same as --recipe stack.")
+@click.option("--labels", "labels", multiple=True,
+              help="Value labels of an outcome, e.g. gender=0:male,1:female (repeatable); kept in "
+                   "the study for DLA and reports.")
 @click.option("--transform", type=click.Choice(["none", "sqrt"]), default="none", show_default=True,
               help="Square root of relative frequencies (non-negative sets) before standardising.")
 @click.option("--target-transform", type=click.Choice(["none", "log"]), default="none", show_default=True,
@@ -71,23 +78,28 @@ def _line(task: str, m: dict) -> str:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(study: Path, outcome: str, features: str, controls: str | None, task: str | None,
           n_folds: int, fold_file: Path | None, export_folds: Path | None, seed: int, reduce: str,
-          stack: bool, transform: str, target_transform: str, cs: str | None, inner_folds: int,
+          recipe: str, stack: bool, labels: tuple[str, ...], transform: str,
+          target_transform: str, cs: str | None, inner_folds: int,
           compare: bool, audit_by: str | None,
           min_words: int | None, n_boot: int, save: str | None, as_json: bool, quiet: bool) -> None:
     """Cross-validate a model of OUTCOME from feature sets of STUDY; optionally save it."""
     from psyprofile.models.folds import write_fold_file
     from psyprofile.models.persist import save_model
     from psyprofile.models.pipeline import CS
+    from psyprofile.models.predict import keep_training_predictions
     from psyprofile.models.train import TrainOptions
     from psyprofile.models.train import train as run
+    from psyprofile.store.outcomes import parse_labels, set_value_labels
     from psyprofile.store.workspace import Workspace
 
     penalties = _penalties(cs) if cs else CS
     ws = Workspace.open(study)
+    if labels:
+        set_value_labels(ws, parse_labels(labels))
     opts = TrainOptions(
         outcome=outcome, feature_sets=_csv(features), controls=_csv(controls), task=task,
         n_folds=n_folds, fold_file=fold_file, seed=seed, reduce=reduce,
-        combine="stack" if stack else "concat", transform=transform,
+        combine="stack" if stack else {"plain": "concat"}.get(recipe, recipe), transform=transform,
         target_transform=target_transform, min_words=min_words, n_boot=n_boot,
         Cs=penalties, inner_folds=inner_folds,
     )
@@ -97,12 +109,19 @@ def train(study: Path, outcome: str, features: str, controls: str | None, task: 
         write_fold_file(export_folds, result.data.users, result.data.folds)
     report = result.report()
     if save:
-        report["saved"] = str(save_model(ws, result, save))
+        folder = save_model(ws, result, save)
+        keep_training_predictions(ws, result, folder)
+        report["saved"] = str(folder)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     t = report["task"]
-    click.echo(f"{outcome} ({t}) from {', '.join(report['feature_sets'])}, {report['n_folds']}-fold CV")
+    click.echo(f"{outcome} ({t}{_positive(ws, outcome, report)}) from {', '.join(report['feature_sets'])}, "
+               f"{report['n_folds']}-fold CV")
+    if report.get("recipe_per_fold") and opts.combine == "auto":
+        chosen = ", ".join(f"{k} in {v}" for k, v in report["recipe_per_fold"].items())
+        click.echo(f"  recipe chosen by inner CV per fold: {chosen}"
+                   + (f"; saved model: {report['recipe']}" if report.get("recipe") else ""))
     click.echo("  model          " + _line(t, report))
     if report["controls_only"]:
         click.echo("  controls only  " + _line(t, report["controls_only"]))
@@ -115,6 +134,19 @@ def train(study: Path, outcome: str, features: str, controls: str | None, task: 
             click.echo(f"    {row['group']:<24} " + _line(t, row))
     if save:
         click.echo(f"  saved model and card to {report['saved']}")
+
+
+def _positive(ws: object, outcome: str, report: dict) -> str:
+    """'; positive = 1 (female)' for a two-class outcome: the class whose probability is
+    predicted, and its value label when the study has one."""
+    from psyprofile.store.outcomes import value_labels
+
+    classes = report.get("classes") or []
+    if len(classes) != 2:
+        return ""
+    with ws.connect(read_only=True) as con:  # type: ignore[attr-defined]
+        label = value_labels(con, outcome).get(classes[1])
+    return f"; positive = {classes[1]}" + (f" ({label})" if label else "")
 
 
 @click.command()

@@ -209,14 +209,19 @@ class LanguageModel(BaseEstimator):
 
     ``blocks``: ``((name, width), ...)`` of the feature-set columns after the first
     ``n_controls`` columns. ``combine='concat'`` fits one model on all sets side by side
-    (DLATK's way); ``'stack'`` fits one model per set and combines their out-of-fold
-    predictions (``inner_folds`` CV inside the training rows) with an unpenalised linear
-    model. Controls always enter that combining model, unpenalised and standardised;
+    (DLATK's way, the *plain* recipe); ``'stack'`` fits one model per set and combines their
+    out-of-fold predictions (``inner_folds`` CV inside the training rows) with a linear model
+    whose member weights are non-negative and shrunk toward equal (:func:`stack_weights`);
+    ``'auto'`` chooses between the two by that same inner CV (:meth:`fit` says how), so it
+    falls back to the plain recipe where stacking does not clearly help, as with few users.
+    Controls always enter that combining model, unpenalised and standardised;
     with controls and ``'concat'`` the language model is its single member.
     ``target_transform='log'`` fits log(y) and back-transforms predictions (regression).
     Classification expects ``y`` as class indices 0..k-1; ``member_head='ridge'`` makes
     each member a ridge regression of the class indicators (penalty by GCV: much cheaper
-    than the inner CV of a logistic one), calibrated by the logistic combining model.
+    than the inner CV of a logistic one), calibrated by the logistic combining model;
+    ``'auto'`` does so for the members of a stack, whose combining model calibrates them
+    anyway, and keeps the logistic head for a single plain model.
     """
 
     def __init__(self, blocks: tuple[tuple[str, int], ...] = (), n_controls: int = 0,
@@ -237,24 +242,65 @@ class LanguageModel(BaseEstimator):
         self.random_state = random_state
         self.member_head = member_head
 
-    def _groups(self) -> list[list[int]]:
+    def _recipe(self) -> str:
+        """'plain' or 'stack': the one fitted ('auto' decides in :meth:`fit`)."""
+        if self.combine == "auto":
+            return getattr(self, "recipe_", "plain")
+        return "stack" if self.combine == "stack" and len(self.blocks) > 1 else "plain"
+
+    def _groups(self, recipe: str | None = None) -> list[list[int]]:
         n = len(self.blocks)
-        return [[i] for i in range(n)] if self.combine == "stack" else [list(range(n))]
+        return [[i] for i in range(n)] if (recipe or self._recipe()) == "stack" else [list(range(n))]
+
+    def _head(self, recipe: str) -> str:
+        if self.member_head != "auto" or self.task != "classification":
+            return self.member_head
+        return "ridge" if recipe == "stack" else "auto"
+
+    def _needs_meta(self, recipe: str) -> bool:
+        return (self.n_controls > 0 or len(self._groups(recipe)) > 1
+                or (self.task == "classification" and self._head(recipe) == "ridge"))
 
     def _member_input(self, X: sp.csr_matrix, group: list[int]) -> sp.csr_matrix:
         spans = _splits([self.n_controls, *[w for _, w in self.blocks]])[1:]
         return sp.hstack([X[:, spans[i][0]:spans[i][1]] for i in group], format="csr")
 
-    def _member(self, group: list[int]) -> BlockModel:
+    def _member(self, group: list[int], recipe: str | None = None, Cs: tuple[float, ...] | None = None
+                ) -> BlockModel:
         return BlockModel(tuple(self.blocks[i][1] for i in group), self.task, self.transform,
-                          self.reduce, self.alphas, self.Cs, self.inner_folds, self.random_state,
-                          self.member_head)
+                          self.reduce, self.alphas, Cs or self.Cs, self.inner_folds,
+                          self.random_state, self._head(recipe or self._recipe()))
 
     def _meta_input(self, scores: list[np.ndarray], X: sp.csr_matrix) -> np.ndarray:
         C = X[:, :self.n_controls].toarray()
         return np.hstack([*scores, (C - self.control_mean_) / self.control_scale_])
 
+    def _width(self) -> int:
+        return 1 if self.task == "regression" or len(self.classes_) == 2 else len(self.classes_)
+
+    def _inner_oof(self, X: sp.csr_matrix, yt: np.ndarray, groups: list[list[int]], recipe: str,
+                   splits: list[tuple[np.ndarray, np.ndarray]],
+                   Cs: tuple[float, ...] | None = None) -> list[np.ndarray]:
+        """Out-of-fold linear scores (n, width) of each member over the inner ``splits``."""
+        oof = [np.zeros((len(yt), self._width())) for _ in groups]
+        for train, test in splits:
+            for j, g in enumerate(groups):
+                Xg = self._member_input(X, g)
+                m = clone(self._member(g, recipe, Cs)).fit(Xg[train], yt[train])
+                oof[j][test] = m.decision(Xg[test])
+        return oof
+
     def fit(self, X: Any, y: np.ndarray) -> LanguageModel:
+        """Fit on ``X`` (n, n_controls + sum of widths) and ``y`` (n,).
+
+        With ``combine='auto'`` both recipes are scored on the same inner folds: the plain
+        model's out-of-fold predictions, and the stack's, each combining model itself fitted
+        on the other inner folds (squared error on the fitting scale, or log-loss). The stack
+        is chosen only when its loss is lower than the plain model's by more than one
+        standard error of the per-user difference; otherwise the simpler plain model. For a
+        logistic plain model the inner fits reuse the penalty chosen on all rows, which
+        favours the plain model slightly: the safe direction.
+        """
         X = _csr(X)
         y = np.asarray(y)
         if self.task == "classification":
@@ -262,35 +308,82 @@ class LanguageModel(BaseEstimator):
             yt = y
         else:
             yt = np.log(y) if self.target_transform == "log" else y.astype(float)
-        groups = self._groups()
-        self.use_meta_ = (self.n_controls > 0 or len(groups) > 1
-                          or (self.task == "classification" and self.member_head == "ridge"))
+        C = X[:, :self.n_controls].toarray()
+        self.control_mean_ = C.mean(axis=0)
+        sd = C.std(axis=0)
+        self.control_scale_ = np.where(sd > 0, sd, 1.0)
+        splits = list(_inner_cv(self.task, self.inner_folds, self.random_state).split(X, y))
+        if self.combine == "auto" and len(self.blocks) > 1:
+            self._choose(X, yt, splits)
+            return self
+        recipe = self._recipe()
+        groups = self._groups(recipe)
+        self.use_meta_ = self._needs_meta(recipe)
         if self.use_meta_:
-            C = X[:, :self.n_controls].toarray()
-            self.control_mean_ = C.mean(axis=0)
-            sd = C.std(axis=0)
-            self.control_scale_ = np.where(sd > 0, sd, 1.0)
-            oof = [np.zeros((len(y), 1 if self.task == "regression" or len(self.classes_) == 2
-                             else len(self.classes_))) for _ in groups]
-            for train, test in _inner_cv(self.task, self.inner_folds, self.random_state).split(X, y):
-                for j, g in enumerate(groups):
-                    Xg = self._member_input(X, g)
-                    m = clone(self._member(g)).fit(Xg[train], yt[train])
-                    oof[j][test] = m.decision(Xg[test])
+            oof = self._inner_oof(X, yt, groups, recipe, splits)
             self._fit_meta(self._meta_input(oof, X), yt)
-        self.members_ = [self._member(g).fit(self._member_input(X, g), yt) for g in groups]
+        self.members_ = [self._member(g, recipe).fit(self._member_input(X, g), yt) for g in groups]
         return self
 
-    def _fit_meta(self, M: np.ndarray, yt: np.ndarray) -> None:
-        from sklearn.linear_model import LinearRegression, LogisticRegression
+    def _choose(self, X: sp.csr_matrix, yt: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """:meth:`fit` for ``combine='auto'``: score both recipes, keep the better one."""
+        plain_groups = self._groups("plain")
+        plain = [self._member(g, "plain").fit(self._member_input(X, g), yt) for g in plain_groups]
+        chosen = getattr(plain[0].head_, "penalty_", None)
+        # a logistic plain member chose its C by inner CV on all rows; its inner fits reuse it
+        fixed = ((chosen,) if self.task == "classification" and self._head("plain") != "ridge"
+                 else None)
+        plain_oof = self._inner_oof(X, yt, plain_groups, "plain", splits, fixed)
+        stack_oof = self._inner_oof(X, yt, self._groups("stack"), "stack", splits)
+        losses = {}
+        for recipe, oof in (("plain", plain_oof), ("stack", stack_oof)):
+            M = self._meta_input(oof, X)
+            if self._needs_meta(recipe):
+                pred = np.zeros((len(yt), self._width()))
+                for train, test in splits:
+                    self._fit_meta(M[train], yt[train])
+                    pred[test] = M[test] @ self.meta_coef_.T + self.meta_intercept_
+            else:
+                pred = M
+            losses[recipe] = self._loss(pred, yt)
+        diff = losses["stack"] - losses["plain"]
+        se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
+        self.recipe_ = "stack" if diff.mean() < -se else "plain"
+        self.recipe_losses_ = {k: float(v.mean()) for k, v in losses.items()}
+        self.use_meta_ = self._needs_meta(self.recipe_)
+        if self.use_meta_:
+            oof = stack_oof if self.recipe_ == "stack" else plain_oof
+            self._fit_meta(self._meta_input(oof, X), yt)
+        self.members_ = (plain if self.recipe_ == "plain" else
+                         [self._member(g, "stack").fit(self._member_input(X, g), yt)
+                          for g in self._groups("stack")])
+
+    def _loss(self, scores: np.ndarray, yt: np.ndarray) -> np.ndarray:
+        """Per-user loss of linear ``scores`` (n, width): squared error, or log-loss."""
+        from scipy.special import log_expit, log_softmax
 
         if self.task == "regression":
-            m = LinearRegression().fit(M, yt)
-        else:
-            # A huge C leaves the few combining weights effectively unpenalised.
+            return (yt - scores[:, 0]) ** 2
+        if scores.shape[1] == 1:
+            s = scores[:, 0]
+            return -np.where(yt == 1, log_expit(s), log_expit(-s))
+        return -log_softmax(scores, axis=1)[np.arange(len(yt)), yt]
+
+    def _fit_meta(self, M: np.ndarray, yt: np.ndarray) -> None:
+        """The combining model on member scores ``M[:, :-n_controls]`` and the controls."""
+        n_scores = M.shape[1] - self.n_controls
+        width = self._width()
+        if self.task == "classification" and width > 1:
+            from sklearn.linear_model import LogisticRegression
+
+            # several classes: each member gives one score per class; left unconstrained
             m = LogisticRegression(C=1e6, max_iter=5000).fit(M, yt)
-        self.meta_coef_ = np.atleast_2d(m.coef_)
-        self.meta_intercept_ = np.atleast_1d(m.intercept_).astype(float)
+            self.meta_coef_ = np.atleast_2d(m.coef_)
+            self.meta_intercept_ = np.atleast_1d(m.intercept_).astype(float)
+            return
+        coef, intercept = stack_weights(M, yt, n_scores, self.task)
+        self.meta_coef_ = coef[None, :]
+        self.meta_intercept_ = np.array([intercept])
 
     def decision(self, X: Any) -> np.ndarray:
         """Linear scores on the fitting scale (log scale with a log target), shape (n, 1|k)."""
@@ -340,7 +433,7 @@ class LanguageModel(BaseEstimator):
             members.append({"params": _jsonable(m.get_params()), "transforms": transforms, "head": head})
         state: dict[str, Any] = {
             "class": type(self).__name__, "params": _jsonable(self.get_params()),
-            "members": members, "use_meta": self.use_meta_,
+            "members": members, "use_meta": self.use_meta_, "recipe": self._recipe(),
             "classes": put("classes", getattr(self, "classes_", None)),
         }
         if self.use_meta_:
@@ -356,6 +449,8 @@ class LanguageModel(BaseEstimator):
 
         model = cls(**_params(state["params"]))
         model.use_meta_ = bool(state["use_meta"])
+        if model.combine == "auto":
+            model.recipe_ = state["recipe"]
         if state.get("classes") is not None:
             model.classes_ = get(state["classes"])
         if model.use_meta_:
@@ -377,6 +472,61 @@ class LanguageModel(BaseEstimator):
             m.head_.intercept_ = get(ms["head"]["intercept"])
             model.members_.append(m)
         return model
+
+
+def shrink_toward_equal(w: np.ndarray, n_rows: int) -> np.ndarray:
+    """Non-negative member weights ``w`` (m,) pulled toward their mean by the share
+    ``m / (m + sqrt(n_rows))``: much with few users (.29 for 4 members and 100 users), little
+    with many (.11 at 1,000), so that a noisy combining fit cannot hand one member all the
+    weight on a small sample. The sum of the weights is kept."""
+    m = len(w)
+    if m < 2:
+        return w
+    s = m / (m + np.sqrt(n_rows))
+    return (1 - s) * w + s * w.mean()
+
+
+def stack_weights(M: np.ndarray, yt: np.ndarray, n_scores: int, task: str) -> tuple[np.ndarray, float]:
+    """Combining weights (p,) and intercept for ``M`` (n, p): ``n_scores`` member scores,
+    then standardised controls. Member weights are non-negative (a member is a fit of the
+    outcome; a negative weight only fits noise) and shrunk by :func:`shrink_toward_equal`;
+    the controls and the intercept are then refitted, unpenalised, with those weights fixed.
+    Least squares for regression, logistic log-likelihood for a binary ``yt`` in {0, 1}."""
+    from scipy.optimize import lsq_linear, minimize
+    from scipy.special import expit, log_expit
+
+    n, p = M.shape
+    lower = np.r_[np.zeros(n_scores), np.full(p - n_scores, -np.inf)]
+    if task == "regression":
+        mu, ybar = M.mean(axis=0), yt.mean()
+        Mc, yc = M - mu, yt - ybar
+        w = lsq_linear(Mc, yc, bounds=(lower, np.inf)).x if p else np.zeros(0)
+        w[:n_scores] = shrink_toward_equal(w[:n_scores], n)
+        if p > n_scores:
+            rest = yc - Mc[:, :n_scores] @ w[:n_scores]
+            w[n_scores:] = np.linalg.lstsq(Mc[:, n_scores:], rest, rcond=None)[0]
+        return w, float(ybar - mu @ w)
+    A = np.column_stack([np.ones(n), M])
+    # a tiny ridge (as C=1e6 in scikit-learn) keeps the optimum finite under separation
+    tiny = 1e-6
+
+    def nll(b: np.ndarray, free: np.ndarray, base: np.ndarray) -> tuple[float, np.ndarray]:
+        full = base.copy()
+        full[free] = b
+        eta = A @ full
+        value = -(yt * log_expit(eta) + (1 - yt) * log_expit(-eta)).sum() + 0.5 * tiny * full[1:] @ full[1:]
+        grad = A.T @ (expit(eta) - yt) + tiny * np.r_[0.0, full[1:]]
+        return float(value), grad[free]
+
+    everything = np.ones(p + 1, dtype=bool)
+    bounds = [(None, None)] + [(0.0, None) if j < n_scores else (None, None) for j in range(p)]
+    b = minimize(nll, np.zeros(p + 1), args=(everything, np.zeros(p + 1)), jac=True,
+                 method="L-BFGS-B", bounds=bounds).x
+    b[1:n_scores + 1] = shrink_toward_equal(b[1:n_scores + 1], n)
+    free = everything.copy()
+    free[1:n_scores + 1] = False  # member weights fixed; intercept and controls refitted
+    b[free] = minimize(nll, b[free], args=(free, b), jac=True, method="L-BFGS-B").x
+    return b[1:], float(b[0])
 
 
 _TRANSFORM_ARRAYS = ("mean_", "scale_", "support_", "pca_mean_", "components_")

@@ -5,11 +5,20 @@ model keeps a fit of the cross-validation error against word count,
 ``E|residual| = a + b / sqrt(words)``; for a normal error ``sigma = E|residual| * sqrt(pi/2)``,
 so each score is stored with ``lo, hi = value -/+ 1.96 sigma(words)`` (probabilities
 clipped to [0, 1]). Scores go to the table
-``predictions(user_id, model, outcome, value, lo, hi, words)``.
+``predictions(user_id, model, outcome, value, lo, hi, words, model_hash, fit)``.
+
+A model is known by its name *and* ``model_hash`` (the SHA-256 of its ``model.json``, which
+records the checksum of its arrays), so a different model saved under the same name never
+replaces another's rows. Users the model was trained on (in this study) get the
+out-of-fold prediction its cross-validation made for them, ``fit = 'out_of_fold'``: an
+in-sample fit would be close to their true value and overstate accuracy. Everyone else
+gets ``fit = 'applied'``. ``train --save`` stores those out-of-fold values in ``model_oof``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +29,17 @@ import pandas as pd
 from psyprofile.engine import Engine
 from psyprofile.errors import PsyprofileError
 from psyprofile.models.persist import SavedModel
+from psyprofile.store.db import quote_ident
 from psyprofile.store.workspace import Workspace
 
 MISSING_WARN = 0.2  # warn when this share of a set's model features is absent from the study
 PARTITION_USERS = 20_000  # users scored per task on an engine
+OUT_OF_FOLD, APPLIED = "out_of_fold", "applied"
 _DDL = """CREATE TABLE IF NOT EXISTS predictions (
     user_id VARCHAR NOT NULL, model VARCHAR NOT NULL, outcome VARCHAR NOT NULL,
-    value DOUBLE, lo DOUBLE, hi DOUBLE, words BIGINT
-)"""
+    value DOUBLE, lo DOUBLE, hi DOUBLE, words BIGINT, model_hash VARCHAR, fit VARCHAR
+)"""  # created on first use (the report tells "no predictions" by its absence); model_oof by a migration
+_COLUMNS = ["user_id", "model", "outcome", "value", "lo", "hi", "words", "model_hash", "fit"]
 
 
 def abs_residuals(task: str, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -60,10 +72,15 @@ class PredictReport:
     too_few_words: int
     missing_control: int
     missing_features: dict[str, float]  # set -> share of the model's features not in the study
+    out_of_fold: int = 0  # scored users the model was trained on: their cross-fitted values
+    model_hash: str = ""
 
     def summary(self) -> str:
         miss = ", ".join(f"{s} {v:.0%}" for s, v in self.missing_features.items())
-        return (f"model {self.model} ({self.outcome}): scored {self.scored:,} users; skipped "
+        oof = (f"; {self.out_of_fold:,} of them were training users and get their out-of-fold "
+               "value from cross-validation (fit = out_of_fold), never an in-sample fit"
+               if self.out_of_fold else "")
+        return (f"model {self.model} ({self.outcome}): scored {self.scored:,} users{oof}; skipped "
                 f"{self.too_few_words:,} with too few words and {self.missing_control:,} without "
                 f"control values; model features missing from this study: {miss}")
 
@@ -76,8 +93,8 @@ def _missing_share(con: Any, sets: dict[str, list[str]]) -> dict[str, float]:
         con.register("_model_feats", pd.DataFrame({"feature": feats}))
         try:
             present = con.execute(
-                f'SELECT count(*) FROM _model_feats m WHERE EXISTS '
-                f'(SELECT 1 FROM "{table_name(s, "user")}" t WHERE t.feature = m.feature)'
+                "SELECT count(*) FROM _model_feats m WHERE EXISTS "
+                f"(SELECT 1 FROM {quote_ident(table_name(s, 'user'))} t WHERE t.feature = m.feature)"
             ).fetchall()[0][0]
         finally:
             con.unregister("_model_feats")
@@ -146,13 +163,80 @@ def predict(ws: Workspace, saved: SavedModel, min_words: int | None = None, *,
                                         total=-(-len(users) // partition_users)),
                              ignore_index=True)
         con.execute(_DDL)
-        con.execute("DELETE FROM predictions WHERE model = ?", [saved.name])
-        con.register("_pred_in", rows)
+        digest = model_hash(saved)
+        rows = _out_of_fold(con, saved, digest, rows)
+        # rows of this model only: same name and content, or the same name from before
+        # models were told apart by content
+        con.execute("DELETE FROM predictions WHERE model = ? AND (model_hash = ? OR model_hash IS NULL)",
+                    [saved.name, digest])
+        con.register("_pred_in", rows.assign(model_hash=digest)[_COLUMNS])
         try:
-            con.execute("INSERT INTO predictions SELECT user_id, model, outcome, value, lo, hi, words FROM _pred_in")
+            con.execute(f"INSERT INTO predictions ({', '.join(map(quote_ident, _COLUMNS))}) "
+                        "SELECT * FROM _pred_in")
         finally:
             con.unregister("_pred_in")
-    return PredictReport(saved.name, spec["outcome"], len(users), too_few, missing_control, missing)
+    n_oof = int((rows["fit"] == OUT_OF_FOLD).sum() // max(1, len(rows) // len(users)))
+    return PredictReport(saved.name, spec["outcome"], len(users), too_few, missing_control, missing,
+                         n_oof, digest)
+
+
+def model_hash(saved: SavedModel) -> str:
+    """The model's content identity: SHA-256 of its ``model.json`` (whose array checksum
+    covers the learned values), or of its description when it has no folder."""
+    path = saved.path / "model.json" if saved.path is not None else None
+    if path is not None and path.is_file():
+        data = path.read_bytes()
+    else:
+        data = json.dumps(saved.spec, sort_keys=True, default=str).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def store_out_of_fold(con: Any, digest: str, users: list[str], rows: pd.DataFrame) -> None:
+    """Keep a model's out-of-fold ``rows`` (from :func:`value_rows`) for its training
+    ``users`` in ``model_oof``, for :func:`predict` to hand back instead of in-sample fits."""
+    k = len(rows) // max(len(users), 1)
+    frame = pd.DataFrame({"model_hash": digest, "user_id": np.repeat(users, k),
+                          "outcome": rows["outcome"].to_numpy(), "value": rows["value"].to_numpy()})
+    con.execute("DELETE FROM model_oof WHERE model_hash = ?", [digest])
+    con.register("_oof_in", frame)
+    try:
+        con.execute("INSERT INTO model_oof SELECT model_hash, user_id, outcome, value FROM _oof_in")
+    finally:
+        con.unregister("_oof_in")
+
+
+def keep_training_predictions(ws: Workspace, result: Any, folder: Any) -> int:
+    """After ``save_model(ws, result, ...)`` wrote ``folder``: store the cross-validation's
+    out-of-fold predictions of ``result`` (a :class:`~psyprofile.models.train.TrainResult`)
+    under the saved model's hash; returns the number of users."""
+    from psyprofile.models.persist import load_model
+
+    saved = load_model(folder)
+    d = result.data
+    rows = value_rows(saved.name, saved.spec, result.oof, d.words)
+    with ws.connect() as con:
+        store_out_of_fold(con, model_hash(saved), d.users, rows)
+    return len(d.users)
+
+
+def _out_of_fold(con: Any, saved: SavedModel, digest: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with the stored out-of-fold value of every training user, ``fit`` marked."""
+    oof = con.execute("SELECT user_id, outcome, value FROM model_oof WHERE model_hash = ?",
+                      [digest]).df()
+    rows = rows.assign(fit=APPLIED)
+    if oof.empty:
+        return rows
+    merged = rows.merge(oof.rename(columns={"value": "_oof"}), on=["user_id", "outcome"], how="left")
+    hit = merged["_oof"].notna().to_numpy()
+    v = merged["_oof"].to_numpy(dtype=float)
+    half = (merged["hi"] - merged["lo"]).to_numpy(dtype=float) / 2
+    lo, hi = v - half, v + half
+    if saved.spec["task"] != "regression":
+        lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
+    for col, new in (("value", v), ("lo", lo), ("hi", hi)):
+        merged.loc[hit, col] = new[hit]
+    merged.loc[hit, "fit"] = OUT_OF_FOLD
+    return merged.drop(columns="_oof")
 
 
 def _score_partition(part: tuple[SavedModel, list[str], Any, np.ndarray]) -> pd.DataFrame:
@@ -166,20 +250,27 @@ def _score_partition(part: tuple[SavedModel, list[str], Any, np.ndarray]) -> pd.
 def score_rows(saved: SavedModel, X: Any, words: np.ndarray) -> pd.DataFrame:
     """Scores with intervals for the rows of ``X``: one row per user (regression, binary) or
     per user and class (more classes), in user-major order."""
-    spec, est = saved.spec, saved.estimator
+    est = saved.estimator
+    pred = est.predict(X) if saved.spec["task"] == "regression" else est.predict_proba(X)
+    return value_rows(saved.name, saved.spec, pred, words)
+
+
+def value_rows(name: str, spec: dict[str, Any], pred: np.ndarray, words: np.ndarray) -> pd.DataFrame:
+    """Rows of :func:`score_rows` from predictions ``pred``: values (n,) for regression,
+    class probabilities (n, k) for classification."""
     s = sigma(spec["reliability"], words)
     if spec["task"] == "regression":
-        v = est.predict(X)
-        return pd.DataFrame({"model": saved.name, "outcome": spec["outcome"], "value": v,
+        v = np.asarray(pred, dtype=float)
+        return pd.DataFrame({"model": name, "outcome": spec["outcome"], "value": v,
                              "lo": v - 1.96 * s, "hi": v + 1.96 * s, "words": words})
-    proba = est.predict_proba(X)
+    proba = np.asarray(pred, dtype=float)
     classes = spec["classes"]
     shown = [1] if len(classes) == 2 else list(range(len(classes)))
     n, k = len(words), len(shown)
     v = proba[:, shown].ravel()
     sk = np.repeat(s, k)
     return pd.DataFrame({
-        "model": saved.name, "outcome": np.tile([f"{spec['outcome']}={classes[c]}" for c in shown], n),
+        "model": name, "outcome": np.tile([f"{spec['outcome']}={classes[c]}" for c in shown], n),
         "value": v, "lo": np.clip(v - 1.96 * sk, 0, 1), "hi": np.clip(v + 1.96 * sk, 0, 1),
         "words": np.repeat(words, k),
     })

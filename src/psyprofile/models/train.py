@@ -26,6 +26,13 @@ from psyprofile.models.pipeline import ALPHAS, CS, LanguageModel
 from psyprofile.store.workspace import Workspace
 
 MAX_CLASSES = 20
+RECIPE_RULES = {
+    "concat": "plain: one model over all feature sets side by side",
+    "stack": "stack: one model per feature set, combined with non-negative weights shrunk "
+             "toward equal",
+    "auto": "auto: plain or stack, whichever the inner cross-validation of each training fold "
+            "finds better (the stack only if better by more than one standard error)",
+}
 
 
 @dataclass
@@ -35,7 +42,7 @@ class TrainOptions:
     outcome: str
     feature_sets: list[str]
     controls: list[str] = field(default_factory=list)
-    task: str | None = None  # None: regression for a numeric outcome, else classification
+    task: str | None = None  # None: see default_task (two values: classification)
     n_folds: int = 10
     fold_file: Path | None = None
     seed: int = 42
@@ -133,9 +140,16 @@ def user_words(con: Any) -> dict[str, int]:
     return words
 
 
+def default_task(raw: pd.Series) -> str:
+    """'classification' for text or a numeric column with exactly two values (0/1, 1/2 ...),
+    else 'regression'."""
+    numeric = pd.api.types.is_numeric_dtype(raw)
+    return "regression" if numeric and raw.dropna().nunique() != 2 else "classification"
+
+
 def _target(raw: pd.Series, outcome: str, task: str | None) -> tuple[str, pd.Series]:
     numeric = pd.api.types.is_numeric_dtype(raw)
-    task = task or ("regression" if numeric else "classification")
+    task = task or default_task(raw)
     if task == "regression" and not numeric:
         example = next((str(v) for v in raw.dropna() if pd.isna(pd.to_numeric(v, errors="coerce"))), "?")
         raise PsyprofileError(
@@ -147,7 +161,7 @@ def _target(raw: pd.Series, outcome: str, task: str | None) -> tuple[str, pd.Ser
 
 def load_training_data(ws: Workspace, opts: TrainOptions) -> TrainingData:
     """Users, targets, design matrix and folds for ``opts`` (see the module docstring)."""
-    from psyprofile.store.outcomes import read_outcomes
+    from psyprofile.store.outcomes import level_key, read_outcomes
 
     min_words = ws.config["min_words"] if opts.min_words is None else opts.min_words
     # Not read-only: reading feature tables may create the (empty) feature catalogue.
@@ -180,8 +194,10 @@ def load_training_data(ws: Workspace, opts: TrainOptions) -> TrainingData:
         y_raw = df[opts.outcome]
         classes = None
         if task == "classification":
-            labels = y_raw.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
-            classes = sorted(labels.unique())
+            labels = y_raw.map(level_key)
+            # numbers in numeric order, so the larger of two values (1 of 0/1) is the positive class
+            classes = ([level_key(v) for v in sorted(y_raw.unique())]
+                       if pd.api.types.is_numeric_dtype(y_raw) else sorted(labels.unique()))
             if len(classes) < 2 or len(classes) > MAX_CLASSES:
                 raise PsyprofileError(
                     f"outcome '{opts.outcome}' has {len(classes)} distinct values; classification needs "
@@ -235,10 +251,12 @@ def build_model(data: TrainingData, opts: TrainOptions, sets: list[str] | None =
 
 
 def cross_validate(model: Any, X: Any, y: np.ndarray, folds: np.ndarray, task: str,
-                   progress: bool = True, desc: str = "cross-validation") -> np.ndarray:
+                   progress: bool = True, desc: str = "cross-validation",
+                   recipes: list[str] | None = None) -> np.ndarray:
     """Out-of-fold predictions: each fold predicted by a clone fit on the other folds.
 
     Returns shape (n,) for regression, (n, n_classes) probabilities for classification.
+    ``recipes``, if given, receives the recipe each fold's model chose ('plain'/'stack').
     """
     from sklearn.base import clone
     from tqdm.auto import tqdm
@@ -249,6 +267,8 @@ def cross_validate(model: Any, X: Any, y: np.ndarray, folds: np.ndarray, task: s
         test = folds == f
         m = clone(model).fit(X[~test], y[~test])
         out[test] = m.predict_proba(X[test]) if k else m.predict(X[test])
+        if recipes is not None and hasattr(m, "_recipe"):
+            recipes.append(m._recipe())
     return out
 
 
@@ -343,12 +363,17 @@ class TrainResult:
 
 def pipeline_description(opts: TrainOptions) -> dict[str, Any]:
     return {
-        "combine": opts.combine, "transform": opts.transform, "reduce": opts.reduce,
+        "combine": opts.combine,
+        "recipe_rule": RECIPE_RULES[opts.combine],
+        "transform": opts.transform, "reduce": opts.reduce,
         "target_transform": opts.target_transform, "standardise": "per feature set, inside each training fold",
         "estimator": f"RidgeCV(alphas={list(opts.alphas)})" if opts.task != "classification"
         else (f"RidgeCV(alphas={list(opts.alphas)}) of the class indicators per member, combined "
               "by a logistic regression" if opts.member_head == "ridge"
-              else f"L2 LogisticRegression(C in {list(opts.Cs)} by inner CV)"),
+              else f"L2 LogisticRegression(C in {list(opts.Cs)} by inner CV)" if opts.combine == "concat"
+              else f"plain: L2 LogisticRegression(C in {list(opts.Cs)} by inner CV); stack: "
+                   f"RidgeCV(alphas={list(opts.alphas)}) of the class indicators per member, "
+                   "combined by a logistic regression"),
         "inner_folds": opts.inner_folds,
         "seed": opts.seed,
     }
@@ -372,8 +397,10 @@ def _train(ws: Workspace, opts: TrainOptions, compare: bool, audit_by: list[str]
     opts.task = data.task
     model, cols = build_model(data, opts)
     X = data.X[:, cols]
-    oof = cross_validate(model, X, data.y, data.folds, data.task, progress)
+    recipes: list[str] = []
+    oof = cross_validate(model, X, data.y, data.folds, data.task, progress, recipes=recipes)
     cv = score(data.task, data.y, oof, data.folds, opts.n_boot, opts.seed)
+    cv["recipe_per_fold"] = {r: recipes.count(r) for r in sorted(set(recipes))}
     table = None
     if compare:
         table = []
@@ -384,6 +411,8 @@ def _train(ws: Workspace, opts: TrainOptions, compare: bool, audit_by: list[str]
             table.append({"feature_sets": sets or [b for b, _ in data.blocks],
                           **score(data.task, data.y, p, None, opts.n_boot, opts.seed)})
     final = model.fit(X, data.y) if fit_final else None
+    if final is not None:
+        cv["recipe"] = final._recipe()
     return TrainResult(
         opts, data, oof, cv, controls_baseline(data, opts, progress), table,
         audit(ws, data, oof, audit_by, opts.n_boot, opts.seed) if audit_by else None, final,

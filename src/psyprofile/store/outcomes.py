@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from psyprofile.errors import InputError, PsyprofileError
-from psyprofile.store.db import scalar, table_exists
+from psyprofile.store.db import quote_ident, scalar, table_exists
 from psyprofile.store.workspace import Workspace
 
 
@@ -110,8 +110,8 @@ def _merge(con: duckdb.DuckDBPyConnection, new: pd.DataFrame) -> None:
     old_cols = [r[0] for r in con.execute("DESCRIBE outcomes").fetchall() if r[0] != "user_id"]
     new_cols = [c for c in new.columns if c != "user_id"]
     kept_old = [c for c in old_cols if c not in new_cols]
-    sel_old = "".join(f', o."{c}"' for c in kept_old)
-    sel_new = "".join(f', n."{c}"' for c in new_cols)
+    sel_old = "".join(f", o.{quote_ident(c)}" for c in kept_old)
+    sel_new = "".join(f", n.{quote_ident(c)}" for c in new_cols)
     con.execute(
         f"""CREATE OR REPLACE TABLE outcomes AS
         SELECT coalesce(o.user_id, n.user_id) AS user_id{sel_old}{sel_new}
@@ -136,5 +136,62 @@ def read_outcomes(con: duckdb.DuckDBPyConnection, names: list[str]) -> pd.DataFr
             f"outcome {', '.join(missing)} not loaded. Outcomes in this study: "
             f"{', '.join(have) or 'none'}. Load them with `psyprofile outcomes STUDY FILE.csv --user-col ID`."
         )
-    cols = ", ".join(f'"{n}"' for n in names)
+    cols = ", ".join(quote_ident(n) for n in names)
     return con.execute(f"SELECT user_id, {cols} FROM outcomes ORDER BY user_id").df().set_index("user_id")
+
+
+def level_key(value: object) -> str:
+    """An outcome value as the text its label is stored under: 1.0 -> '1', 'f' -> 'f'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parse_labels(specs: tuple[str, ...] | list[str]) -> dict[str, dict[str, str]]:
+    """``['gender=0:male,1:female']`` -> ``{'gender': {'0': 'male', '1': 'female'}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        column, eq, pairs = spec.partition("=")
+        levels = {}
+        for pair in pairs.split(","):
+            value, colon, label = pair.partition(":")
+            if not colon or not value.strip() or not label.strip():
+                levels = {}
+                break
+            levels[level_key(_number(value.strip()))] = label.strip()
+        if not eq or not column.strip() or not levels:
+            raise InputError(
+                f"--labels '{spec}': write COLUMN=VALUE:LABEL,VALUE:LABEL, e.g. "
+                "gender=0:male,1:female.")
+        out.setdefault(column.strip(), {}).update(levels)
+    return out
+
+
+def _number(text: str) -> object:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def set_value_labels(ws: Workspace, labels: dict[str, dict[str, str]]) -> None:
+    """Store value labels per outcome column (replacing those of the same values)."""
+    with ws.connect() as con:
+        have = outcome_columns(con)
+        unknown = [c for c in labels if c not in have]
+        if unknown:
+            raise InputError(
+                f"--labels: no outcome {', '.join(unknown)} in this study (outcomes: "
+                f"{', '.join(have) or 'none'}). Load it first with `psyprofile outcomes`.")
+        for column, levels in labels.items():
+            for value, label in levels.items():
+                con.execute("INSERT OR REPLACE INTO outcome_labels VALUES (?, ?, ?)",
+                            [column, value, label])
+
+
+def value_labels(con: duckdb.DuckDBPyConnection, column: str) -> dict[str, str]:
+    """{value (as :func:`level_key`): label} of outcome ``column``; empty without labels."""
+    if not table_exists(con, "outcome_labels"):
+        return {}
+    return dict(con.execute("SELECT value, label FROM outcome_labels WHERE outcome = ?",
+                            [column]).fetchall())
