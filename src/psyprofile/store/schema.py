@@ -116,6 +116,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (outcome, value)
     );
     """,
+    # 6: every DP value of a study states its noise (analysis.dp): the Laplace scale of a
+    # group mean's noise and of its count's. Study tables were created on first use before.
+    """
+    CREATE TABLE IF NOT EXISTS study_groups (run_id INTEGER, "by" VARCHAR, grp VARCHAR,
+        period VARCHAR, family VARCHAR, score VARCHAR, n_users BIGINT, n_posts BIGINT,
+        mean DOUBLE, median DOUBLE, ci_lo DOUBLE, ci_hi DOUBLE, suppressed BOOLEAN, dp BOOLEAN);
+    ALTER TABLE study_groups ADD COLUMN IF NOT EXISTS noise_scale DOUBLE;
+    ALTER TABLE study_groups ADD COLUMN IF NOT EXISTS n_noise_scale DOUBLE;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
