@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from psyprofile.engine import Engine, open_engine
-from psyprofile.errors import InputError, printable
+from psyprofile.errors import InputError, PsyprofileError, printable
 from psyprofile.io.base import (
     AUDIENCE,
     LANG,
@@ -414,18 +414,18 @@ def check_options(
         if name in given:
             raise InputError(f"--group-col {shown} is the {given[name]} column of the posts; "
                              "a group column must be another column.")
-        if name.lower() in {*POST_FIELDS, *OPTIONAL_FIELDS} or name in RESERVED_COLUMNS:
-            raise InputError(
-                f"--group-col {shown} is one of the columns every post has (text, user, time, "
-                "id, lang, ...), not a group level; give a column such as region or community.")
-        if not name.strip():
-            raise InputError("--group-col: a group column needs a name.")
         if is_identity_field(name) and not keep_raw_ids:
             raise InputError(
                 f"--group-col {shown} looks like a user id, handle or name field. Group columns "
                 "are stored and exported in clear text, so it would undo the pseudonymous ids. "
                 "Give a group level that is not an identity (region, community, condition), or "
                 "add --keep-raw-ids if the study may hold raw ids.")
+        if name.lower() in {*POST_FIELDS, *OPTIONAL_FIELDS} or name in RESERVED_COLUMNS:
+            raise InputError(
+                f"--group-col {shown} is one of the columns every post has (text, user, time, "
+                "id, lang, ...), not a group level; give a column such as region or community.")
+        if not name.strip():
+            raise InputError("--group-col: a group column needs a name.")
 
 
 def source_label(key: bytes, path: Path) -> str:
@@ -478,20 +478,32 @@ def _chunks(path: Path, fmt: str, columns: ColumnMap, info: FileInfo, chunk_rows
         yield chunk
 
 
+class Terminated(PsyprofileError):
+    """The run was stopped by SIGTERM (and rolled back)."""
+
+
 @contextmanager
-def _sigterm_as_exit() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit while a run writes, so it is rolled back on the way out
-    (a kill -9 cannot be caught: the next open of the study rolls that run back)."""
+def _sigterm_stops(run_id: int) -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while run ``run_id`` writes, so it is rolled back
+    on the way out (a kill -9 cannot be caught: the next open of the study rolls that run
+    back). DuckDB turns a signal that arrives during a query into its own InterruptException,
+    which is reported as the same error."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    stopped = []
 
-    def _exit(signum, frame):
-        raise SystemExit(128 + signum)
+    def _stop(signum, frame):
+        stopped.append(signum)
+        raise Terminated(f"ingest stopped by SIGTERM; run {run_id} was rolled back.")
 
-    old = signal.signal(signal.SIGTERM, _exit)
+    old = signal.signal(signal.SIGTERM, _stop)
     try:
         yield
+    except duckdb.InterruptException:
+        if stopped:
+            raise Terminated(f"ingest stopped by SIGTERM; run {run_id} was rolled back.") from None
+        raise
     finally:
         signal.signal(signal.SIGTERM, old)
 
@@ -544,7 +556,7 @@ def ingest(
     reports: list[FileReport] = []
     with ws.connect() as con, open_engine(engine, workers=1) as eng:
         run_id = scalar(con, "SELECT nextval('ingest_run_seq')")
-        with ws.active_run(run_id), _sigterm_as_exit():
+        with ws.active_run(run_id), _sigterm_stops(run_id):
             con.execute(
                 "INSERT INTO ingest_runs (run_id, started_at, files, options, status) "
                 "VALUES (?, ?, ?, ?, 'running')", [run_id, _now(), labels, json.dumps(options)])
