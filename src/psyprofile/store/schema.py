@@ -125,6 +125,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE study_groups ADD COLUMN IF NOT EXISTS noise_scale DOUBLE;
     ALTER TABLE study_groups ADD COLUMN IF NOT EXISTS n_noise_scale DOUBLE;
     """,
+    # 7: DLA results carry a bounded effect for binary outcomes (r, point-biserial) and a
+    # readable label per feature (a topic's top words).
+    """
+    ALTER TABLE IF EXISTS dla_results ADD COLUMN IF NOT EXISTS r DOUBLE;
+    ALTER TABLE IF EXISTS dla_results ADD COLUMN IF NOT EXISTS label VARCHAR;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
