@@ -12,7 +12,8 @@ Public names (for every reader, including new ones):
 - :func:`open_member` (archive path, member name) -> a guarded stream of one member of a
   folder, .zip or .tar(.gz); refuses symlinks and hard links in tars, links leading out
   of a folder, members whose declared size is over the cap.
-- :func:`archive_names` (archive path) -> member names of a folder, .zip or .tar(.gz).
+- :func:`archive_names` (archive path) -> member names of a folder, .zip or .tar(.gz);
+  :func:`is_archive` (path) -> whether it is one of these.
 - :func:`iter_lines` (stream, limit) -> (line number, bytes or :class:`Reject`): a line
   over the cap becomes one ``line_too_long`` reject and is skipped, never held whole.
 - :func:`loads` (text) -> json.loads whose RecursionError is a ValueError.
@@ -48,7 +49,7 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
 # Errors that decompressors and archive readers raise on broken data.
 _BROKEN = (EOFError, OSError, zlib.error, zipfile.BadZipFile, tarfile.TarError, ValueError)
-_NAME = re.compile(r"[A-Za-z_][\w .:\-]{0,47}")
+_NAME = re.compile(r"[A-Za-z_][\w.:\-]{0,39}")  # one word: a phrase is more likely post text
 
 
 def _zstd_error() -> type[Exception]:
@@ -193,6 +194,11 @@ def open_binary(path: Path, limits: Limits = DEFAULT_LIMITS) -> io.BufferedReade
     except OSError as exc:
         raise InputError(f"{path}: cannot open ({exc.strerror or type(exc).__name__}).") from None
     return guard(raw, str(path), limits.inflated)
+
+
+def is_archive(path: Path) -> bool:
+    """Whether ``path`` is a folder, a .zip, or a .tar(.gz) by name."""
+    return path.is_dir() or zipfile.is_zipfile(path) or path.name.lower().endswith(TAR_SUFFIXES)
 
 
 def archive_names(path: Path) -> list[str]:

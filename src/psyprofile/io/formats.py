@@ -14,7 +14,7 @@ from psyprofile.io.mastodon import OUTBOX, outbox_member, read_mastodon
 from psyprofile.io.platforms import PLATFORM_READERS, archive_platform, file_platform
 from psyprofile.io.reddit import looks_like_reddit, read_reddit
 from psyprofile.io.tabular import read_csv, read_parquet, read_tsv
-from psyprofile.io.x_archive import is_x_archive, read_x_archive
+from psyprofile.io.x_archive import is_tweets_file, is_x_archive, read_x_archive
 
 READERS: dict[str, Reader] = {
     "csv": read_csv,
@@ -79,6 +79,7 @@ def detect_format(path: Path) -> str:
     Folders, .zip and .tar(.gz) files are X archives or Mastodon exports; .csv/.tsv/
     .parquet (optionally compressed) go by name; JSON files (.jsonl/.ndjson/.json, plain,
     .gz or .zst) by their first record: Reddit, a Mastodon outbox or generic JSON lines.
+    A bare X ``tweets.js`` (by name or its ``window.YTD.tweets`` start) is an X archive.
     A name that tells nothing is settled by content: ``PAR1`` is Parquet, a zip an
     archive, a leading ``{`` or ``[`` JSON, anything else CSV.
     """
@@ -87,6 +88,8 @@ def detect_format(path: Path) -> str:
     name = path.name.lower()
     if name.endswith((".zip", *_TAR)):
         return _archive_format(path)
+    if is_tweets_file(path):  # a bare data/tweets.js, as data-donation tools hand it over
+        return "x-archive"
     base = next((name[: -len(s)] for s in _COMPRESSED if name.endswith(s)), name)
     for suffix, fmt in _TABULAR:
         if base.endswith(suffix):

@@ -3,15 +3,27 @@
 A comment's text is its ``body``; a submission's is its ``title``, a blank line and its
 ``selftext`` (link posts have only a title). The subreddit becomes the group column
 ``subreddit``. Posts whose author or text Reddit replaced by ``[deleted]``/``[removed]``
-are not the user's text any more: they are skipped under their own reasons.
+are not the user's text any more: they are skipped under their own reasons. Pushshift
+stores text HTML-escaped (``&gt;``, ``&lt;``, ``&amp;``); it is unescaped.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from pathlib import Path
 
-from psyprofile.io.base import NOT_A_POST, WRONG_TYPE, Chunk, ColumnMap, FileInfo, Reject
+from psyprofile.io.base import (
+    DELETED_TEXT,
+    DELETED_USER,
+    GONE,
+    NOT_A_POST,
+    WRONG_TYPE,
+    Chunk,
+    ColumnMap,
+    FileInfo,
+    Reject,
+)
 from psyprofile.io.jsonl import (
     ChunkBuilder,
     WrongType,
@@ -21,9 +33,6 @@ from psyprofile.io.jsonl import (
     read_records,
 )
 
-DELETED_USER = "deleted_user"
-DELETED_TEXT = "deleted_text"
-_GONE = {"[deleted]", "[removed]"}
 # Keys that mark a record as Reddit's (used by format detection).
 REDDIT_KEYS = ("subreddit", "author")
 
@@ -38,14 +47,14 @@ def _post(rec: dict) -> tuple[str | None, str | None, str]:
     """(text, id with its Reddit type prefix, reason or '') of a comment or submission."""
     if "body" in rec:
         body = as_text(rec["body"], "body")
-        if body is not None and body.strip() in _GONE:
+        if body is not None and body.strip() in GONE:
             return None, None, DELETED_TEXT
         prefix = "t1_"
-        text = body
+        text = html.unescape(body) if body else body
     elif "title" in rec or "selftext" in rec:
-        title = as_text(rec.get("title"), "title") or ""
-        selftext = as_text(rec.get("selftext"), "selftext") or ""
-        if selftext.strip() in _GONE:
+        title = html.unescape(as_text(rec.get("title"), "title") or "")
+        selftext = html.unescape(as_text(rec.get("selftext"), "selftext") or "")
+        if selftext.strip() in GONE:
             if not title.strip():
                 return None, None, DELETED_TEXT
             selftext = ""  # the body was removed; the title is still the author's own
@@ -63,7 +72,7 @@ def read_reddit(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: int)
     check_columns_unused(path, columns, "reddit")
     groups = ("subreddit", *(g for g in columns.groups if g != "subreddit"))
     builder = ChunkBuilder(path, groups, chunk_rows)
-    for row, rec in read_records(path):
+    for row, rec in read_records(path, info.limits):
         if builder.full():
             yield builder.take()
         if isinstance(rec, Reject):
@@ -80,7 +89,7 @@ def read_reddit(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: int)
         except WrongType as exc:
             builder.reject(Reject(row, WRONG_TYPE, str(exc)))
             continue
-        if not reason and user is not None and user.strip() in _GONE:
+        if not reason and user is not None and user.strip() in GONE:
             reason = DELETED_USER
         if reason:
             builder.reject(Reject(row, reason))
