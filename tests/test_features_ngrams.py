@@ -288,3 +288,22 @@ def test_writer_flushes_pieces_in_order(tmp_path, monkeypatch):
     expected = [(g, f, float(v), n) for p in pieces
                 for g, f, v, n in zip(*p.to_pydict().values(), strict=True)]
     assert got == expected
+
+
+def test_mentions_are_one_token_in_features_and_handles_stay_only_in_messages(tmp_path):
+    # a handle names another person: no feature row (1grams, 2grams, character n-grams, and so
+    # no DLA row built from them) may carry it; the post text keeps it
+    csv = ("message_id,user_id,created_time,message,region\n"
+           "m1,u1,2020-01-01 01:00:00,thanks @Alice_Smith and @bob99 for today,\n"
+           "m2,u2,2020-01-02 01:00:00,@alice_smith see you,\n")
+    ws = make_study(tmp_path, csv)
+    extract_features(ws, ngrams=(1, 2), chars=(3, 4), progress=False, workers=0)
+    handles = ("alice", "bob99")
+    with ws.connect() as con:
+        feats = [f for (f,) in con.execute(
+            'SELECT feature FROM "feat$1gram$user" UNION ALL SELECT feature FROM "feat$2gram$user" '
+            'UNION ALL SELECT feature FROM "feat$char3to4$user"').fetchall()]
+        texts = " ".join(t for (t,) in con.execute("SELECT text FROM messages").fetchall())
+    assert not [f for f in feats if any(h in f.lower() for h in handles)]
+    assert rows(ws, "1gram")[(ws.pseudonymizer("user")("u1"), "<user>")][0] == 2.0
+    assert "@Alice_Smith" in texts

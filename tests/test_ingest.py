@@ -446,3 +446,92 @@ def test_followers_only_posts_are_counted_and_left_out_with_public_only():
     public, _ = _prepare(chunk, "f", p, p, None, 1000, rep, public_only=True)
     assert public["text"].to_pylist() == ["one public post", "another public one"]
     assert rep.counts == {"followers_only": 1}
+
+
+def _bare_tweets_js(path: Path) -> Path:
+    import json
+
+    tweets = [
+        {"tweet": {"id_str": "101", "full_text": "@someone thanks, see you at the match tonight",
+                   "created_at": "Mon Mar 01 10:00:00 +0000 2021", "lang": "en"}},
+        {"tweet": {"id_str": "102", "full_text": "@a @b https://t.co/x",  # X says und
+                   "created_at": "Mon Mar 01 11:00:00 +0000 2021", "lang": "und"}},
+        {"tweet": {"id_str": "103", "full_text": "Guten Morgen zusammen, heute wird es sonnig",
+                   "created_at": "Mon Mar 01 12:00:00 +0000 2021", "lang": "de"}},
+    ]
+    path.write_text("window.YTD.tweets.part0 = " + json.dumps(tweets, indent=1))
+    return path
+
+
+def test_donor_id_names_the_author_of_a_bare_single_person_export(tmp_path):
+    from psyprofile.errors import InputError
+
+    tweets = _bare_tweets_js(tmp_path / "tweets.js")
+    ws = Workspace.create(tmp_path / "s")
+    with pytest.raises(InputError, match="one person's export without an account id.*--donor-id ID"):
+        ingest(ws, [tweets], fmt="x-archive", progress=False)
+    with ws.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM messages").fetchall() == [(0,)]
+        assert con.execute("SELECT status FROM ingest_runs").fetchall() == [("failed",)]
+    rep = ingest(ws, [tweets], fmt="x-archive", donor_id="P017", progress=False)
+    assert rep.rows_stored == 3
+    with ws.connect(read_only=True) as con:
+        rows = con.execute("SELECT DISTINCT user_id FROM messages").fetchall()
+        langs = [r[0] for r in con.execute("SELECT lang FROM messages ORDER BY created_at").fetchall()]
+    assert rows == [(ws.pseudonymizer("user")("P017"),)]  # pseudonymised like any user id
+    assert langs == ["en", "und", "de"]  # the platform's tags
+    assert rep.files[0].languages == {"platform": 3}
+    assert "P017" not in _all_text(ws)
+
+
+def test_donor_id_is_refused_for_files_of_many_authors(tmp_path):
+    from psyprofile.errors import InputError
+
+    ws = Workspace.create(tmp_path / "s")
+    for fmt in ("auto", "csv"):
+        with pytest.raises(InputError, match="many authors' posts"):
+            ingest(ws, [FIX / "posts.csv"], fmt=fmt, donor_id="P017", progress=False)
+    with ws.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM messages").fetchall() == [(0,)]
+
+
+def _outbox(path: Path) -> Path:
+    import json
+
+    actor = "https://example.social/users/donor"
+    public = "https://www.w3.org/ns/activitystreams#Public"
+
+    def note(i, to, text, lang="en"):
+        return {"type": "Create", "actor": actor, "published": f"2023-05-0{i}T10:00:00Z",
+                "to": to, "object": {"id": f"{actor}/statuses/{i}", "type": "Note",
+                                     "contentMap": {lang: f"<p>{text}</p>"}}}
+
+    items = [note(1, [public], "a public post about the garden"),
+             note(2, [f"{actor}/followers"], "only my followers see this one"),
+             note(3, [f"{actor}/followers"], "another post for followers only"),
+             note(4, [public], "ein öffentlicher Beitrag", "de")]
+    path.write_text(json.dumps({"type": "OrderedCollection", "totalItems": len(items),
+                                "orderedItems": items}))
+    return path
+
+
+def test_followers_only_posts_are_counted_in_info_and_left_out_with_public_only(tmp_path):
+    from click.testing import CliRunner
+
+    from psyprofile.cli.main import cli
+    from psyprofile.store.summary import workspace_summary
+
+    outbox = _outbox(tmp_path / "outbox.json")
+    ws = Workspace.create(tmp_path / "s")
+    rep = ingest(ws, [outbox], fmt="mastodon", progress=False)
+    assert rep.rows_stored == 4 and rep.files[0].followers == 2
+    assert "2 of them followers-only" in rep.summary()
+    assert workspace_summary(ws)["followers_only"] == 2
+    assert workspace_summary(ws)["languages"] == {"en": 3, "de": 1}  # contentMap's tags
+    res = CliRunner().invoke(cli, ["info", str(ws.path)])
+    assert "followers-only (semi-private) posts: 2 of the 4" in res.output
+
+    ws2 = Workspace.create(tmp_path / "s2")
+    rep = ingest(ws2, [outbox], fmt="mastodon", public_only=True, progress=False)
+    assert rep.files[0].counts == {"stored": 2, "followers_only": 2}
+    assert workspace_summary(ws2)["followers_only"] == 0
