@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
@@ -26,10 +28,19 @@ def _data(n=150, f=40, k=2, seed=0):
 
 
 def _sm_ols(x, y, C=None):
+    """statsmodels' coefficient and p; the CI is Fisher's z interval of the partial
+    correlation (from the residuals on the controls), carried to the coefficient's scale."""
     cols = [zscore(x)] + ([] if C is None else [zscore(C)])
     fit = sm.OLS(zscore(y), sm.add_constant(np.column_stack(cols))).fit()
-    ci = fit.conf_int()
-    return fit.params[1], ci[1, 0], ci[1, 1], fit.pvalues[1]
+    Z = np.ones((len(y), 1)) if C is None else sm.add_constant(zscore(C))
+    rx = zscore(x) - Z @ np.linalg.lstsq(Z, zscore(x), rcond=None)[0]
+    ry = zscore(y) - Z @ np.linalg.lstsq(Z, zscore(y), rcond=None)[0]
+    r = np.corrcoef(rx, ry)[0, 1]
+    k = 0 if C is None else C.shape[1]
+    half = 1.959963984540054 / np.sqrt(len(y) - k - 3)
+    scale = fit.params[1] / r
+    lo, hi = sorted([np.tanh(np.arctanh(r) - half) * scale, np.tanh(np.arctanh(r) + half) * scale])
+    return fit.params[1], lo, hi, fit.pvalues[1]
 
 
 @pytest.mark.parametrize("with_controls", [False, True])
@@ -158,7 +169,7 @@ def test_run_dla_matches_statsmodels_with_controls_and_exclusions(tmp_path):
     ws, out, X, T, words = _study(tmp_path)
     res = run_dla(ws, ["age"], ["words", "topics"], controls=["ctl"], progress=False)
     assert list(res.columns) == ["outcome", "feature", "feature_set", "coef", "ci_lo", "ci_hi",
-                                 "p", "p_corrected", "n"]
+                                 "p", "p_corrected", "n", "label"]
     s = res.attrs["summary"]
     assert s["excluded_min_words"] == 5
     info = s["outcomes"]["age"]
@@ -204,9 +215,10 @@ def test_constant_features_occurrence_filter_and_min_words(tmp_path):
 def test_binary_outcome_uses_logit(tmp_path):
     ws, out, X, T, words = _study(tmp_path)
     res = run_dla(ws, ["female"], ["words"], progress=False)
-    assert list(res.columns)[-1] == "odds_ratio"
+    assert list(res.columns)[-3:] == ["odds_ratio", "r", "label"]
     info = res.attrs["summary"]["outcomes"]["female"]
     assert (info["kind"], info["coded_0"], info["coded_1"]) == ("binary", "no", "yes")
+    assert (info["label_0"], info["label_1"]) == ("no", "yes")  # no value labels: the values
     keep = words >= 500
     y = (out.female[keep] == "yes").to_numpy(float)
     row = res.set_index("feature").loc["w1"]
@@ -217,7 +229,11 @@ def test_binary_outcome_uses_logit(tmp_path):
     # w8 is used by three users only, all coded 'yes': separation, reported not estimated
     assert (out.female[10:13] == "yes").all()
     assert info["separation_features"] == 1
-    assert np.isnan(res.set_index("feature").coef["w8"]) and res.coef.iloc[-1:].isna().all()
+    assert np.isnan(res.set_index("feature").coef["w8"])
+    # ordered by the bounded r, which the separated feature has too
+    assert res.r.is_monotonic_decreasing and res.r.between(-1, 1).all()
+    assert res.set_index("feature").r["w8"] == pytest.approx(
+        stats.pearsonr(X[keep, 8], y)[0], abs=1e-10)
 
 
 def test_each_outcome_is_adjusted_for_the_other_controls_only(tmp_path):
@@ -309,10 +325,10 @@ def test_cli_dla_on_an_ingested_study_with_out_round_trip(tmp_path):
     assert "clouds: age / 1gram / negative: no feature significant" in r.output
     assert "40 users with at least 500 words (0 of 40 left out for fewer)" in r.output
     assert "== age (continuous; 40 users) ==" in r.output
-    assert "-- positive --" in r.output and "work" in r.output.split("-- positive --")[1]
+    assert "-- higher age --" in r.output and "work" in r.output.split("-- higher age --")[1]
     back = pd.read_csv(out)
     assert list(back.columns) == ["outcome", "feature", "feature_set", "coef", "ci_lo", "ci_hi",
-                                  "p", "p_corrected", "n"]
+                                  "p", "p_corrected", "n", "label"]
     assert back.feature.iloc[0] == "work"
     assert back.coef.iloc[0] == pytest.approx(stats.pearsonr(X[:, 0], age)[0], abs=1e-10)
     with ws.connect() as con:
@@ -320,3 +336,65 @@ def test_cli_dla_on_an_ingested_study_with_out_round_trip(tmp_path):
     np.testing.assert_allclose(stored.coef, back.coef, rtol=1e-12)
     r = run(cli, ["dla", str(study), "--outcome", "height", "--features", "1gram"])
     assert r.exit_code == 2 and "error: outcome height not loaded" in r.output
+
+
+# --- bounded intervals, labels -----------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(5, 60), rho=st.floats(-0.999, 0.999), seed=st.integers(0, 10_000))
+def test_every_correlation_ci_lies_in_minus_one_one(n, rho, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = rho * x[:, 0] + np.sqrt(1 - rho**2) * rng.normal(size=n)
+    x[:, 1] = y + 1e-3 * rng.normal(size=n)  # r near 1: a t interval passes 1 here
+    eff = ols_effects(x, y)
+    assert (eff.ci_lo >= -1).all() and (eff.ci_hi <= 1).all()
+    assert (eff.ci_lo <= eff.coef + 1e-12).all() and (eff.coef <= eff.ci_hi + 1e-12).all()
+
+
+def test_strong_small_sample_r_has_an_interval_below_one():
+    # the case of the issue: 'dinner 0.851 [0.662, 1.040]' with a t interval
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=15)
+    y = 0.85 * x + 0.5 * rng.normal(size=15)
+    eff = ols_effects(x[:, None], y)
+    r = stats.pearsonr(x, y)[0]
+    half = 1.959963984540054 / np.sqrt(15 - 3)
+    assert eff.ci_hi[0] == pytest.approx(np.tanh(np.arctanh(r) + half), abs=1e-12) and eff.ci_hi[0] < 1
+
+
+def test_binary_directions_use_value_labels_and_topics_their_words(tmp_path):
+    from click.testing import CliRunner
+
+    from psyprofile.cli.main import cli
+    from psyprofile.lexica.registry import resolve_lexicon
+    from psyprofile.report.clouds import topic_label
+
+    ws, out, X, T, words = _study(tmp_path)
+    # 'female' as 0/1 with labels; topics t0..t2 renamed to fb2000_cp topic ids
+    pseudo = ws.pseudonymizer("user")
+    pd.DataFrame({"user_id": out.user_id, "sex": (out.female == "yes").astype(float)}).to_csv(
+        tmp_path / "sex.csv", index=False)
+    load_outcomes(ws, tmp_path / "sex.csv")
+    lex = resolve_lexicon("fb2000_cp", None).entries.to_pandas()
+    ids = [pseudo(u) for u in out.user_id]
+    feats = pd.DataFrame([(ids[i], str(t), 1.0, 0.01 + T[i, j] ** 2)
+                          for i in range(N_USERS) for j, t in enumerate((344, 1, 500))],
+                         columns=["group_id", "feature", "value", "group_norm"])
+    with ws.connect() as con:
+        write_features(con, "fb2000_cp", "user", feats, kind="lexicon",
+                       params={"lexicon": "fb2000_cp", "weighted": True, "source": "fb2000_cp"})
+    r = CliRunner().invoke(cli, ["dla", str(ws.path), "--outcome", "sex", "--features", "words,fb2000_cp",
+                                 "--labels", "sex=0:male,1:female", "--quiet", "--fdr", "none",
+                                 "--alpha", "1"])
+    assert r.exit_code == 0, r.output
+    assert "== sex (binary: 1 = female, 0 = male;" in r.output
+    assert "-- more in female --" in r.output and "-- more in male --" in r.output
+    words344 = dict(lex[lex.category == "344"][["term", "weight"]].values)
+    assert topic_label(words344) == "rise, ashes, fields"
+    assert "rise, ashes, fields (344)" in r.output
+    with ws.connect() as con:
+        stored = dict(con.execute("SELECT feature, label FROM dla_results WHERE feature_set = 'fb2000_cp'"
+                                  ).fetchall())
+    assert stored["344"] == "rise, ashes, fields"

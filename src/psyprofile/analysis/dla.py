@@ -7,7 +7,9 @@ in a regression of the outcome on the feature plus the controls:
   coefficient is Pearson's r. Computed for all features at once with Frisch-Waugh-Lovell:
   the outcome and every feature are residualised on [1, controls] once, the coefficient is
   the slope between residuals, and its t test has ``n - 2 - n_controls`` degrees of freedom,
-  exactly as the full OLS fit.
+  exactly as the full OLS fit. Its 95% CI is Fisher's z interval of the (partial) correlation
+  (with ``n - 3 - n_controls``), carried to the coefficient's scale: without controls it is
+  the interval of r, always within [-1, 1].
 * binary outcome (exactly two distinct values, the larger/later one coded 1): logistic
   regression of the outcome on z(feature) and z(controls); ``coef`` is the log-odds change
   per SD of the feature. Fitted for all features at once by batched Newton-Raphson (every
@@ -15,7 +17,13 @@ in a regression of the outcome on the feature plus the controls:
   ``Logit`` reports them. Features with no finite estimate get NaN and are counted, never
   crash the run: those that separate the classes on their own (every user above some value
   in one class, e.g. a word used only by a few users all coded 1; checked exactly) and those
-  whose fit diverges (coefficient beyond 15 log-odds per SD, or no convergence).
+  whose fit diverges (coefficient beyond 15 log-odds per SD, or no convergence). Every
+  feature also gets ``r``, the point-biserial (partial) correlation, which is bounded and
+  defined under separation too; binary results are ordered by it, so a rare word that nearly
+  separates the classes (odds ratio in the thousands) does not head the list. The levels'
+  value labels (``psyprofile train --labels``, table ``outcome_labels``) name the directions.
+
+Topic features get a ``label``, their three highest-weighted words (``dinner, cook, eat``).
 
 z() is the z-score with the population SD (ddof=0) over the users analysed for that outcome.
 P-values are corrected per outcome over all features tested for it, across all feature sets
@@ -40,8 +48,8 @@ from scipy import special, stats
 
 from psyprofile.errors import PsyprofileError
 from psyprofile.features.store import group_words, read_matrix, require_feature_set
-from psyprofile.store.db import scalar
-from psyprofile.store.outcomes import read_outcomes
+from psyprofile.store.db import quote_ident, scalar
+from psyprofile.store.outcomes import level_key, read_outcomes, value_labels
 from psyprofile.store.workspace import Workspace
 
 RESULT_COLUMNS = ["outcome", "feature", "feature_set", "coef", "ci_lo", "ci_hi", "p",
@@ -67,9 +75,9 @@ CREATE TABLE IF NOT EXISTS dla_runs (
 CREATE TABLE IF NOT EXISTS dla_results (
     run_id INTEGER, level VARCHAR, feature_sets VARCHAR, outcome VARCHAR, feature VARCHAR,
     feature_set VARCHAR, coef DOUBLE, ci_lo DOUBLE, ci_hi DOUBLE, p DOUBLE,
-    p_corrected DOUBLE, n BIGINT, odds_ratio DOUBLE
+    p_corrected DOUBLE, n BIGINT, odds_ratio DOUBLE, r DOUBLE, label VARCHAR
 );
-"""
+"""  # r and label: added to older tables by schema migration 7
 
 
 @dataclass
@@ -107,13 +115,28 @@ def ols_effects(X: np.ndarray, y: np.ndarray, C: np.ndarray | None = None,
     sxy = RX.T @ ry
     coef = sxy / sxx
     df = n - 2 - k
-    sse = np.maximum(ry @ ry - coef * sxy, 0.0)
+    syy = ry @ ry
+    sse = np.maximum(syy - coef * sxy, 0.0)
     se = np.sqrt(sse / df / sxx)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = coef / se
     p = 2 * stats.t.sf(np.abs(t), df)
-    half = stats.t.ppf(0.5 + level / 2, df) * se
-    return Effects(coef, coef - half, coef + half, p)
+    # Fisher's z interval of the (partial) correlation, carried to the coefficient's scale:
+    # coef = r_partial * sqrt(syy / sxx), and without controls coef is r itself, so its
+    # interval always lies in [-1, 1] (a t interval of r can pass 1).
+    scale = np.sqrt(syy / sxx)
+    r = np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
+    lo, hi = fisher_ci(r, n - k, level)
+    return Effects(coef, lo * scale, hi * scale, p)
+
+
+def fisher_ci(r: np.ndarray, n: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Fisher z interval ``tanh(atanh r -/+ z / sqrt(n - 3))`` of correlations ``r`` from ``n``
+    pairs (``n`` minus the number of controls for a partial correlation); within [-1, 1]."""
+    half = stats.norm.ppf(0.5 + level / 2) / np.sqrt(max(n - 3, 1))
+    with np.errstate(divide="ignore"):
+        z = np.arctanh(r)
+    return np.tanh(z - half), np.tanh(z + half)
 
 
 def logit_effects(X: np.ndarray, y: np.ndarray, C: np.ndarray | None = None,
@@ -232,7 +255,8 @@ def run_dla(
     out; ``min_users_pct`` (a fraction; >= 1 means a number of users) keeps only features
     non-zero for at least round(P x users) of the remaining groups, as DLATK's occurrence
     filter. Returns one row per feature x outcome with :data:`RESULT_COLUMNS` (plus
-    ``odds_ratio`` when an outcome is binary), sorted by outcome then descending ``coef``;
+    ``odds_ratio`` and ``r`` when an outcome is binary) and ``label``, sorted by outcome
+    then descending ``coef`` (binary outcomes: descending ``r``);
     ``df.attrs['summary']`` says who and what was excluded and why, ``df.attrs['run_id']``
     the stored run, and ``summary['seconds']`` the time of each step (load, correlate,
     store, total).
@@ -261,6 +285,7 @@ def run_dla(
             raise PsyprofileError(f"no {level} has at least {min_words} words; lower --min-words.")
         mats = {name: read_matrix(con, name, level=level, groups=pool) for name in feature_sets}
         table = read_outcomes(con, list(dict.fromkeys([*outcomes, *controls])))
+        labels = {o: value_labels(con, o) for o in outcomes}
     table = table.reindex(pool)
     blocks, names, sets, occ_removed = _feature_columns(mats, pool, min_users_pct)
     summary: dict[str, Any] = {
@@ -274,13 +299,15 @@ def run_dla(
     t1 = time.perf_counter()
     frames = []
     for outcome in tqdm(outcomes, desc="DLA", unit="outcome", disable=not progress):
-        frame, info = _one_outcome(outcome, table, controls, Xall, names, sets, fdr)
+        frame, info = _one_outcome(outcome, table, controls, Xall, names, sets, fdr,
+                                   labels[outcome])
         info["significant"] = int((frame["p_corrected"] < alpha).sum())
         summary["outcomes"][outcome] = info
         frames.append(frame)
     result = pd.concat(frames, ignore_index=True)
     if "odds_ratio" not in result:
         result = result[RESULT_COLUMNS]
+    result["label"] = _labels(ws, result, level)
     t2 = time.perf_counter()
     run_id = _store(ws, result, outcomes, feature_sets, level, summary)
     # wall-clock seconds of each step; kept out of the stored summary (timings are not results)
@@ -291,10 +318,20 @@ def run_dla(
     return result
 
 
+def _labels(ws: Workspace, result: pd.DataFrame, level: str) -> pd.Series:
+    """A readable name per feature: a topic's top words ('dinner, cook, eat'), else None."""
+    from psyprofile.report.clouds import topic_labels
+
+    names = topic_labels(ws, sorted(result["feature_set"].unique()), level)
+    return pd.Series([names.get(s, {}).get(f) for s, f in zip(result["feature_set"], result["feature"],
+                                                              strict=True)],
+                     index=result.index, dtype=object)
+
+
 def _groups_with_features(con: Any, feature_sets: list[str], level: str) -> list[str]:
     """Every group with a row in any of ``feature_sets`` (sorted), when no word counts exist."""
     union = " UNION ".join(
-        f'SELECT group_id FROM "{require_feature_set(con, s, level)}"' for s in feature_sets)
+        f"SELECT group_id FROM {quote_ident(require_feature_set(con, s, level))}" for s in feature_sets)
     return sorted(r[0] for r in con.execute(union).fetchall())
 
 
@@ -344,7 +381,7 @@ def _numeric(table: pd.DataFrame, name: str, role: str) -> np.ndarray:
 
 
 def _one_outcome(outcome: str, table: pd.DataFrame, controls: list[str], Xall: sp.csc_matrix,
-                 names: np.ndarray, sets: np.ndarray, fdr: str
+                 names: np.ndarray, sets: np.ndarray, fdr: str, labels: dict[str, str]
                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
     # `--outcome age --outcome gender --controls gender,age` adjusts each for the other
     controls = [c for c in controls if c != outcome]
@@ -354,6 +391,7 @@ def _one_outcome(outcome: str, table: pd.DataFrame, controls: list[str], Xall: s
     if binary:
         y = np.where(table[outcome].isna(), np.nan, codes[0])
         info["coded_0"], info["coded_1"] = codes[1]
+        info["label_0"], info["label_1"] = (labels.get(level_key(v), str(level_key(v))) for v in codes[1])
     else:
         y = _numeric(table, outcome, "outcome")
     has_y = ~np.isnan(y)
@@ -384,11 +422,14 @@ def _one_outcome(outcome: str, table: pd.DataFrame, controls: list[str], Xall: s
     block = max(_MIN_BLOCK, _BLOCK_CELLS // n)
     empty = np.array([], dtype=float)
     parts, separated = [Effects(empty, empty, empty, empty)], 0
+    bounded = [empty]
     for start in range(0, len(cols), block):
         dense = X[:, cols[start:start + block]].toarray()
         if binary:
             eff, failed = logit_effects(dense, yv, Cn)
             separated += int(failed.sum())
+            # the point-biserial (partial) correlation: bounded, defined under separation too
+            bounded.append(ols_effects(dense, yv, Cn).coef)
         else:
             eff = ols_effects(dense, yv, Cn)
         parts.append(eff)
@@ -399,10 +440,15 @@ def _one_outcome(outcome: str, table: pd.DataFrame, controls: list[str], Xall: s
         frame[attr] = np.concatenate([getattr(e, attr) for e in parts])
     frame["p_corrected"] = correct_p(frame["p"].to_numpy(), fdr)
     frame["n"] = n
+    order = "coef"
     if binary:
         frame["odds_ratio"] = np.exp(frame["coef"])
+        frame["r"] = np.concatenate(bounded)
+        # ordered by the bounded effect: a nearly separating rare word has a huge odds ratio
+        # but a small correlation, and must not head the list
+        order = "r"
     info["tested"] = len(frame)
-    frame = frame.sort_values("coef", ascending=False, na_position="last", kind="stable")
+    frame = frame.sort_values(order, ascending=False, na_position="last", kind="stable")
     return frame.reset_index(drop=True), info
 
 
@@ -420,7 +466,7 @@ def _store(ws: Workspace, result: pd.DataFrame, outcomes: list[str], feature_set
            level: str, summary: dict[str, Any]) -> int:
     """Write the run to ``dla_runs``/``dla_results``, replacing the same outcome x sets x level."""
     key = ",".join(sorted(feature_sets))
-    rows = result.assign(odds_ratio=result.get("odds_ratio", np.nan))
+    rows = result.assign(odds_ratio=result.get("odds_ratio", np.nan), r=result.get("r", np.nan))
     with ws.connect() as con:
         con.execute(_DDL)
         run_id = int(scalar(con, "SELECT coalesce(max(run_id), 0) + 1 FROM dla_runs"))
@@ -437,8 +483,9 @@ def _store(ws: Workspace, result: pd.DataFrame, outcomes: list[str], feature_set
         con.register("_dla_in", rows)
         try:
             con.execute(
-                "INSERT INTO dla_results SELECT ?, ?, ?, outcome, feature, feature_set, coef, "
-                "ci_lo, ci_hi, p, p_corrected, n, odds_ratio FROM _dla_in", [run_id, level, key])
+                "INSERT INTO dla_results BY NAME SELECT ? AS run_id, ? AS level, ? AS feature_sets, "
+                "outcome, feature, feature_set, coef, ci_lo, ci_hi, p, p_corrected, n, odds_ratio, "
+                "r, label FROM _dla_in", [run_id, level, key])
         finally:
             con.unregister("_dla_in")
         con.execute("COMMIT")

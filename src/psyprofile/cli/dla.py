@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +35,26 @@ def _csv(value: str | None) -> list[str]:
               help="Write word clouds (PNG and SVG) of the significant features into this folder.")
 @click.option("--top", default=20, show_default=True,
               help="Features shown per direction and outcome.")
+@click.option("--labels", "labels", multiple=True,
+              help="Value labels of an outcome, e.g. gender=0:male,1:female (repeatable); kept in "
+                   "the study, and the directions of a two-valued outcome are named by them.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def dla(study: Path, outcomes: tuple[str, ...], features: str, controls: str | None,
         min_users_pct: float | None, fdr: str, alpha: float, level: str, min_words: int | None,
-        out: Path | None, clouds_dir: Path | None, top: int, quiet: bool) -> None:
+        out: Path | None, clouds_dir: Path | None, top: int, labels: tuple[str, ...],
+        quiet: bool) -> None:
     """Which features (words, topics, lexicon categories) go with each outcome in STUDY.
 
     Standardised regression coefficients (Pearson r without controls; log-odds per SD for a
     two-valued outcome), 95% CIs and corrected p-values, stored in the study.
     """
     from psyprofile.analysis.dla import export_results, run_dla
+    from psyprofile.store.outcomes import parse_labels, set_value_labels
     from psyprofile.store.workspace import Workspace
 
     ws = Workspace.open(study)
+    if labels:
+        set_value_labels(ws, parse_labels(labels))
     sets = _csv(features)
     res = run_dla(ws, list(outcomes), sets, level=level, controls=_csv(controls),
                   min_users_pct=min_users_pct, min_words=min_words, fdr=fdr, alpha=alpha,
@@ -80,10 +88,10 @@ def _outcome_table(rows: Any, outcome: str, s: dict[str, Any], top: int) -> str:
     info = s["outcomes"][outcome]
     binary = info["kind"] == "binary"
     fdr = {"bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni", "none": "uncorrected"}[s["fdr"]]
+    kind = (f"binary: 1 = {info['label_1']}, 0 = {info['label_0']}" if binary else "continuous")
     head = [
         "",
-        f"== {outcome} ({'binary: 1 = ' + repr(info['coded_1']) if binary else 'continuous'}; "
-        f"{info['n']:,} users) ==",
+        f"== {outcome} ({kind}; {info['n']:,} users) ==",
         f"  left out: {info['excluded_missing_outcome']:,} without {outcome}, "
         f"{info['excluded_missing_control']:,} without a control value; "
         f"{info['constant_features']:,} constant features skipped"
@@ -91,32 +99,62 @@ def _outcome_table(rows: Any, outcome: str, s: dict[str, Any], top: int) -> str:
            if binary else ""),
         f"  {info['tested']:,} features tested, {info['significant']:,} significant "
         f"({fdr} p < {s['alpha']:g}, marked *)",
-        f"  effect: {'log-odds per SD of the feature' if binary else 'standardised coefficient'}"
+        ("  effect: r (point-biserial correlation, the order shown); coef = log-odds per SD of "
+         "the feature, 95% Wald CI" if binary
+         else "  effect: standardised coefficient, 95% CI from Fisher's z")
         + ("" if binary or info["controls"] else " (= Pearson r)")
         + (f", adjusted for {', '.join(info['controls'])}" if info["controls"] else ""),
     ]
-    est = rows.dropna(subset=["coef"])
-    pos = est[est["coef"] > 0].head(top)
-    neg = est[est["coef"] < 0].sort_values("coef").head(top)
-    return "\n".join(head + _table("positive", pos, s["alpha"], binary)
-                     + _table("negative", neg, s["alpha"], binary))
+    key = "r" if binary else "coef"
+    est = rows.dropna(subset=[key])
+    pos = est[est[key] > 0].sort_values(key, ascending=False).head(top)
+    neg = est[est[key] < 0].sort_values(key).head(top)
+    up, down = ((f"more in {info['label_1']}", f"more in {info['label_0']}") if binary
+                else (f"higher {outcome}", f"lower {outcome}"))
+    return "\n".join(head + _table(up, pos, s["alpha"], binary)
+                     + _table(down, neg, s["alpha"], binary))
 
 
-def _table(label: str, rows: Any, alpha: float, binary: bool) -> list[str]:
+# Odds ratios per SD beyond this are printed as a bound: the fit is near separation, and the
+# number itself says nothing (a rare word used only in one class reached 97,620).
+MAX_SHOWN_ODDS = 100.0
+
+
+def _odds(r: Any) -> str:
+    if not math.isfinite(r.coef):
+        return f"{'separated':>10}"
+    if r.odds_ratio > MAX_SHOWN_ODDS:
+        return f"{'>' + format(MAX_SHOWN_ODDS, 'g'):>10}"
+    if r.odds_ratio < 1 / MAX_SHOWN_ODDS:
+        return f"{'<' + format(1 / MAX_SHOWN_ODDS, 'g'):>10}"
+    return f"{r.odds_ratio:>10.3f}"
+
+
+def _name(r: Any) -> str:
+    """A topic by its top words and id ('dinner, cook, eat (344)'), another feature as is."""
+    label = getattr(r, "label", None)
+    return f"{label} ({r.feature})" if isinstance(label, str) and label else str(r.feature)
+
+
+def _table(title: str, rows: Any, alpha: float, binary: bool) -> list[str]:
     if rows.empty:
-        return [f"  -- {label}: none"]
-    width = max(12, min(30, int(rows["feature"].str.len().max())))
+        return [f"  -- {title}: none"]
+    names = [_name(r) for r in rows.itertuples(index=False)]
+    width = max(12, min(40, max(map(len, names))))
     set_w = max(3, int(rows["feature_set"].str.len().max()))
-    lines = [f"  -- {label} --",
-             f"  {'feature':<{width}} {'set':<{set_w}} {'coef':>7} {'95% CI':>17} "
-             f"{'p_corr':>9}" + ("  odds ratio" if binary else "")]
-    for r in rows.itertuples(index=False):
+    lines = [f"  -- {title} --",
+             f"  {'feature':<{width}} {'set':<{set_w}} " + (f"{'r':>7} " if binary else "")
+             + f"{'coef':>7} {'95% CI':>17} {'p_corr':>9}" + ("  odds ratio" if binary else "")]
+    for r, name in zip(rows.itertuples(index=False), names, strict=True):
         mark = "*" if r.p_corrected < alpha else " "
-        feat = r.feature if len(r.feature) <= width else r.feature[: width - 1] + "…"
-        line = (f"  {feat:<{width}} {r.feature_set:<{set_w}} {r.coef:>7.3f} "
-                f"[{r.ci_lo:>7.3f},{r.ci_hi:>7.3f}] {r.p_corrected:>9.2g}{mark}")
+        feat = name if len(name) <= width else name[: width - 1] + "…"
+        if math.isfinite(r.coef):
+            est = f"{r.coef:>7.3f} [{r.ci_lo:>7.3f},{r.ci_hi:>7.3f}] {r.p_corrected:>9.2g}{mark}"
+        else:
+            est = f"{'n/a':>7} {'':>17} {'':>9} "
+        line = f"  {feat:<{width}} {r.feature_set:<{set_w}} " + (f"{r.r:>7.3f} " if binary else "") + est
         if binary:
-            line += f" {r.odds_ratio:>10.3f}"
+            line += " " + _odds(r)
         lines.append(line)
     return lines
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from psyprofile.store.db import quote_ident
 from psyprofile.store.workspace import Workspace
 
 DIRECTIONS = {"positive": "pos", "negative": "neg"}
@@ -46,7 +47,7 @@ def feature_frequencies(ws: Workspace, feature_set: str, level: str = "user") ->
 
     with ws.connect() as con:
         table = require_feature_set(con, feature_set, level)
-        rows = con.execute(f'SELECT feature, sum(value) FROM "{table}" GROUP BY feature').fetchall()
+        rows = con.execute(f"SELECT feature, sum(value) FROM {quote_ident(table)} GROUP BY feature").fetchall()
     return {f: float(v) for f, v in rows}
 
 
@@ -76,6 +77,29 @@ def topic_words_for(ws: Workspace, feature_set: str, level: str = "user"
                                    for c in ("term", "category", "weight")), strict=True):
         if term != INTERCEPT:
             out.setdefault(cat, {})[term] = weight
+    return out
+
+
+def topic_label(words: Mapping[str, float], n: int = 3) -> str:
+    """A topic named by its ``n`` highest-weighted words: 'dinner, cook, eat'."""
+    top = sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return ", ".join(w for w, _ in top)
+
+
+def topic_labels(ws: Workspace, feature_sets: list[str], level: str = "user"
+                 ) -> dict[str, dict[str, str]]:
+    """{topic set: {topic id: label}} for the sets of ``feature_sets`` that are topic sets
+    whose words can be read (others are left out: their features are their own names)."""
+    from psyprofile.errors import PsyprofileError
+
+    out = {}
+    for name in feature_sets:
+        try:
+            words = topic_words_for(ws, name, level)
+        except PsyprofileError:
+            words = None
+        if words:
+            out[name] = {topic: topic_label(w) for topic, w in words.items()}
     return out
 
 
@@ -145,7 +169,7 @@ def _topic_clouds(topics: pd.DataFrame, words: Mapping[str, Mapping[str, float]]
                                 "in the lexicon; no cloud written")
             continue
         top = sorted(((w, v) for w, v in tw.items() if v > 0), key=lambda kv: -kv[1])[:shown]
-        title = (f"{outcome}: {direction}ly associated topic {row.feature} "
+        title = (f"{outcome}: {direction}ly associated topic '{topic_label(tw)}' ({row.feature}) "
                  f"(#{rank}, coef {row.coef:+.3f}, {fset})\nsize = word weight in the topic")
         path = stem.with_name(f"{stem.name}_{rank:02d}_topic_{_safe(str(row.feature))}")
         report.files += _render(dict(top), title, path, size, formats, freq=None,
