@@ -35,7 +35,7 @@ from psyprofile.features.store import (
     feature_set_params,
     write_group_words,
 )
-from psyprofile.store.db import one, scalar
+from psyprofile.store.db import one, quote_ident, scalar
 from psyprofile.store.workspace import Workspace
 
 STYLE = "style"
@@ -58,7 +58,7 @@ def level_expression(con: duckdb.DuckDBPyConnection, level: str) -> str:
             f"level '{level}' is not a group column of this study. Levels available: {have}. "
             "Add group columns on ingest with --group-col."
         )
-    return f'CAST("{level}" AS VARCHAR)'
+    return f"CAST({quote_ident(level)} AS VARCHAR)"
 
 
 def input_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -184,7 +184,7 @@ def text_pass(
     # Written rows need not stay cached: a small buffer pool keeps the memory of a
     # million-post run flat (DuckDB evicts finished blocks to the database file).
     old_limit = scalar(con, "SELECT current_setting('memory_limit')")
-    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+    con.execute("SET memory_limit = ?", [DUCKDB_MEMORY])
     try:
         for res in _run(tasks, workers, engine):
             for name, table in res["tables"].items():
@@ -194,7 +194,7 @@ def text_pass(
             bar.update(res["messages"])
         # Listing a set counts its distinct features, which needs more than the streaming
         # buffer: at 1M posts the 3grams alone hold 4M distinct features.
-        con.execute(f"SET memory_limit = '{old_limit}'")
+        con.execute("SET memory_limit = ?", [old_limit])
         out: dict[str, Any] = {}
         for name, w in writers.items():
             out[name] = w.commit(kinds[name], params[name])
@@ -207,7 +207,7 @@ def text_pass(
         raise
     finally:
         bar.close()
-        con.execute(f"SET memory_limit = '{old_limit}'")
+        con.execute("SET memory_limit = ?", [old_limit])
     gw = pa.concat_tables(gw_parts) if gw_parts else pa.table(
         {"group_id": pa.array([], pa.string()), "messages": pa.array([], pa.int64()),
          "words": pa.array([], pa.int64())})

@@ -29,7 +29,7 @@ from psyprofile.features.store import (
     register_feature_set,
     table_name,
 )
-from psyprofile.store.db import one, scalar
+from psyprofile.store.db import one, quote_ident, scalar
 
 
 def set_name(n: int) -> str:
@@ -141,13 +141,14 @@ def write_combined(con: duckdb.DuckDBPyConnection, ns: Sequence[int], level: str
     """
     name = combined_name(ns)
     parts = [table_name(set_name(n), level) for n in ns]
-    union = " UNION ALL ".join(f'SELECT * FROM "{t}"' for t in parts)
+    union = " UNION ALL ".join(f"SELECT * FROM {quote_ident(t)}" for t in parts)
     drop_relation(con, table_name(name, level))
-    con.execute(f'CREATE VIEW "{table_name(name, level)}" AS {union}')
+    con.execute(f"CREATE VIEW {quote_ident(table_name(name, level))} AS {union}")
     features, rows = one(con, "SELECT sum(n_features), sum(n_rows) FROM feature_sets "
                          f"WHERE level = ? AND name IN ({', '.join('?' * len(ns))})",
                          [level, *(set_name(n) for n in ns)])
     groups = scalar(con, "SELECT count(DISTINCT group_id) FROM ("
-                    + " UNION ALL ".join(f'SELECT DISTINCT group_id FROM "{t}"' for t in parts) + ")")
+                    + " UNION ALL ".join(f"SELECT DISTINCT group_id FROM {quote_ident(t)}"
+                                         for t in parts) + ")")
     return register_feature_set(con, name, level, "ngram", params,
                                 {"features": int(features), "groups": int(groups), "rows": int(rows)})

@@ -22,7 +22,7 @@ import duckdb
 from psyprofile.errors import PsyprofileError
 from psyprofile.features.ngrams import set_name
 from psyprofile.features.store import register_feature_set, require_feature_set, table_name
-from psyprofile.store.db import scalar
+from psyprofile.store.db import quote_ident, scalar
 
 DEFAULT_PMI = 3.0
 
@@ -38,11 +38,14 @@ def pmi_name(name: str, threshold: float) -> str:
 
 
 def _write_subset(con: duckdb.DuckDBPyConnection, name: str, level: str, new: str,
-                  keep_sql: str, params: dict[str, Any]) -> dict[str, int]:
+                  keep_sql: str, keep_params: list[Any], params: dict[str, Any]) -> dict[str, int]:
+    """Write ``new`` from the rows of ``name`` whose feature is in ``keep_sql`` (a query
+    taking ``keep_params``)."""
     src, dst = table_name(name, level), table_name(new, level)
     con.execute(
-        f'CREATE OR REPLACE TABLE "{dst}" AS SELECT * FROM "{src}" '
-        f"WHERE feature IN ({keep_sql}) ORDER BY group_id, feature"
+        f"CREATE OR REPLACE TABLE {quote_ident(dst)} AS SELECT * FROM {quote_ident(src)} "
+        f"WHERE feature IN ({keep_sql}) ORDER BY group_id, feature",
+        keep_params,
     )
     return register_feature_set(con, new, level, "filtered", params)
 
@@ -74,12 +77,12 @@ def occurrence_filter(
         )
     threshold = int(p) if p >= 1 else int(round(p * eligible))
     keep = (
-        f'SELECT t.feature FROM "{table_name(name, level)}" t JOIN group_words g '
-        f"ON g.level = '{_quote(level)}' AND g.group_id = t.group_id AND g.words >= {int(min_words)} "
-        f"GROUP BY t.feature HAVING count(*) >= {threshold}"
+        f"SELECT t.feature FROM {quote_ident(table_name(name, level))} t JOIN group_words g "
+        "ON g.level = ? AND g.group_id = t.group_id AND g.words >= ? "
+        "GROUP BY t.feature HAVING count(*) >= ?"
     )
     new = occ_name(name, p)
-    counts = _write_subset(con, name, level, new, keep, {
+    counts = _write_subset(con, name, level, new, keep, [level, int(min_words), threshold], {
         **(params or {}), "source": name, "p_occ": p, "min_words": min_words,
         "threshold": threshold, "eligible_groups": eligible,
     })
@@ -102,9 +105,9 @@ def pmi_filter(
     words = require_feature_set(con, set_name(1), level)
     src = table_name(name, level)
     keep = f"""
-        WITH j AS (SELECT feature, sum(value) AS f FROM "{src}" GROUP BY feature),
-        w AS (SELECT feature, sum(value) AS f FROM "{words}" GROUP BY feature),
-        tot AS (SELECT sum(value) AS n FROM "{words}"),
+        WITH j AS (SELECT feature, sum(value) AS f FROM {quote_ident(src)} GROUP BY feature),
+        w AS (SELECT feature, sum(value) AS f FROM {quote_ident(words)} GROUP BY feature),
+        tot AS (SELECT sum(value) AS n FROM {quote_ident(words)}),
         parts AS (SELECT feature, f, len(string_split(feature, ' ')) AS k,
                          unnest(string_split(feature, ' ')) AS word FROM j),
         s AS (SELECT parts.feature, any_value(parts.f) AS f, any_value(k) AS k,
@@ -112,13 +115,10 @@ def pmi_filter(
               FROM parts JOIN w ON w.feature = parts.word CROSS JOIN tot
               GROUP BY parts.feature)
         SELECT s.feature FROM s CROSS JOIN tot
-        WHERE s.k = 1 OR log2(s.f / tot.n) - s.lw > (s.k - 1) * {float(threshold)!r}
+        WHERE s.k = 1 OR log2(s.f / tot.n) - s.lw > (s.k - 1) * ?
     """
     new = pmi_name(name, threshold)
-    counts = _write_subset(con, name, level, new, keep,
+    counts = _write_subset(con, name, level, new, keep, [float(threshold)],
                            {**(params or {}), "source": name, "pmi": threshold})
     return {"name": new, **counts}
 
-
-def _quote(s: str) -> str:
-    return s.replace("'", "''")

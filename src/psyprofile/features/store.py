@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from psyprofile.errors import PsyprofileError
-from psyprofile.store.db import one
+from psyprofile.store.db import one, quote_ident
 
 if TYPE_CHECKING:  # scipy costs 0.6 s of CPU to import, in every tokenizing worker too
     import scipy.sparse as sp
@@ -62,7 +62,7 @@ def write_features(
     con.register("_feat_in", table)
     try:
         con.execute(
-            f'CREATE OR REPLACE TABLE "{tname}" AS SELECT group_id::VARCHAR AS group_id, '
+            f"CREATE OR REPLACE TABLE {quote_ident(tname)} AS SELECT group_id::VARCHAR AS group_id, "
             "feature::VARCHAR AS feature, value::DOUBLE AS value, group_norm::DOUBLE AS group_norm "
             f"FROM _feat_in{'' if ordered else ' ORDER BY group_id, feature'}"
         )
@@ -90,9 +90,9 @@ def register_feature_set(
         # DISTINCT in a subquery is a grouped aggregate, which DuckDB can spill to disk;
         # count(DISTINCT ...) must hold every value in memory at once.
         n_feat, n_groups, n_rows = one(con,
-            f'SELECT (SELECT count(*) FROM (SELECT DISTINCT feature FROM "{tname}")), '
-            f'(SELECT count(*) FROM (SELECT DISTINCT group_id FROM "{tname}")), '
-            f'(SELECT count(*) FROM "{tname}")'
+            f"SELECT (SELECT count(*) FROM (SELECT DISTINCT feature FROM {quote_ident(tname)})), "
+            f"(SELECT count(*) FROM (SELECT DISTINCT group_id FROM {quote_ident(tname)})), "
+            f"(SELECT count(*) FROM {quote_ident(tname)})"
         )
     else:
         n_feat, n_groups, n_rows = counts["features"], counts["groups"], counts["rows"]
@@ -117,7 +117,7 @@ def drop_relation(con: duckdb.DuckDBPyConnection, tname: str) -> None:
     kind = one(con, "SELECT table_type FROM information_schema.tables WHERE table_name = ?",
                [tname])
     if kind:
-        con.execute(f'DROP {"VIEW" if kind[0] == "VIEW" else "TABLE"} "{tname}"')
+        con.execute(f'DROP {"VIEW" if kind[0] == "VIEW" else "TABLE"} {quote_ident(tname)}')
 
 
 class FeatureTableWriter:
@@ -138,9 +138,9 @@ class FeatureTableWriter:
         self.staging = self.final + "$staging"
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
-        con.execute(f'DROP TABLE IF EXISTS "{self.staging}"')
+        con.execute(f"DROP TABLE IF EXISTS {quote_ident(self.staging)}")
         con.execute(
-            f'CREATE TABLE "{self.staging}" (group_id VARCHAR, feature VARCHAR, value DOUBLE, '
+            f"CREATE TABLE {quote_ident(self.staging)} (group_id VARCHAR, feature VARCHAR, value DOUBLE, "
             "group_norm DOUBLE)"
         )
 
@@ -159,7 +159,7 @@ class FeatureTableWriter:
             return
         self.con.register("_feat_piece", pa.concat_tables(self._pending))
         try:
-            self.con.execute(f'INSERT INTO "{self.staging}" SELECT * FROM _feat_piece')
+            self.con.execute(f"INSERT INTO {quote_ident(self.staging)} SELECT * FROM _feat_piece")
         finally:
             self.con.unregister("_feat_piece")
         self._pending, self._pending_rows = [], 0
@@ -168,12 +168,12 @@ class FeatureTableWriter:
         """Replace the set's table with the staged rows; returns ``{'features', 'groups', 'rows'}``."""
         self._flush()
         drop_relation(self.con, self.final)
-        self.con.execute(f'ALTER TABLE "{self.staging}" RENAME TO "{self.final}"')
+        self.con.execute(f"ALTER TABLE {quote_ident(self.staging)} RENAME TO {quote_ident(self.final)}")
         return register_feature_set(self.con, self.name, self.level, kind, params)
 
     def abort(self) -> None:
         self._pending, self._pending_rows = [], 0
-        self.con.execute(f'DROP TABLE IF EXISTS "{self.staging}"')
+        self.con.execute(f"DROP TABLE IF EXISTS {quote_ident(self.staging)}")
 
 
 def write_group_words(con: duckdb.DuckDBPyConnection, level: str, table: pa.Table | Any) -> None:
@@ -247,7 +247,7 @@ def read_matrix(
         con.register(f"_rm_{col}", pa.table({"v": pa.array(vals, pa.string())}))
     try:
         where = " AND ".join(f"{col} IN (SELECT v FROM _rm_{col})" for col, _ in wanted)
-        data = con.sql(f'SELECT group_id, feature, "{column}" FROM "{tname}"'
+        data = con.sql(f"SELECT group_id, feature, {quote_ident(column)} FROM {quote_ident(tname)}"
                        + (f" WHERE {where}" if where else "")).to_arrow_table()
     finally:
         for col, _ in wanted:
