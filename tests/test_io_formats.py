@@ -17,16 +17,19 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 
 from psyprofile.errors import InputError
-from psyprofile.io.base import ColumnMap, FileInfo
-from psyprofile.io.formats import detect_format
+from psyprofile.io.base import DEFAULT_LIMITS, ColumnMap, FileInfo, Limits, Reject
+from psyprofile.io.formats import detect_format, get_reader
 from psyprofile.io.ingest import ingest
 from psyprofile.io.jsonl import iter_array, read_jsonl
 from psyprofile.io.mastodon import html_to_text, is_direct
-from psyprofile.io.x_archive import tweet_files
+from psyprofile.io.timeparse import parse_times
+from psyprofile.io.x_archive import read_x_archive, tweet_files
 from psyprofile.store.workspace import Workspace
 
 FIX = Path(__file__).parent / "fixtures" / "io"
@@ -310,11 +313,15 @@ def test_x_archive_tweet_files_in_part_order():
                                   "data/tweets-part10.js"]
 
 
-def test_x_archive_without_account_file(ws, tmp_path):
+def test_x_archive_without_account_file_names_no_author(ws, tmp_path):
+    tweet = {"tweet": {"id_str": "1", "full_text": "a tweet without its account file", "lang": "en"}}
     with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
-        zf.writestr("data/tweets.js", "window.YTD.tweets.part0 = []")
-    with pytest.raises(InputError, match="data/account.js not found"):
-        ingest(ws, [tmp_path / "a.zip"], progress=False)
+        zf.writestr("data/tweets.js", f"window.YTD.tweets.part0 = [{json.dumps(tweet)}]")
+    info = FileInfo("x-archive")
+    [chunk] = read_x_archive(tmp_path / "a.zip", ColumnMap(), info, 100)
+    assert chunk.table["user"].to_pylist() == [None]
+    assert info.single_person
+    assert any("--donor-id" in n for n in info.notes)
 
 
 # --- Mastodon ------------------------------------------------------------------------
@@ -395,3 +402,350 @@ def test_iter_array_reads_across_small_blocks():
     got = list(iter_array(io.StringIO(text), re.compile(r"=\s*\["), block=16))
     assert [v for _, v in got] == items
     assert [i for i, _ in got] == list(range(1, 51))
+
+
+# --- hostile and real-world files (issue 16) -----------------------------------------
+
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+
+
+def read_all(path: Path, fmt: str, columns: ColumnMap | None = None, limits: Limits = DEFAULT_LIMITS,
+             chunk_rows: int = 1000) -> tuple[pa.Table, list[Reject], FileInfo]:
+    """Every chunk a reader yields for ``path``: posts, rejects and what it noted."""
+    info = FileInfo(fmt, limits=limits)
+    chunks = list(get_reader(fmt)(path, columns or ColumnMap(), info, chunk_rows))
+    table = pa.concat_tables([c.table for c in chunks]) if chunks else None
+    return table, [r for c in chunks for r in c.rejects], info
+
+
+def activity(i: int, **obj) -> dict:
+    return {"type": "Create", "actor": "https://s.example/users/a", "published": iso_time(i),
+            "object": {"id": f"https://s.example/users/a/statuses/{i}", "content": f"<p>post {i} here</p>",
+                       "to": [PUBLIC], **obj}}
+
+
+def iso_time(i: int) -> str:
+    return f"2022-05-{1 + i % 28:02d}T10:00:00Z"
+
+
+def outbox_text(lists: list[list], total: int | None) -> str:
+    """An outbox with ``orderedItems`` written once per list (Mastodon 4.3 writes it twice)."""
+    head = '{"@context": "https://www.w3.org/ns/activitystreams", "id": "outbox.json", ' \
+           '"type": "OrderedCollection"'
+    if total is not None:
+        head += f', "totalItems": {total}'
+    return head + "".join(f', "orderedItems": {json.dumps(items)}' for items in lists) + "}"
+
+
+def test_mastodon_duplicate_items_key_reads_the_last_list_like_json_load(tmp_path):
+    items = [activity(i) for i in range(4)]
+    p = tmp_path / "outbox.json"
+    p.write_text(outbox_text([[], items], total=4))
+    assert len(json.loads(p.read_text())["orderedItems"]) == 4
+    table, rejects, info = read_all(p, "mastodon")
+    assert table.num_rows == 4 and rejects == []
+    assert any("2 \"orderedItems\" lists" in n for n in info.notes)
+    assert info.single_person
+
+
+@pytest.mark.parametrize("lists", [[[]], [[], [activity(0)]], [[activity(0), activity(1)], [activity(2)]]])
+def test_mastodon_total_items_disagreeing_with_what_was_read_is_refused(tmp_path, lists):
+    p = tmp_path / "outbox.json"
+    p.write_text(outbox_text(lists, total=3))
+    with pytest.raises(InputError, match=r"holds 3 items \(totalItems\) but \d were found"):
+        read_all(p, "mastodon")
+
+
+def test_mastodon_wrong_types_are_counted_rejects(tmp_path):
+    items = [activity(0), activity(1, to=5), activity(2, contentMap=["en"]), 7, {"type": {"x": 1}},
+             activity(3, cc=[1, 2])]
+    p = tmp_path / "outbox.json"
+    p.write_text(outbox_text([items], total=len(items)))
+    table, rejects, _ = read_all(p, "mastodon")
+    assert table.num_rows == 1
+    assert [(r.row, r.reason) for r in rejects] == [
+        (2, "wrong_type"), (3, "wrong_type"), (4, "wrong_type"), (5, "not_a_post"), (6, "wrong_type")]
+    assert rejects[0].detail == "'to' is a number, not a list of addresses"
+
+
+def test_mastodon_tar_whose_outbox_is_a_link_is_refused(tmp_path):
+    p = tmp_path / "archive.tar.gz"
+    with tarfile.open(p, "w:gz") as tf:
+        link = tarfile.TarInfo("outbox.json")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    assert detect_format(p) == "mastodon"
+    with pytest.raises(InputError, match="is a link inside the archive; links are not followed"):
+        read_all(p, "mastodon")
+
+
+def test_mastodon_folder_whose_outbox_links_out_is_refused(tmp_path):
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(outbox_text([[activity(0)]], total=1))
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "outbox.json").symlink_to(outside)
+    with pytest.raises(InputError, match="is a link; links are not followed"):
+        read_all(tmp_path / "export", "mastodon")
+
+
+def test_mastodon_followers_only_audience_and_content_map_language(tmp_path):
+    followers = "https://s.example/users/a/followers"
+    items = [activity(0), activity(1, to=[followers]), activity(2, to=[], cc=[PUBLIC]),
+             activity(3, content=None, contentMap={"de": "<p>ein Beitrag auf Deutsch</p>"}),
+             activity(4, contentMap={"en": "<p>x</p>", "de": "<p>y</p>"})]
+    p = tmp_path / "outbox.json"
+    p.write_text(outbox_text([items], total=5))
+    table, _, _ = read_all(p, "mastodon")
+    assert table["audience"].to_pylist() == ["public", "followers", "public", "public", "public"]
+    assert table["lang"].to_pylist() == [None, None, None, "de", None]
+    assert table["text"].to_pylist()[3] == "ein Beitrag auf Deutsch"
+
+
+def ten_rows(sep: str, bad: str) -> str:
+    rows = [sep.join(["id", "user_id", "text"])]
+    rows += [sep.join([str(i), f"user{i}", f"post number {i} of ten"]) for i in range(1, 11)]
+    rows[5] = bad
+    return "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(("name", "sep"), [("posts.csv", ","), ("posts.tsv", "\t")])
+def test_unclosed_quote_is_refused_not_swallowing_rows(ws, tmp_path, name, sep):
+    p = tmp_path / name
+    p.write_text(ten_rows(sep, sep.join(["5", "user5", '"post number 5 opens a quote'])))
+    with pytest.raises(InputError, match="the quoted field that opens on line 6 is never closed") as err:
+        ingest(ws, [p], progress=False)
+    assert "user" not in str(err.value).split(":", 1)[1].replace("user_id", "")  # no raw ids
+    with ws.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM messages").fetchall() == [(0,)]
+
+
+def test_quote_closed_rows_later_is_refused_with_both_lines(tmp_path):
+    text = ten_rows(",", '5,user5,"opens here').replace("8,user8,post number 8 of ten", '8,user8,"a, quoted" one')
+    p = tmp_path / "posts.csv"
+    p.write_text(text)
+    with pytest.raises(InputError, match="opens on line 6 is closed on line 9 with more text after"):
+        read_all(p, "csv")
+
+
+def test_well_quoted_line_breaks_are_kept_and_ragged_rows_get_their_real_lines(tmp_path):
+    p = tmp_path / "posts.csv"
+    p.write_text('id,user_id,text\n1,u1,"three\nline\npost"\n2,u2,ok,extra\n3,u3,"two\nlines"\n4,u4\n5,u5,fine\n')
+    table, rejects, _ = read_all(p, "csv")
+    assert table["row"].to_pylist() == [1, 3, 5]
+    assert table["text"].to_pylist()[0] == "three\nline\npost"
+    assert [(r.row, r.reason, r.detail) for r in rejects] == [
+        (2, "bad_row", "line 5: 4 fields where the header has 3"),
+        (4, "bad_row", "line 8: 2 fields where the header has 3")]
+
+
+def test_record_longer_than_a_parser_block_is_read(tmp_path):
+    # pyarrow reads 4 MiB blocks; a longer record used to stop with "straddles two blocks".
+    p = tmp_path / "posts.csv"
+    p.write_text("id,user_id,text\n1,u1," + "long " * (1 << 20) + "\n2,u2,short\n")
+    table, rejects, _ = read_all(p, "csv")
+    assert table.num_rows == 2 and rejects == []
+
+
+def test_line_over_the_cap_is_a_clear_error_in_csv(tmp_path):
+    p = tmp_path / "posts.csv"
+    p.write_text("id,user_id,text\n1,u1," + "x" * (3 << 20) + "\n2,u2,short\n")
+    with pytest.raises(InputError, match="line 2 is over 1 MiB"):
+        read_all(p, "csv", limits=Limits(line=1 << 20))
+
+
+def test_messages_do_not_print_file_content(tmp_path):
+    p = tmp_path / "noheader.csv"
+    p.write_text("98765,@alice_handle\x1b[2J,my secret post text\n1,@bob,another\n")
+    with pytest.raises(InputError) as err:
+        read_all(p, "csv")
+    msg = str(err.value)
+    assert "98765" not in msg and "alice" not in msg and "\x1b" not in msg and "secret" not in msg
+    assert "do not look like column names" in msg
+
+
+def test_ingest_of_a_bad_time_does_not_show_the_value(ws, tmp_path):
+    p = tmp_path / "posts.csv"
+    p.write_text("user_id,text,created_at\nu1,a post here,@bob_handle\n")
+    rep = ingest(ws, [p], progress=False)
+    [ex] = rep.files[0].examples["bad_time"]
+    assert "bob" not in ex.detail and "bob" not in rep.summary()
+
+
+@pytest.mark.parametrize("word", ["now", "today", "Now", "yesterday", "tomorrow"])
+def test_relative_time_words_are_bad_time_not_the_ingest_time(word):
+    arr, bad = parse_times([word, "2021-03-01T08:15:00Z"])
+    assert arr.to_pylist()[0] is None and bad.tolist() == [True, False]
+
+
+def test_epoch_seconds_and_milliseconds_by_magnitude():
+    arr, bad = parse_times(["1600000000", "1600000000000", "1600000000.25", "1600000000123", "20210301"])
+    want = dt.datetime(2020, 9, 13, 12, 26, 40, tzinfo=UTC)
+    assert arr.to_pylist() == [want, want, want + dt.timedelta(milliseconds=250),
+                               want + dt.timedelta(milliseconds=123), dt.datetime(2021, 3, 1, tzinfo=UTC)]
+    assert not bad.any()
+
+
+@pytest.mark.parametrize("value", ["0000-01-01T00:00:00Z", "-62135596800", "-1", "99999999999999999",
+                                   "1e400", "99999-01-01", "9" * 40, "\x00\x01"])
+def test_out_of_range_times_are_counted_not_overflow(value):
+    arr, bad = parse_times([value])
+    assert arr.to_pylist() == [None] and bad.tolist() == [True]
+
+
+def test_year_zero_in_a_file_is_one_counted_reject(ws, tmp_path):
+    p = tmp_path / "posts.csv"
+    p.write_text("user_id,text,created_at\nu1,a first post,0000-01-01T00:00:00Z\nu2,a second post,-99\n"
+                 "u3,a third post,1600000000000\n")
+    rep = run(ws, p)
+    assert rep.files[0].counts == {"stored": 1, "bad_time": 2}
+
+
+def reddit_lines() -> str:
+    recs = [
+        {"author": "[deleted]", "body": "an orphaned comment", "subreddit": "books", "id": "a1",
+         "created_utc": 1500000000},
+        {"author": "reader1", "body": "[removed]", "subreddit": "books", "id": "a2", "created_utc": 1500000001},
+        {"author": "reader2", "body": "&gt; quoted&lt;3 fish &amp; chips", "subreddit": "books", "id": "a3",
+         "created_utc": 1500000002},
+        {"author": "[removed]", "body": "[deleted]", "subreddit": "books", "id": "a4", "created_utc": 1500000003},
+    ]
+    return "".join(json.dumps(r) + "\n" for r in recs)
+
+
+def test_generic_json_lines_on_a_reddit_dump_counts_deleted_authors_and_bodies(ws, tmp_path):
+    p = tmp_path / "RC_dump.jsonl"
+    p.write_text(reddit_lines())
+    rep = run(ws, p, fmt="jsonl", columns=ColumnMap(text="body", user="author"))
+    assert rep.files[0].counts == {"stored": 1, "deleted_user": 2, "deleted_text": 1}
+
+
+def test_reddit_bodies_are_html_unescaped(tmp_path):
+    p = tmp_path / "RC_dump.ndjson"
+    p.write_text(reddit_lines())
+    table, rejects, _ = read_all(p, "reddit")
+    assert table["text"].to_pylist() == ["> quoted<3 fish & chips"]
+    assert sorted(r.reason for r in rejects) == ["deleted_text", "deleted_text", "deleted_user"]
+
+
+def test_platform_language_tags(tmp_path):
+    tweets = [{"tweet": {"id_str": str(i), "full_text": f"@a @b https://t.co/x {i}", "lang": lang}}
+              for i, lang in enumerate(["en", "und", None])]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "tweets.js").write_text("window.YTD.tweets.part0 = " + json.dumps(tweets))
+    table, _, _ = read_all(data / "tweets.js", "x-archive")
+    assert table["lang"].to_pylist() == ["en", "und", None]
+
+
+def test_bare_tweets_js_and_data_folder_are_x_archives(ws, tmp_path):
+    tweets = [{"tweet": {"id_str": str(i), "full_text": f"tweet number {i} of a donor", "lang": "en",
+                         "created_at": "Wed Oct 10 20:19:24 +0000 2018"}} for i in range(3)]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "tweets.js").write_text("window.YTD.tweets.part0 = " + json.dumps(tweets))
+    donated = tmp_path / "donation_upload"  # no telling name: the content decides
+    donated.write_bytes((data / "tweets.js").read_bytes())
+    for p in (data / "tweets.js", data, donated):
+        assert detect_format(p) == "x-archive", p
+    table, _, info = read_all(data / "tweets.js", "x-archive")
+    assert table.num_rows == 3 and info.single_person
+    assert table["user"].null_count == 3
+    rep = run(ws, data / "tweets.js", fmt="x-archive", donor_id="P01")
+    assert rep.files[0].counts == {"stored": 3}
+    (data / "account.js").write_text('window.YTD.account.part0 = [{"account": {"accountId": "42"}}]')
+    table, _, _ = read_all(data, "x-archive")
+    assert set(table["user"].to_pylist()) == {"42"}
+
+
+def test_inflated_archive_member_is_refused_without_inflating_it(tmp_path):
+    p = tmp_path / "archive.zip"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data/tweets.js", "window.YTD.tweets.part0 = []")
+        zf.writestr("data/account.js", "window.YTD.account.part0 = [" + " " * (40 << 20) + "]")
+    assert p.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="account.js is over 16 MiB"):
+            read_all(p, "x-archive")
+        with pytest.raises(InputError, match="account.js declares 40 MiB, over the cap"):
+            read_all(p, "x-archive", limits=Limits(inflated=8 << 20))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 80 << 20
+
+
+def test_compressed_file_inflating_past_the_cap_is_refused(tmp_path):
+    p = tmp_path / "posts.jsonl.gz"
+    line = json.dumps({"user": "u", "text": "a post " * 20}) + "\n"
+    p.write_bytes(gzip.compress(line.encode() * 20000))
+    with pytest.raises(InputError, match="inflates to more than 1 MiB"):
+        read_all(p, "jsonl", limits=Limits(inflated=1 << 20))
+
+
+@pytest.mark.parametrize("pack", [lambda b: b, gzip.compress])
+def test_endless_line_is_one_counted_reject(tmp_path, pack):
+    good = json.dumps({"user": "u1", "text": "a short post"}) + "\n"
+    p = tmp_path / "posts.jsonl"
+    p.write_bytes(pack((good + '{"user": "u2", "text": "' + "z" * (24 << 20) + '"}\n' + good).encode()))
+    tracemalloc.start()
+    try:
+        table, rejects, _ = read_all(p, "jsonl", limits=Limits(line=1 << 20))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert table.num_rows == 2
+    assert [(r.row, r.reason) for r in rejects] == [(2, "line_too_long")]
+    assert peak < 8 << 20  # a few times the 1 MiB cap, not the 24 MiB line
+
+
+def test_garbage_between_zstd_frames_is_a_clear_error(tmp_path):
+    frame = zstandard.ZstdCompressor().compress((FIX / "posts.jsonl").read_bytes())
+    p = tmp_path / "posts.jsonl.zst"
+    p.write_bytes(frame + b"this is not a zstd frame" + frame)
+    with pytest.raises(InputError, match="the compressed data is broken"):
+        read_all(p, "jsonl")
+
+
+def test_deeply_nested_json_is_a_counted_reject(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    p = tmp_path / "posts.jsonl"
+    p.write_text(json.dumps({"user": "u", "text": "fine post"}) + "\n" + '{"user": "u", "text": ' + deep + "}\n")
+    table, rejects, _ = read_all(p, "jsonl")
+    assert table.num_rows == 1 and [(r.row, r.reason) for r in rejects] == [(2, "bad_json")]
+    assert "nested too deeply" in rejects[0].detail
+    arr = tmp_path / "outbox.json"
+    arr.write_text(outbox_text([[activity(0)]], total=2)[:-2] + ", " + deep + "]}")
+    with pytest.raises(InputError, match="holds 2 items .*nested too deeply"):
+        read_all(arr, "mastodon")
+
+
+@pytest.mark.parametrize(("values", "kind"), [
+    (pa.array([{"a": "x"}, {"a": "y"}]), "lists or records"),
+    (pa.array([["x"], ["y"]]), "lists or records"),
+    (pa.array([b"\xff\xfe", b"ok"], pa.binary()), "bytes that are not UTF-8 text"),
+])
+def test_parquet_text_column_of_the_wrong_type_is_a_clear_error(tmp_path, values, kind):
+    p = tmp_path / "posts.parquet"
+    pq.write_table(pa.table({"user_id": ["u1", "u2"], "text": values}), p)
+    with pytest.raises(InputError, match=f"column 'text' holds .*{re.escape(kind)}"):
+        read_all(p, "parquet")
+
+
+def test_parquet_binary_text_that_is_utf8_is_read(tmp_path):
+    p = tmp_path / "posts.parquet"
+    pq.write_table(pa.table({"user_id": ["u1"], "text": pa.array(["café".encode()], pa.binary())}), p)
+    table, _, _ = read_all(p, "parquet")
+    assert table["text"].to_pylist() == ["café"]
+
+
+@pytest.mark.parametrize("name", ["posts.csv", "posts.jsonl"])
+def test_text_column_as_group_column_is_refused(name):
+    with pytest.raises(InputError, match="group column"):
+        read_all(FIX / name, name.split(".")[1],
+                 columns=ColumnMap(text="text" if name.endswith("jsonl") else "message", groups=("text",) if name.endswith("jsonl") else ("message",)))
+
+
+def test_unknown_format_is_refused_by_get_reader():
+    with pytest.raises(InputError, match="unknown format 'nope'"):
+        get_reader("nope")

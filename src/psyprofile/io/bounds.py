@@ -298,7 +298,7 @@ def iter_lines(fh: IO[bytes], limit: int = DEFAULT_LIMITS.line) -> Iterator[tupl
             return
         n += 1
         if len(line) > limit and not line.endswith(b"\n"):
-            skipped = len(line)
+            skipped, line = len(line), b""
             while (rest := fh.readline(1 << 20)) and not rest.endswith(b"\n"):
                 skipped += len(rest)
             skipped += len(rest)
