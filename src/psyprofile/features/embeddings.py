@@ -67,7 +67,7 @@ from psyprofile.store.db import one
 from psyprofile.store.workspace import Workspace
 
 DIM = 384
-MODELS = ("minilm", "minilm-static")
+MODELS = ("minilm", "minilm-static", "e5-multilingual")
 RUNTIMES = ("fp32", "bf16")
 DEFAULT_RUNTIME = "fp32"
 WEIGHTINGS = ("words", "none")
@@ -219,6 +219,12 @@ def get_embedder(model: str, runtime: str | None = None, batch_size: int = 64,
         from psyprofile.features.static_embed import StaticMiniLM
 
         return StaticMiniLM()
+    if model == "e5-multilingual":
+        if max_windows or runtime:
+            raise PsyprofileError("max_windows and runtime apply to 'minilm' only; omit them.")
+        from psyprofile.features.multilingual import E5Multilingual
+
+        return E5Multilingual()
     raise PsyprofileError(f"unknown embedding model '{model}'; choose one of {', '.join(MODELS)}.")
 
 
