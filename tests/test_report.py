@@ -18,7 +18,7 @@ from psyprofile.cli.main import cli
 from psyprofile.features.extract import extract_features
 from psyprofile.io.base import ColumnMap
 from psyprofile.io.ingest import ingest
-from psyprofile.report.charts import group_bars, zscore_matrix
+from psyprofile.report.charts import group_bars
 from psyprofile.report.html import SECTIONS, write_report
 from psyprofile.store.outcomes import load_outcomes
 from psyprofile.store.workspace import Workspace
@@ -146,20 +146,6 @@ def test_sections_not_computed_say_so(tmp_path):
                            "Differential language analysis", "Group comparisons",
                            "Trends over time", "Tests between groups", "Privacy budget"]
     assert res.charts == []
-
-
-def test_zscore_matrix_by_hand():
-    g = pd.DataFrame({
-        "grp": ["A", "B", "C", "A", "B", "C"],
-        "score": ["x", "x", "x", "y", "y", "y"],
-        "mean": [0.5, -0.25, None, 2.0, 2.0, None],
-        "suppressed": [False, False, True, False, False, True],
-    })
-    z = zscore_matrix(g)
-    assert z.loc["A", "x"] == pytest.approx(1.0)  # (0.5 - 0.125) / 0.375
-    assert z.loc["B", "x"] == pytest.approx(-1.0)
-    assert z.loc[["A", "B"], "y"].tolist() == [0.0, 0.0]  # no spread: no colour
-    assert z.loc["C"].isna().all()
 
 
 def test_many_groups_name_the_always_suppressed_ones_instead_of_drawing_them():

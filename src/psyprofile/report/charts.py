@@ -207,28 +207,53 @@ def trends(groups: pd.DataFrame, by: str, family: str, units: Mapping[str, str])
     return _encode(fig, f"{family} by {by} over time: means with 95% CI bands", " ".join(notes))
 
 
-def zscore_matrix(groups: pd.DataFrame) -> pd.DataFrame:
-    """Group x score matrix of group means z-scored per score across the unsuppressed groups.
+# The heatmap's colour scale: Cohen's d, fixed, so that the same colour means the same
+# difference in every study and a negligible one (|d| < .1) is drawn near white.
+D_LIMIT = 1.0
+HEATMAP_CMAP = "RdBu_r"  # white at d = 0
+_Z95 = 1.959963984540054
 
-    Returns a frame indexed by ``grp`` with one column per score; suppressed cells are NaN.
-    A score whose groups all share one mean gets 0 for every group (no spread to show).
+
+def effect_size_matrix(groups: pd.DataFrame) -> pd.DataFrame:
+    """Group x score matrix of Cohen's d: each group's mean minus the mean over the users of
+    all unsuppressed groups, divided by the pooled within-group SD.
+
+    A group's SD is read back from its 95% CI of the mean and its users
+    (``sd = (ci_hi - ci_lo) / (2 * 1.96) * sqrt(n_users)``), the rows of :mod:`analysis.groups`.
+    Returns a frame indexed by ``grp`` with one column per score; suppressed cells, and
+    scores without a usable spread, are NaN.
     """
-    visible = groups[~groups["suppressed"].fillna(False).astype(bool)]
-    m = visible.pivot_table(index="grp", columns="score", values="mean", aggfunc="first")
-    m = m.reindex(index=sorted(groups["grp"].unique()), columns=sorted(groups["score"].unique()))
-    sd = m.std(axis=0, ddof=0)
-    z = (m - m.mean(axis=0)) / sd.where(sd > 0)
-    z.loc[:, ~(sd > 0)] = 0.0
-    return z.where(m.notna())
+    visible = groups[~groups["suppressed"].fillna(False).astype(bool)].copy()
+    n = visible["n_users"].astype(float)
+    visible["sd"] = (visible["ci_hi"] - visible["ci_lo"]) / (2 * _Z95) * np.sqrt(n)
+    visible["n"] = n
+    out = {}
+    for score, g in visible.groupby("score"):
+        g = g.dropna(subset=["mean", "sd"])
+        dof = (g["n"] - 1).clip(lower=0)
+        if g.empty or dof.sum() <= 0:
+            continue
+        pooled = float(np.sqrt((dof * g["sd"] ** 2).sum() / dof.sum()))
+        grand = float((g["n"] * g["mean"]).sum() / g["n"].sum())
+        if pooled > 0:
+            out[score] = pd.Series(((g["mean"] - grand) / pooled).to_numpy(), index=g["grp"].to_numpy())
+    d = pd.DataFrame(out)
+    return d.reindex(index=sorted(groups["grp"].unique()), columns=sorted(groups["score"].unique()))
 
 
 def heatmap(groups: pd.DataFrame, by: str) -> Chart:
-    """Heatmap of :func:`zscore_matrix` (groups in rows, traits in columns); suppressed cells
-    are grey and labelled 'S'."""
+    """Heatmap of :func:`effect_size_matrix` (groups in rows, traits in columns) on the fixed
+    scale d = -1 to 1 (beyond it, full colour); suppressed cells are grey and labelled 'S'."""
+    return _encode(heatmap_figure(groups, by),
+                   f"Traits by {by}: group difference from the mean, Cohen's d (S = suppressed)")
+
+
+def heatmap_figure(groups: pd.DataFrame, by: str) -> Any:
+    """The matplotlib figure of :func:`heatmap` (its first axes hold the image)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    z = zscore_matrix(groups)
+    z = effect_size_matrix(groups)
     rows, cols = [_short(g) for g in z.index], [_short(c) for c in z.columns]
     # inches: margins sized to the longest labels (~0.075 in per 8-pt character)
     left = 0.6 + 0.075 * max(map(len, rows), default=1)
@@ -242,9 +267,8 @@ def heatmap(groups: pd.DataFrame, by: str) -> Chart:
     ax = fig.add_axes((left / w, bottom / h, plot_w / w, plot_h / h))
     cax = fig.add_axes(((left + plot_w + 0.2) / w, bottom / h, 0.2 / w, plot_h / h))
     ax.set_facecolor("#dddddd")
-    lim = max(1.0, float(np.nanmax(np.abs(z.to_numpy()))) if z.notna().any().any() else 1.0)
-    im = ax.imshow(np.ma.masked_invalid(z.to_numpy(float)), cmap="RdBu_r", vmin=-lim, vmax=lim,
-                   aspect="auto")
+    im = ax.imshow(np.ma.masked_invalid(z.to_numpy(float)), cmap=HEATMAP_CMAP, vmin=-D_LIMIT,
+                   vmax=D_LIMIT, aspect="auto")
     for (i, j), v in np.ndenumerate(z.to_numpy(float)):
         if np.isnan(v):
             ax.text(j, i, "S", ha="center", va="center", fontsize=7, color="#555555")
@@ -253,5 +277,7 @@ def heatmap(groups: pd.DataFrame, by: str) -> Chart:
     ax.set_xlabel("trait / score")
     ax.set_ylabel(by)
     bar = fig.colorbar(im, cax=cax)
-    bar.set_label("z-score of group mean\n(SD across groups)", fontsize=8)
-    return _encode(fig, f"Traits by {by}: z-scored group means (S = suppressed)")
+    bar.set_label("Cohen's d: group mean vs all users\n(pooled SD; scale fixed at -1 to 1)",
+                  fontsize=8)
+    return fig
+
