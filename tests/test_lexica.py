@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from psyprofile.errors import InputError
+from psyprofile.lexica import wwbp
 from psyprofile.lexica.load import (
     read_csv,
     read_dic,
@@ -27,6 +28,7 @@ from psyprofile.lexica.registry import (
 from psyprofile.store.workspace import Workspace
 
 FIX = Path(__file__).parent / "fixtures" / "lexica"
+WWBP_FIXTURE = Path(__file__).parent / "fixtures" / "profiles" / "bigfive_lexicon.json"
 
 
 def rows(lex):
@@ -146,6 +148,8 @@ def fake_archive(tmp_path, monkeypatch):
     monkeypatch.setattr(dlatk_sdist, "extract_member", extract_member)
     monkeypatch.setattr(registry, "_archive_failure", [])
     monkeypatch.setenv("PSYPROFILE_CACHE", str(tmp_path / "cache"))
+    # the WWBP lexicon by path, so listings do not run npm
+    monkeypatch.setenv(wwbp.ENV, str(WWBP_FIXTURE))
     return db, calls
 
 
@@ -159,10 +163,12 @@ def test_bundled_lexicon_is_cached_as_parquet(fake_archive):
     assert len(calls) == 1
 
 
-def test_nrc_emot_is_applied_as_counts(fake_archive):
+def test_nrc_emot_keeps_its_weights(fake_archive):
+    # the NRC Hashtag Emotion Lexicon is real-valued: scored with its weights, as DLATK's
+    # --weighted_lexicon does, not as a word list
     lex = load_bundled("nrc_emot")
-    assert not lex.weighted
-    assert rows(lex) == [("joyful", "joy", 1.0), ("scared", "fear", 1.0)]
+    assert lex.weighted and "Kiritchenko" in lex.citation
+    assert rows(lex) == [("joyful", "joy", pytest.approx(0.8)), ("scared", "fear", pytest.approx(1.4))]
 
 
 def test_unavailable_lexica_are_listed_with_the_reason(fake_archive):

@@ -13,7 +13,14 @@ Matching follows DLATK: terms and 1grams are compared lower-cased; a term ending
 ``*`` whose stem has at least 3 characters also matches every 1gram beginning with the
 stem (``abandon*``: ``abandon``, ``abandoned``); shorter wildcard terms (``a*``, ``*``)
 only match that exact token. A 1gram matched by several entries of one category (a word
-and a wildcard) counts once, with the largest weight. Multi-word terms never match 1grams.
+and a wildcard) counts once, with the largest weight.
+
+Multi-word terms (``sick of``, ``. i hate``: tokens joined by one space, as the n-gram
+tables write them) match the group's 2grams and 3grams exactly (no wildcards), read from
+the ``2gram``/``3gram`` sets at the same level, which must have been extracted
+(:func:`term_lengths` says which a lexicon needs). Their ``group_norm`` is count / the
+group's 1gram tokens, so a category's score stays Σ weight × count / words over all its
+1–3grams, as the npm ``bigfive`` scorer and DLATK's weighted lexica on 1to3grams compute it.
 
 Constant terms, also as DLATK: a lexicon with ``_intercept`` entries adds each one's weight
 to its category's ``group_norm`` in every group (``value`` 0 if no word matched); a
@@ -39,9 +46,11 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from psyprofile.errors import PsyprofileError
+from psyprofile.features.ngrams import set_name as ng_set_name
 from psyprofile.features.store import require_feature_set, write_features
 from psyprofile.lexica.load import INTERCEPT, Lexicon, check_name
 from psyprofile.lexica.registry import resolve_lexicon
+from psyprofile.store.db import quote_ident
 
 MIN_WILDCARD_STEM = 3  # DLATK tries prefixes of 3+ characters only
 
@@ -58,7 +67,9 @@ WITH lex AS (
     -- only prefixes as long as a wildcard's stem can match one: none for most lexica
     SELECT DISTINCT length(term) - 1 AS n FROM lex WHERE term LIKE '%*' AND length(term) > {stem}
 ), prefixes AS (
+    -- wildcards expand over 1grams only: 'abandon*' does not match the 2gram 'abandon ship'
     SELECT word, left(word, n::BIGINT) AS stem FROM vocab JOIN stem_lengths ON length(word) >= n
+    WHERE NOT contains(word, ' ')
 )
 SELECT word, category, max(weight) AS weight FROM (
     SELECT v.word, l.category, l.weight FROM vocab v JOIN lex l ON v.word = l.term
@@ -66,6 +77,40 @@ SELECT word, category, max(weight) AS weight FROM (
     SELECT p.word, l.category, l.weight FROM prefixes p JOIN lex l ON l.term = p.stem || '*'
 ) GROUP BY 1, 2
 """
+
+def term_lengths(lex: Lexicon) -> list[int]:
+    """The n-gram lengths of the lexicon's terms (1 always; 2, 3 for multi-word terms)."""
+    terms = pc.unique(lex.entries.column("term")).to_pylist()
+    return sorted({1} | {len(t.split()) for t in terms if t != INTERCEPT and t.strip()})
+
+
+def matching_source(con: Any, lex: Lexicon, source_set: str, level: str) -> str:
+    """The table the lexicon is matched against: ``source_set``'s table for a lexicon of
+    single words; for one with multi-word terms, a temp table ``_lexsrc`` of those rows plus
+    the rows of the ``<n>gram`` sets that are such terms (group_norm: count / the group's
+    1gram tokens). Needs ``_lex`` registered."""
+    src = require_feature_set(con, source_set, level)
+    longer = [n for n in term_lengths(lex) if n > 1]
+    if not longer:
+        return src
+    parts = [f"SELECT group_id, feature, value, group_norm FROM {quote_ident(src)}"]
+    for n in longer:
+        try:
+            table = require_feature_set(con, ng_set_name(n), level)
+        except PsyprofileError:
+            raise PsyprofileError(
+                f"lexicon '{lex.name}' has {n}-word terms, matched against {n}grams: extract "
+                f"them first (`psyprofile features STUDY --level {level} --ngrams "
+                f"{','.join(map(str, term_lengths(lex)))} --lexicon {lex.name}`).") from None
+        parts.append(
+            f"SELECT f.group_id, f.feature, f.value, f.value / g.words AS group_norm "
+            f"FROM {quote_ident(table)} f JOIN group_words g ON g.level = $level AND "
+            "g.group_id = f.group_id AND g.words > 0 "
+            "WHERE lower(f.feature) IN (SELECT lower(term) FROM _lex WHERE contains(term, ' '))")
+    con.execute("CREATE OR REPLACE TEMP TABLE _lexsrc AS " + " UNION ALL ".join(parts),
+                {"level": level})
+    return "_lexsrc"
+
 
 def _arrays(con: Any, sql: str) -> list[np.ndarray]:
     t = con.sql(sql).to_arrow_table()
@@ -174,10 +219,11 @@ def extract_lexicon(
         raise PsyprofileError(f"the lexicon's name '{lex.name}' is that of its source feature "
                               "set; rename the lexicon file.")
     with ws.connect() as con:
-        src = require_feature_set(con, source_set, level)
+        require_feature_set(con, source_set, level)
         con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
         con.register("_lex", lex.entries)
         try:
+            src = matching_source(con, lex, source_set, level)
             con.execute(MATCHED_SQL.format(src=src, icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
             table, counts = _scores(con, src, lex)
         finally:

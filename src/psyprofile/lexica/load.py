@@ -255,7 +255,9 @@ def read_dlatk_table(db_path: str | Path, table: str, name: str | None = None,
 
 
 def read_lexicon_file(spec: str | Path, name: str | None = None) -> Lexicon:
-    """Read ``spec``: ``file.csv``, ``file.dic``, or ``file.db:table`` (DLATK SQLite)."""
+    """Read ``spec``: ``file.csv``, ``file.dic``, ``file.json`` (trait letters to {term:
+    weight}, as the npm package ``bigfive``; see :mod:`psyprofile.lexica.wwbp`), or
+    ``file.db:table`` (DLATK SQLite)."""
     text = str(spec)
     m = re.match(r"^(.*\.(?:db|sqlite|sqlite3)):([^:/\\]+)$", text)
     if m:
@@ -270,7 +272,12 @@ def read_lexicon_file(spec: str | Path, name: str | None = None) -> Lexicon:
         return read_csv(path, name)
     if suffix == ".dic":
         return read_dic(path, name)
-    raise InputError(f"{path}: unknown lexicon format '{suffix}'; use .csv, .dic or FILE.db:TABLE.")
+    if suffix == ".json":
+        from psyprofile.lexica.wwbp import read_bigfive_json
+
+        return read_bigfive_json(path, name or _default_name(path))
+    raise InputError(f"{path}: unknown lexicon format '{suffix}'; use .csv, .dic, .json (the "
+                     "bigfive package's shape) or FILE.db:TABLE.")
 
 
 def write_csv(lexicon: Lexicon, path: str | Path) -> int:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from psyprofile.datasets import dlatk_sdist
 from psyprofile.errors import InputError, PsyprofileError
+from psyprofile.lexica import wwbp
 from psyprofile.lexica.load import (
     ENTRY_SCHEMA,
     Lexicon,
@@ -53,21 +54,23 @@ class BundledSpec:
     weighted: bool
     licence: str
     citation: str
-    origin: str  # 'dlatk' (a table of dlatk_lexica.db) or 'vader'
+    origin: str  # 'dlatk' (a table of dlatk_lexica.db), 'vader' or 'npm' (lexica.wwbp)
+    languages: tuple[str, ...] = ("en",)  # ISO 639-1 codes of the text it was built from
 
 
 BUNDLED: dict[str, BundledSpec] = {s.name: s for s in [
     BundledSpec(
-        "nrc_emot", "NRC emotions (8): anger, anticipation, disgust, fear, joy, sadness, "
-        "surprise, trust; applied as word counts, as DLATK does without --weighted_lexicon",
-        False, _NRC_LICENCE,
-        "Mohammad, S. M. & Turney, P. D. (2013). Crowdsourcing a word-emotion association "
-        "lexicon. Computational Intelligence 29(3), 436-465. DLATK's table also holds "
-        "hashtag terms with association weights, as in Mohammad, S. M. & Kiritchenko, S. "
-        "(2015). Using hashtags to capture fine emotion categories from tweets. "
-        "Computational Intelligence 31(2), 301-326.", "dlatk"),
+        "nrc_emot", "NRC Hashtag Emotion Lexicon (8 emotions: anger, anticipation, disgust, "
+        "fear, joy, sadness, surprise, trust): real-valued word-emotion association scores "
+        "learned from tweets with emotion hashtags, applied with its weights. DLATK's table "
+        "holds 32,385 term-emotion pairs over 16,861 terms, scores 0.000003-2.69, function "
+        "words included: the Hashtag Emotion Lexicon, not the binary EmoLex", True,
+        _NRC_LICENCE,
+        "Mohammad, S. M. & Kiritchenko, S. (2015). Using hashtags to capture fine emotion "
+        "categories from tweets. Computational Intelligence 31(2), 301-326.", "dlatk"),
     BundledSpec(
-        "nrc_sent", "NRC hashtag sentiment scores (SENT, pos_sent, neg_sent)", True,
+        "nrc_sent", "NRC Hashtag Sentiment Lexicon scores: SENT (all terms), pos_sent (the "
+        "terms scoring > 0), neg_sent (the terms scoring < 0, weights negative)", True,
         _NRC_LICENCE,
         "Mohammad, S. M., Kiritchenko, S. & Zhu, X. (2013). NRC-Canada: Building the "
         "state-of-the-art in sentiment analysis of tweets. SemEval 2013.", "dlatk"),
@@ -105,6 +108,11 @@ BUNDLED: dict[str, BundledSpec] = {s.name: s for s in [
         "MIT licence (vaderSentiment package).",
         "Hutto, C. J. & Gilbert, E. (2014). VADER: A parsimonious rule-based model for "
         "sentiment analysis of social media text. ICWSM 2014.", "vader"),
+    BundledSpec(
+        wwbp.NAME, "WWBP Big Five lexicon: per trait the 100 most positively and 100 most "
+        "negatively correlated 1-3grams (75,000 Facebook users), weights the correlations; "
+        "neuroticism = the file's N (emotional stability) with its sign flipped", True,
+        wwbp.LICENCE, wwbp.CITATION, "npm"),
 ]}
 
 
@@ -155,6 +163,11 @@ def load_bundled(name: str) -> Lexicon:
     spec = BUNDLED.get(name)
     if spec is None:
         raise InputError(f"no bundled lexicon '{name}'. Bundled: {', '.join(BUNDLED)}.")
+    if spec.origin == "npm":
+        try:
+            return wwbp.load_wwbp()
+        except PsyprofileError as exc:
+            raise LexiconUnavailable(str(exc)) from None
     entries = _vader_entries() if spec.origin == "vader" else _dlatk_table(name)
     if not spec.weighted:
         entries = entries.set_column(2, "weight", pa.array([1.0] * entries.num_rows, pa.float64()))
