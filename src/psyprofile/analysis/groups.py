@@ -5,19 +5,24 @@ A ``by`` column is either a message group column (kept at ingest with ``--group-
 per-user outcome column (``psyprofile outcomes``). For a message column a user belongs to
 the group they post in most (their modal value; ties go to the first value in sort order),
 so every user counts once per partition; posts with no value are ignored for that vote.
-With ``period`` the users of each period are those who posted in it, with their modal group
-in that period; their scores are whole-history scores (profiles are not scored per period).
+With ``period`` the users of each period are those with at least ``min_period_words``
+words of posts in it, in their modal group of that period, each scored on their own posts
+of that period (:mod:`psyprofile.profiles.periods`), so a trend measures change.
 
 Estimates weight users equally, or by their posts in the partition (``weight_by="posts"``),
-times weights from a file (``weights``) and raking weights (``poststratify``). Bootstrap CIs
-resample users with replacement, seeded per group from the run seed and the group's key, so
-results do not depend on the order or the machine the groups are computed on. Small groups
-are suppressed (see :mod:`psyprofile.analysis.suppress`), optionally with differential
-privacy (see :mod:`psyprofile.analysis.dp`).
+times weights from a file (``weights``) and raking weights (``poststratify``); weights are
+trimmed to a maximum ratio, and a weighted group whose Kish effective sample size is under
+the minimum is suppressed. Bootstrap CIs resample users with replacement, seeded per group
+from the run seed and the group's key, so results do not depend on the order or the machine
+the groups are computed on. Small groups are suppressed and every release is audited with
+all earlier ones (see :mod:`psyprofile.analysis.suppress`), optionally with differential
+privacy (see :mod:`psyprofile.analysis.dp`). Released non-DP numbers are rounded
+(:func:`psyprofile.analysis.suppress.round_value`).
 
 Tables (contract C2): ``study_runs``, ``study_groups``, ``study_comparisons`` and
 ``privacy_budget``; ``study_runs.params`` is JSON with the options and a ``results`` object
-(``ess``, users left out and why, where strata levels came from, the DP release id).
+(``ess``, users left out and why, where strata levels came from, the DP release id, the
+trend's definition, the audit's time).
 """
 
 from __future__ import annotations
@@ -36,16 +41,17 @@ import numpy as np
 import pandas as pd
 
 from psyprofile.analysis import compare, dp, raking
-from psyprofile.analysis.suppress import Ledger
+from psyprofile.analysis.suppress import Ledger, round_sig, round_value
 from psyprofile.errors import InputError, PsyprofileError
-from psyprofile.store.db import scalar, table_exists
+from psyprofile.profiles.periods import PERIOD_FORMATS
+from psyprofile.store.db import quote_ident, scalar, table_exists
 from psyprofile.store.outcomes import outcome_columns, read_table_file
 from psyprofile.store.workspace import Workspace
 
 FAMILIES = ("big5", "emotions", "sentiment", "wellbeing", "temporal", "age", "gender")
-PERIOD_FORMATS = {"day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}
 GROUP_COLUMNS = ["by", "grp", "period", "family", "score", "n_users", "n_posts", "mean",
-                 "median", "ci_lo", "ci_hi", "suppressed", "dp"]
+                 "median", "ci_lo", "ci_hi", "suppressed", "dp", "noise_scale", "n_noise_scale"]
+MAX_WEIGHT_RATIO = 10.0
 COMPARISON_COLUMNS = ["by", "score", "group_a", "group_b", "effect", "estimate", "ci_lo",
                       "ci_hi", "p", "q"]
 
@@ -54,7 +60,8 @@ CREATE TABLE IF NOT EXISTS study_runs (run_id INTEGER, created_at TIMESTAMP, par
     n_users BIGINT);
 CREATE TABLE IF NOT EXISTS study_groups (run_id INTEGER, "by" VARCHAR, grp VARCHAR,
     period VARCHAR, family VARCHAR, score VARCHAR, n_users BIGINT, n_posts BIGINT, mean DOUBLE,
-    median DOUBLE, ci_lo DOUBLE, ci_hi DOUBLE, suppressed BOOLEAN, dp BOOLEAN);
+    median DOUBLE, ci_lo DOUBLE, ci_hi DOUBLE, suppressed BOOLEAN, dp BOOLEAN,
+    noise_scale DOUBLE, n_noise_scale DOUBLE);
 CREATE TABLE IF NOT EXISTS study_comparisons (run_id INTEGER, "by" VARCHAR, score VARCHAR,
     group_a VARCHAR, group_b VARCHAR, effect VARCHAR, estimate DOUBLE, ci_lo DOUBLE,
     ci_hi DOUBLE, p DOUBLE, q DOUBLE);
@@ -141,12 +148,11 @@ def _profiles(con: duckdb.DuckDBPyConnection, study: Path) -> pd.DataFrame:
             con, "SELECT count(*) FROM profile_scores WHERE value IS NOT NULL"):
         raise PsyprofileError(f"{study}: no user profiles yet; run `psyprofile profile {study}` "
                               "first, then `psyprofile study`.")
-    scored = ("AND user_id IN (SELECT user_id FROM profile_users WHERE status = 'scored')"
-              if table_exists(con, "profile_users") else "")
-    return con.execute(
-        "SELECT user_id, family, dimension, value FROM profile_scores "
-        f"WHERE value IS NOT NULL AND isfinite(value) {scored} ORDER BY user_id, dimension"
-    ).df()
+    sql = ("SELECT user_id, family, dimension, value FROM profile_scores "
+           "WHERE value IS NOT NULL AND isfinite(value)")
+    if table_exists(con, "profile_users"):
+        sql += " AND user_id IN (SELECT user_id FROM profile_users WHERE status = 'scored')"
+    return con.execute(sql + " ORDER BY user_id, dimension").df()
 
 
 def resolve_scores(profile: pd.DataFrame, wanted: Sequence[str]) -> list[tuple[str, str]]:
@@ -169,13 +175,15 @@ def resolve_scores(profile: pd.DataFrame, wanted: Sequence[str]) -> list[tuple[s
 
 
 def _memberships(con: duckdb.DuckDBPyConnection, col: str, period: str | None,
-                 group_cols: set[str], outcomes: dict[str, str]) -> pd.DataFrame:
+                 group_cols: set[str]) -> pd.DataFrame:
     """(user_id, period, grp, n_posts): each user's group per partition and posts in it."""
-    pexpr = f"strftime(created_at, '{PERIOD_FORMATS[period]}')" if period else "NULL::VARCHAR"
+    c = quote_ident(col)
+    pexpr = "strftime(created_at, ?)" if period else "NULL::VARCHAR"
     where = "WHERE created_at IS NOT NULL" if period else ""
+    params = [PERIOD_FORMATS[period]] if period else []
     if col in group_cols:
         sql = f"""
-        WITH m AS (SELECT user_id, {pexpr} AS period, "{col}" AS grp FROM messages {where}),
+        WITH m AS (SELECT user_id, {pexpr} AS period, {c} AS grp FROM messages {where}),
         posts AS (SELECT user_id, period, count(*) AS n_posts FROM m GROUP BY ALL),
         votes AS (SELECT user_id, period, grp, count(*) AS n FROM m WHERE grp IS NOT NULL
                   GROUP BY ALL),
@@ -189,12 +197,12 @@ def _memberships(con: duckdb.DuckDBPyConnection, col: str, period: str | None,
         sql = f"""
         WITH posts AS (SELECT user_id, {pexpr} AS period, count(*) AS n_posts FROM messages
                        {where} GROUP BY ALL)
-        SELECT o.user_id, p.period, CAST(o."{col}" AS VARCHAR) AS grp,
+        SELECT o.user_id, p.period, CAST(o.{c} AS VARCHAR) AS grp,
                coalesce(p.n_posts, 0) AS n_posts
         FROM outcomes o {'JOIN' if period else 'LEFT JOIN'} posts p ON o.user_id = p.user_id
-        WHERE o."{col}" IS NOT NULL
+        WHERE o.{c} IS NOT NULL
         """
-    df = con.execute(sql).df()
+    df = con.execute(sql, params).df()
     if col not in group_cols and not period:
         df["period"] = None
     return df
@@ -221,6 +229,20 @@ def _file_weights(ws: Workspace, path: Path) -> pd.Series:
     return s
 
 
+def check_out_path(out: str | Path | None) -> Path | None:
+    """``out`` if a table can be written there (suffix and folder), else a clear error,
+    raised before anything is computed or recorded."""
+    if out is None:
+        return None
+    path = Path(out)
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"{path}: --out must end in .csv or .parquet.")
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: --out folder {path.parent} does not exist; create it first "
+                         "(nothing was released or recorded).")
+    return path
+
+
 # ---------------------------------------------------------------- the study
 
 def run_study(
@@ -230,27 +252,35 @@ def run_study(
     period: str | None = None,
     scores: Sequence[str] = ("big5", "wellbeing", "emotions", "age"),
     min_users: int | None = None,
+    allow_smaller_groups: bool = False,
+    min_period_words: int | None = None,
     weight_by: str = "users",
     weights: str | Path | None = None,
+    max_weight_ratio: float = MAX_WEIGHT_RATIO,
     poststratify: str | Path | None = None,
     strata: list[str] | None = None,
     dp_epsilon: float | None = None,
     dp_bounds: dict[str, tuple[float, float]] | None = None,
     seed: int = 0,
     n_boot: int = 1000,
+    out: str | Path | None = None,
     engine: Any = None,
     progress: bool = True,
 ) -> StudyResult:
     """Group means/medians with bootstrap CIs of profile scores, stored as a new study run.
 
     ``by``: group columns (message group columns or outcome columns), each analysed on its
-    own; ``period``: 'day', 'week' or 'month' adds per-period rows (trends) besides the
-    whole-history rows (period NULL); ``scores``: families or dimension names;
-    ``min_users``: suppression threshold (default: the workspace's ``min_group_size``);
-    ``weights``: CSV user_id,weight (raw ids); ``poststratify``/``strata``: margins CSV and
-    the strata raked to; ``dp_epsilon``: total ε of a differentially private release, with
-    ``dp_bounds`` {dimension or family: (lo, hi)}; ``engine``: an engine with
-    ``map(fn, items, desc=)`` (contract C3) for the bootstraps.
+    own; ``period``: 'day', 'week' or 'month' adds per-period rows (trends: users scored on
+    their posts of the period, with at least ``min_period_words`` words, default from the
+    study config) besides the whole-history rows (period NULL); ``scores``: families or
+    dimension names; ``min_users``: suppression threshold (default and floor: the
+    workspace's ``min_group_size``; lower only with ``allow_smaller_groups``, recorded);
+    ``weights``: CSV user_id,weight (raw ids), trimmed to ``max_weight_ratio``;
+    ``poststratify``/``strata``: margins CSV and the strata raked to; ``dp_epsilon``: total
+    ε of a differentially private release, with ``dp_bounds`` {dimension or family: (lo,
+    hi)}, finite; ``out``: a .csv/.parquet written before the run is recorded (if it cannot
+    be written, nothing is recorded); ``engine``: an engine with ``map(fn, items, desc=)``
+    (contract C3) for the bootstraps.
     """
     if not by:
         raise InputError("--by: name at least one group column.")
@@ -261,14 +291,20 @@ def run_study(
     if bool(poststratify) != bool(strata):
         raise InputError("--poststratify CSV and --strata COLS go together; give both.")
     if dp_epsilon is not None:
-        if not dp_epsilon > 0:
-            raise InputError(f"--dp-epsilon must be > 0 (got {dp_epsilon}).")
+        if not (dp_epsilon > 0 and np.isfinite(dp_epsilon)):
+            raise InputError(f"--dp-epsilon must be a finite number > 0 (got {dp_epsilon}).")
         if weights or poststratify or weight_by != "users":
             raise InputError("--dp-epsilon releases equally weighted means only; drop --weights, "
                              "--poststratify and --weight-by posts for a DP release.")
-    k = int(min_users if min_users is not None else ws.min_group_size())
+    floor = ws.min_group_size()
+    k = int(min_users if min_users is not None else floor)
     if k < 2:
         raise InputError(f"--min-users must be at least 2 (got {k}).")
+    if k < floor and not allow_smaller_groups:
+        raise InputError(f"--min-users {k} is below the study's min_group_size {floor} "
+                         "(psyprofile.toml); groups that small are not released unless you "
+                         "add --allow-smaller-groups, which is recorded with the run.")
+    out_path = check_out_path(out)
 
     results: dict[str, Any] = {"excluded": {}}
     with ws.connect() as con:
@@ -284,54 +320,81 @@ def run_study(
                 f"{', '.join(outcomes) or 'none'}."
             )
         pairs = resolve_scores(profile, list(scores))
-        members = {col: [_memberships(con, col, None, group_cols, outcomes)]
-                   + ([_memberships(con, col, period, group_cols, outcomes)] if period else [])
+        members = {col: [_memberships(con, col, None, group_cols)]
+                   + ([_memberships(con, col, period, group_cols)] if period else [])
                    for col in by}
         profiled = pd.Index(profile["user_id"].unique())
         for col in by:
             grouped = members[col][0]["user_id"]
             results["excluded"][f"no_{col}"] = int((~profiled.isin(grouped)).sum())
         wide = profile.pivot_table(index="user_id", columns="dimension", values="value")
-        user_w = _user_weights(ws, con, wide, weights, poststratify, strata, results)
+        user_w = _user_weights(ws, con, wide, weights, poststratify, strata, max_weight_ratio,
+                               results)
         bounds = dp.resolve_bounds(pairs, dp_bounds) if dp_epsilon is not None else {}
         ledger = Ledger.load(con, k)
-
-        if user_w is not None:
-            wide = wide.loc[wide.index.intersection(user_w.index)]
-        rows, tasks = _plan(by, members, wide, pairs, user_w, weight_by, ledger, seed, n_boot)
-        plan = None
-        if dp_epsilon is not None:
-            n_parts = len({(r["by"], r["period"]) for r in rows})
-            plan = dp.BudgetPlan(dp_epsilon, max(n_parts, 1), len(pairs))
-            _fill_dp(rows, tasks, plan, bounds, seed)
-        else:
-            _fill_bootstrap(rows, tasks, engine, progress)
-        groups = pd.DataFrame(rows, columns=GROUP_COLUMNS)
-        comps = (_comparisons(groups, tasks) if dp_epsilon is None
-                 else pd.DataFrame(columns=COMPARISON_COLUMNS))
-        if user_w is not None:
-            results["ess"] = raking.kish_ess(user_w.loc[wide.index].to_numpy())
-            results["n_weighted"] = int(len(wide))
-        n_users = int(len(wide))
-        params = {"by": list(by), "period": period, "scores": [d for _, d in pairs],
-                  "min_users": k, "weight_by": weight_by,
-                  "weights": str(weights) if weights else None,
-                  "poststratify": str(poststratify) if poststratify else None,
-                  "strata": list(strata or []), "dp_epsilon": dp_epsilon,
-                  "dp_bounds": {d: list(b) for d, b in bounds.items()} or None,
-                  "seed": seed, "n_boot": n_boot, "results": results}
-        run_id = _store(con, ws, params, n_users if n_users >= k else None, groups, comps,
-                        ledger, plan)
+    tables = {None: wide}
+    if period:
+        tables.update(_period_tables(ws, period, [d for _, d in pairs], min_period_words,
+                                     progress, results))
+    if user_w is not None:
+        tables = {p: t.loc[t.index.intersection(user_w.index)] for p, t in tables.items()}
+    rows, tasks = _plan(by, members, tables, pairs, user_w, weight_by, ledger, seed, n_boot)
+    results["audit"] = {"seconds": round(ledger.seconds, 4), "checks": ledger.audits}
+    plan = None
+    if dp_epsilon is not None:
+        n_parts = len({(r["by"], r["period"]) for r in rows})
+        plan = dp.BudgetPlan(dp_epsilon, max(n_parts, 1), len(pairs))
+        _fill_dp(rows, tasks, plan, bounds)
+    else:
+        _fill_bootstrap(rows, tasks, engine, progress)
+    groups = pd.DataFrame(rows, columns=GROUP_COLUMNS)
+    comps = (_comparisons(groups, tasks) if dp_epsilon is None
+             else pd.DataFrame(columns=COMPARISON_COLUMNS))
+    if user_w is not None:
+        results["ess"] = raking.kish_ess(user_w.loc[wide.index].to_numpy())
+        results["n_weighted"] = int(len(tables[None]))
+    n_users = int(len(tables[None]))
+    params = {"by": list(by), "period": period, "scores": [d for _, d in pairs],
+              "min_users": k, "min_group_size": floor,
+              "allow_smaller_groups": bool(allow_smaller_groups and k < floor),
+              "min_period_words": results.get("min_period_words"),
+              "weight_by": weight_by, "weights": str(weights) if weights else None,
+              "max_weight_ratio": max_weight_ratio if user_w is not None else None,
+              "poststratify": str(poststratify) if poststratify else None,
+              "strata": list(strata or []), "dp_epsilon": dp_epsilon,
+              "dp_bounds": {d: list(b) for d, b in bounds.items()} or None,
+              "seed": seed, "n_boot": n_boot, "out": str(out_path) if out_path else None,
+              "results": results}
+    with ws.connect() as con:
+        run_id = _store(con, params, n_users if n_users >= k else None, groups, comps,
+                        ledger, plan, out_path)
     return read_study(ws, run_id)
+
+
+def _period_tables(ws: Workspace, period: str, dims: list[str], min_words: int | None,
+                   progress: bool, results: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Per period: users (sorted index) x dimensions scored on their posts of the period."""
+    from psyprofile.profiles.periods import period_scores
+
+    ps = period_scores(ws, period, dims, min_words=min_words, progress=progress)
+    results["min_period_words"] = ps.min_words
+    results["excluded"][f"{period}s_under_min_words"] = ps.skipped
+    if ps.unscored:
+        results["no_period_scores"] = ps.unscored
+    results["trend"] = (f"each user scored on their own posts of each {period}; min "
+                        f"{ps.min_words:,} words per user-{period}")
+    out = {}
+    for per, part in ps.scores.groupby("period", sort=True):
+        out[str(per)] = part.pivot_table(index="user_id", columns="dimension", values="value")
+    return out
 
 
 def _user_weights(ws: Workspace, con: duckdb.DuckDBPyConnection, wide: pd.DataFrame,
                   weights: str | Path | None, poststratify: str | Path | None,
-                  strata: list[str] | None, results: dict[str, Any]) -> pd.Series | None:
-    """Each included user's weight (mean 1), or None when users are weighted equally.
-
-    ``wide`` is the profile, users (sorted index) × dimensions.
-    """
+                  strata: list[str] | None, max_ratio: float,
+                  results: dict[str, Any]) -> pd.Series | None:
+    """Each included user's weight (mean 1, trimmed to ``max_ratio``), or None when users
+    are weighted equally. ``wide`` is the profile, users (sorted index) × dimensions."""
     if not weights and not poststratify:
         return None
     users = wide.index
@@ -350,25 +413,46 @@ def _user_weights(ws: Workspace, con: duckdb.DuckDBPyConnection, wide: pd.DataFr
         users = users[ok.to_numpy()]
         w = raking.rake(sv.levels.loc[users], margins, base.reindex(users).to_numpy(),
                         where=str(poststratify))
-        return pd.Series(w, index=users)
-    return base / base.mean()
+    else:
+        w = base.to_numpy(float)
+    w, results["weights_trimmed"] = raking.cap_ratio(w, max_ratio)
+    return pd.Series(w, index=users)
 
 
-def _plan(by: list[str], members: dict[str, list[pd.DataFrame]], wide: pd.DataFrame,
-          pairs: list[tuple[str, str]], user_w: pd.Series | None, weight_by: str,
-          ledger: Ledger, seed: int, n_boot: int) -> tuple[list[dict], dict[int, tuple]]:
-    """Group rows (numbers empty) with suppression decided, and bootstrap items by row index."""
+def _elements(ids: np.ndarray, per: str | None, posts: np.ndarray,
+              total_posts: pd.Series) -> np.ndarray:
+    """Ledger elements of users: the user id for a whole-history value, ``user@period`` for
+    a period value, except where the period holds all of the user's posts (same value)."""
+    if per is None:
+        return ids
+    whole = total_posts.reindex(ids).to_numpy(float) == posts
+    return np.where(whole, ids, np.char.add(ids.astype(str), "@" + per))
+
+
+def _plan(by: list[str], members: dict[str, list[pd.DataFrame]],
+          tables: dict[str | None, pd.DataFrame], pairs: list[tuple[str, str]],
+          user_w: pd.Series | None, weight_by: str, ledger: Ledger, seed: int,
+          n_boot: int) -> tuple[list[dict], dict[int, tuple]]:
+    """Group rows (numbers empty) with suppression decided, and bootstrap items by row index.
+
+    ``tables`` maps period (None: whole history) to users (sorted index) × dimensions.
+    """
     rows: list[dict] = []
     tasks: dict[int, tuple] = {}
-    ids = wide.index.to_numpy()
-    values = wide.to_numpy(float)
-    column = {d: j for j, d in enumerate(wide.columns)}
-    uw = np.ones(len(ids)) if user_w is None else user_w.reindex(wide.index).to_numpy(float)
+    empty = pd.DataFrame(columns=tables[None].columns, dtype=float)
     for col in by:
+        whole_frame = members[col][0]
+        total_posts = whole_frame.set_index("user_id")["n_posts"].astype(float)
         for frame in members[col]:
             for per, part in frame.groupby("period", dropna=False, sort=True):
                 per = None if pd.isna(per) else str(per)
-                pos = wide.index.get_indexer(part["user_id"])
+                table = tables.get(per, empty)
+                ids_all = table.index.to_numpy().astype(str)
+                values = table.to_numpy(float)
+                column = {d: j for j, d in enumerate(table.columns)}
+                uw = (np.ones(len(ids_all)) if user_w is None
+                      else user_w.reindex(table.index).to_numpy(float))
+                pos = table.index.get_indexer(part["user_id"])
                 keep = pos >= 0
                 # users in sorted order: the bootstrap draws positions, so order is part of
                 # the seeded result
@@ -376,6 +460,7 @@ def _plan(by: list[str], members: dict[str, list[pd.DataFrame]], wide: pd.DataFr
                 pos = pos[keep][order]
                 grp = part["grp"].to_numpy()[keep][order].astype(str)
                 posts = part["n_posts"].to_numpy()[keep][order].astype(float)
+                elems = _elements(ids_all[pos], per, posts, total_posts)
                 names, codes = np.unique(grp, return_inverse=True)
                 # each group's positions (ascending), found once for all scores
                 by_code = np.argsort(codes, kind="stable")
@@ -383,20 +468,29 @@ def _plan(by: list[str], members: dict[str, list[pd.DataFrame]], wide: pd.DataFr
                 members_of = [by_code[e - n:e]
                               for e, n in zip(np.cumsum(sizes), sizes, strict=True)]
                 for fam, dim in pairs:
-                    x_all = values[pos, column[dim]]
+                    if dim not in column:
+                        continue
+                    x_all = values[pos, column[dim]] if len(pos) else np.zeros(0)
                     ok = ~np.isnan(x_all)
                     idx = {g: m[ok[m]] for g, m in zip(names, members_of, strict=True)}
                     idx = {g: i for g, i in idx.items() if len(i)}
+                    w = {g: (posts[i] if weight_by == "posts" else 1.0) * uw[pos[i]]
+                         for g, i in idx.items()}
+                    # a weighted group counts by its effective size
+                    small = {g for g, wi in w.items()
+                             if np.ndim(wi) and not np.all(wi == wi[0])
+                             and raking.kish_ess(wi) < ledger.k}
                     suppressed = ledger.decide(col, per, dim,
-                                               {g: frozenset(ids[pos[i]]) for g, i in idx.items()})
+                                               {g: frozenset(elems[i]) for g, i in idx.items()},
+                                               small=small)
                     for g, i in idx.items():
                         row = dict.fromkeys(GROUP_COLUMNS)
                         row.update(by=col, grp=g, period=per, family=fam, score=dim,
                                    suppressed=g in suppressed, dp=False)
                         if g not in suppressed:
-                            w = (posts[i] if weight_by == "posts" else 1.0) * uw[pos[i]]
+                            wi = w[g] if np.ndim(w[g]) else np.ones(len(i))
                             row.update(n_users=len(i), n_posts=int(posts[i].sum()))
-                            tasks[len(rows)] = (x_all[i], w, n_boot,
+                            tasks[len(rows)] = (x_all[i], wi, n_boot,
                                                 group_seed(seed, col, per, dim, g))
                         rows.append(row)
     return rows, tasks
@@ -422,12 +516,13 @@ def _fill_bootstrap(rows: list[dict], tasks: dict[int, tuple], engine: Any,
         out = map(bootstrap_batch, tqdm(batches, desc="bootstrap", unit="batch",
                                         disable=not progress or len(batches) < 4))
     flat = [r for part in out for r in part]
-    for i, (mean, median, lo, hi) in zip(keys, flat, strict=True):
+    for i, stats in zip(keys, flat, strict=True):
+        mean, median, lo, hi = (round_value(v) for v in stats)
         rows[i].update(mean=mean, median=median, ci_lo=lo, ci_hi=hi)
 
 
 def _fill_dp(rows: list[dict], tasks: dict[int, tuple], plan: dp.BudgetPlan,
-             bounds: dict[str, tuple[float, float]], seed: int) -> None:
+             bounds: dict[str, tuple[float, float]]) -> None:
     eps = plan.per_query
     counts: dict[tuple, int] = {}
     for i, (x, _w, _b, _e) in tasks.items():
@@ -435,14 +530,15 @@ def _fill_dp(rows: list[dict], tasks: dict[int, tuple], plan: dp.BudgetPlan,
         key = (r["by"], r["period"], r["grp"])
         # one noisy count per group and partition, shared by its scores
         if key not in counts:
-            counts[key] = dp.dp_count(r["n_users"], eps, dp.random_state(seed, "n", *key))
-        r.update(n_users=counts[key], n_posts=None, dp=True,
-                 mean=dp.dp_mean(x, bounds[r["score"]], eps,
-                                 dp.random_state(seed, "mean", *key, r["score"])))
+            counts[key] = dp.dp_count(r["n_users"], eps)
+        m = dp.dp_mean(x, bounds[r["score"]], eps, counts[key], eps)
+        r.update(n_users=counts[key], n_posts=None, dp=True, mean=m.mean, ci_lo=m.lo,
+                 ci_hi=m.hi, noise_scale=m.scale, n_noise_scale=dp.count_scale(eps))
 
 
 def _comparisons(groups: pd.DataFrame, tasks: dict[int, tuple]) -> pd.DataFrame:
-    """Pairwise d (Welch p) and omnibus η² (ANOVA p) among released whole-history groups."""
+    """Pairwise d (Welch p) and omnibus η² (ANOVA p) among released whole-history groups,
+    rounded like the group numbers (p and q to 3 significant digits)."""
     out = []
     whole = groups[groups["period"].isna() & ~groups["suppressed"]]
     for (col, score), g in whole.groupby(["by", "score"], sort=False):
@@ -457,12 +553,18 @@ def _comparisons(groups: pd.DataFrame, tasks: dict[int, tuple]) -> pd.DataFrame:
             out.append([col, score, None, None, "eta2", e, lo, hi, p])
     df = pd.DataFrame(out, columns=COMPARISON_COLUMNS[:-1])
     df["q"] = compare.bh_fdr(df["p"].to_numpy()) if len(df) else []
+    for c in ("estimate", "ci_lo", "ci_hi"):
+        df[c] = df[c].map(round_value)
+    for c in ("p", "q"):
+        df[c] = df[c].map(round_sig)
     return df
 
 
-def _store(con: duckdb.DuckDBPyConnection, ws: Workspace, params: dict, n_users: int | None,
+def _store(con: duckdb.DuckDBPyConnection, params: dict, n_users: int | None,
            groups: pd.DataFrame, comps: pd.DataFrame, ledger: Ledger,
-           plan: dp.BudgetPlan | None) -> int:
+           plan: dp.BudgetPlan | None, out: Path | None) -> int:
+    """Record the run, its ledger sets and its budget in one transaction, writing ``out``
+    before the commit: if the file cannot be written, nothing is recorded."""
     con.execute("BEGIN")
     try:
         run_id = int(scalar(con, "SELECT coalesce(max(run_id), 0) + 1 FROM study_runs"))
@@ -475,14 +577,23 @@ def _store(con: duckdb.DuckDBPyConnection, ws: Workspace, params: dict, n_users:
         c = comps.assign(run_id=run_id)[["run_id", *COMPARISON_COLUMNS]]
         for name, df in (("study_groups", g), ("study_comparisons", c)):
             if len(df):
+                cols = ", ".join(quote_ident(x) for x in df.columns)
                 con.register("_new_rows", df)
-                con.execute(f"INSERT INTO {name} SELECT * FROM _new_rows")
+                con.execute(f"INSERT INTO {quote_ident(name)} ({cols}) SELECT {cols} "
+                            "FROM _new_rows")
                 con.unregister("_new_rows")
         ledger.store(con, run_id)
+        if out is not None:
+            export_groups(groups, out)
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    con.execute("COMMIT")
+    try:
+        con.execute("COMMIT")
+    except BaseException:
+        if out is not None:
+            out.unlink(missing_ok=True)
+        raise
     return run_id
 
 
@@ -501,25 +612,33 @@ def read_study(ws: Workspace, run_id: int | None = None) -> StudyResult:
                     con.execute("SELECT run_id FROM study_runs ORDER BY 1").fetchall()]
             raise PsyprofileError(f"{ws.path}: no study run {run_id}; runs: "
                                   f"{', '.join(map(str, runs)) or 'none'}.")
-        cols = ", ".join(f'"{c}"' for c in GROUP_COLUMNS)
-        groups = con.execute(f"SELECT {cols} FROM study_groups WHERE run_id = ? ORDER BY \"by\", "
-                             "period NULLS FIRST, score, grp", [run_id]).df()
-        ccols = ", ".join(f'"{c}"' for c in COMPARISON_COLUMNS)
+        cols = ", ".join(quote_ident(c) for c in GROUP_COLUMNS)
+        groups = con.execute(f"SELECT {cols} FROM study_groups WHERE run_id = ? ORDER BY "
+                             f"{quote_ident('by')}, period NULLS FIRST, score, grp",
+                             [run_id]).df()
+        ccols = ", ".join(quote_ident(c) for c in COMPARISON_COLUMNS)
         comps = con.execute(f"SELECT {ccols} FROM study_comparisons WHERE run_id = ? "
-                            "ORDER BY \"by\", score, effect, group_a, group_b", [run_id]).df()
+                            f"ORDER BY {quote_ident('by')}, score, effect, group_a, group_b",
+                            [run_id]).df()
         budget = dp.read_budget(con)
     return StudyResult(int(run_id), json.loads(params), groups, comps, budget)
 
 
 def export_groups(groups: pd.DataFrame, path: str | Path) -> None:
-    """Write one row per group x score to a .csv or .parquet ``path`` (``grp`` as ``group``)."""
-    path = Path(path)
+    """Write one row per group x score to a .csv or .parquet ``path`` (``grp`` as ``group``).
+
+    DP rows carry ``noise_scale`` (Laplace scale of the mean's noise) and ``n_noise_scale``
+    (of the count's), and ``ci_lo, ci_hi`` is then the noise interval.
+    """
+    path = check_out_path(path)
     cols = ["grp", "score", "n_users", "mean", "ci_lo", "ci_hi", "suppressed", "period",
-            "median", "n_posts", "by", "family", "dp"]
+            "median", "n_posts", "by", "family", "dp", "noise_scale", "n_noise_scale"]
     out = groups[cols].rename(columns={"grp": "group"})
-    if path.suffix.lower() == ".parquet":
-        out.to_parquet(path, index=False)
-    elif path.suffix.lower() == ".csv":
-        out.to_csv(path, index=False)
-    else:
-        raise InputError(f"{path}: --out must end in .csv or .parquet.")
+    try:
+        if path.suffix.lower() == ".parquet":
+            out.to_parquet(path, index=False)
+        else:
+            out.to_csv(path, index=False)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write --out ({exc.strerror or exc}); nothing was "
+                         "released or recorded.") from None

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from psyprofile.errors import InputError
+from psyprofile.store.db import quote_ident
 from psyprofile.store.outcomes import outcome_columns, read_table_file
 
 _RANGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*$")
@@ -135,7 +136,7 @@ def strata_values(con: duckdb.DuckDBPyConnection, users: pd.Index, est: pd.DataF
                                          "gender" if is_gender and "gender" in have else None)
         known = pd.Series(None, index=users, dtype=object)
         if known_col:
-            raw = con.execute(f'SELECT user_id, "{known_col}" FROM outcomes').df()
+            raw = con.execute(f"SELECT user_id, {quote_ident(known_col)} FROM outcomes").df()
             raw = raw.set_index("user_id")[known_col].reindex(users)
             if is_age and known_col == "age":
                 known = pd.to_numeric(raw, errors="coerce").map(_age_binner(levels, where))
@@ -200,3 +201,21 @@ def kish_ess(w: np.ndarray) -> float:
     """Kish's effective sample size (sum w)^2 / sum w^2 of weights ``w``."""
     w = np.asarray(w, float)
     return float(w.sum() ** 2 / (w ** 2).sum()) if len(w) else 0.0
+
+
+def cap_ratio(w: np.ndarray, ratio: float) -> tuple[np.ndarray, int]:
+    """Weights trimmed into [median / sqrt(ratio), median * sqrt(ratio)] (so the largest is
+    at most ``ratio`` times the smallest), rescaled to mean 1, and how many were trimmed.
+
+    A weight file can give one user almost all the weight of a group (1 against 1e-12),
+    which publishes that user's scores under the group's name; trimming bounds the share of
+    any one user, and the effective sample size rule suppresses what is left uneven.
+    """
+    if not ratio >= 1:
+        raise InputError(f"--max-weight-ratio must be at least 1 (got {ratio}).")
+    w = np.asarray(w, float)
+    med = float(np.median(w))
+    lo, hi = med / np.sqrt(ratio), med * np.sqrt(ratio)
+    trimmed = int(((w < lo) | (w > hi)).sum())
+    out = np.clip(w, lo, hi)
+    return out / out.mean(), trimmed

@@ -1,41 +1,43 @@
 """Small-group suppression that survives differencing, within a release and across releases.
 
-Four rules decide which groups of one partition (one ``--by`` column in one period, for one
-score) are released; every other group is shown as suppressed, never as a number:
+The groups of one partition (one ``--by`` column in one period, for one score) are released
+by these rules; every other group is shown as suppressed, never as a number:
 
-1. *Primary*: a group with fewer than ``k`` users is suppressed.
-2. *Ledger*: a group whose user set differs by 1..k-1 users from a set that was released
-   or made derivable before for the same score (in this workspace, by any earlier run or
-   earlier in this run) is suppressed, since the difference would describe those few users.
-   Derivable sets are the released groups, the total of a fully released partition, and the
-   union of a partition's suppressed groups (its total minus the released groups), so a
-   group withheld to protect a small one stays withheld while that one stays small.
-3. *Complement*: the suppressed groups of a partition together hold either no users or at
+1. *Primary*: a group with fewer than ``k`` users (or, when weighted, an effective sample
+   size under ``k``) is suppressed.
+2. *Complement*: the suppressed groups of a partition together hold either no users or at
    least ``k``; otherwise the next smallest released group is suppressed too, so that "the
-   partition's total minus the released groups" (a total can be derived from any other fully
-   released partition) describes at least ``k`` users, never one small group.
-4. *Totals*: a partition that would be released in full, whose total differs from a
-   derivable set by 1..k-1 users (e.g. the same study re-run after adding a few users),
-   gets its smallest group suppressed, and then rule 3.
+   partition's total minus the released groups" never describes one small group, whatever
+   total is released later.
+3. *Audit*: the released groups, together with every group released before for the same
+   score in this workspace (the ledger), must not make the sum over any set of 1..k-1
+   users derivable by linear combination (:mod:`psyprofile.analysis.audit`). If they
+   would, groups are withheld, largest first kept, until the release passes.
 
 The ledger is kept in the workspace: ``released_sets(set_id, n_users)``,
 ``released_set_members(set_id, user_id)`` and ``study_releases(run_id, by, grp, period,
-score, kind, set_id)`` with ``kind`` 'group', 'total' or 'residual' (``grp`` NULL for the
-last two); ``set_id`` is a hash of the sorted user ids, so identical sets are stored once.
-Limit: the ledger compares sets in pairs; sums of three or more released sets that together
-isolate a few users (e.g. nested columns such as city within region) are not audited.
+score, kind, set_id)`` with ``kind`` 'group' (earlier versions also wrote 'total' and
+'residual' rows, which are ignored); ``set_id`` is a hash of the sorted members, so
+identical sets are stored once. Members are user ids, or ``user@period`` for per-period
+scores (see :class:`Ledger`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, defaultdict
+import math
+import time
+from collections import defaultdict
 from collections.abc import Iterable
 
 import duckdb
 import pandas as pd
 
+from psyprofile.analysis.audit import pinned_sets
 from psyprofile.store.db import scalar
+
+# The audit of rule 3; tests turn it off to show that the attacks they stage would succeed.
+AUDIT = True
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS released_sets (set_id VARCHAR PRIMARY KEY, n_users BIGINT);
@@ -67,67 +69,90 @@ def complement_suppression(sizes: dict[str, int], suppressed: set[str], k: int) 
 
 
 class Ledger:
-    """User sets already released, to refuse a new set that differs from one by < k users."""
+    """Every member set released from the study, per score, and the audit of new releases.
+
+    Sets are of *elements*: a user id for a whole-history value, or ``user@period`` for the
+    value of a user scored on the posts of one period (a user whose posts all fall in that
+    period has the same value in both, so the caller names it by the user id alone).
+    """
 
     def __init__(self, k: int):
         self.k = k
         self.sets: dict[str, frozenset[str]] = {}
-        # score -> user -> ids of the sets released for that score which hold the user
-        self._by_user: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        self._scored: set[tuple[str, str]] = set()
-        # by, grp, period, score, kind, set id of the sets this run releases or makes derivable
+        self._released: dict[str, list[str]] = defaultdict(list)  # score -> set ids
+        # by, grp, period, score, kind, set id of the sets this run releases
         self.new: list[tuple[str, str | None, str | None, str, str, str]] = []
+        self._pinned: dict[frozenset[str], set[frozenset[str]]] = {}
+        self.seconds = 0.0  # time spent auditing, for the bench and the report
+        self.audits = 0
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection, k: int) -> Ledger:
-        """The workspace's ledger (empty when nothing was released yet)."""
+        """The workspace's ledger (empty when nothing was released yet).
+
+        Only released groups are read: totals and residuals recorded by earlier versions
+        are sums of released groups or were never released.
+        """
         con.execute(_DDL)
         led = cls(k)
-        rows = con.execute("SELECT set_id, user_id FROM released_set_members").fetchall()
         members: dict[str, set[str]] = defaultdict(set)
-        for sid, uid in rows:
+        for sid, uid in con.execute("SELECT set_id, user_id FROM released_set_members "
+                                    "WHERE set_id IN (SELECT set_id FROM study_releases "
+                                    "WHERE kind = 'group')").fetchall():
             members[sid].add(uid)
         for score, sid in con.execute("SELECT DISTINCT score, set_id FROM study_releases "
-                                      "ORDER BY ALL").fetchall():
+                                      "WHERE kind = 'group' ORDER BY ALL").fetchall():
             led._add(score, sid, frozenset(members[sid]))
         return led
 
     def _add(self, score: str, sid: str, users: frozenset[str]) -> None:
         self.sets[sid] = users
-        if (score, sid) in self._scored:
-            return
-        self._scored.add((score, sid))
-        index = self._by_user[score]
-        for u in users:
-            index[u].append(sid)
+        if sid not in self._released[score]:
+            self._released[score].append(sid)
 
-    def conflicts(self, score: str, users: frozenset[str]) -> bool:
-        """True if ``users`` differs from a set released for ``score`` by 1..k-1 users."""
-        index = self._by_user[score]
-        overlap = Counter(sid for u in users for sid in index.get(u, ()))
-        for sid, common in overlap.items():
-            diff = len(users) + len(self.sets[sid]) - 2 * common
-            if 0 < diff < self.k:
-                return True
-        return False
+    def _pins(self, ids: frozenset[str]) -> set[frozenset[str]]:
+        """Small sets pinned by releasing the sets ``ids`` together (cached: scores with the
+        same members share their history)."""
+        if ids not in self._pinned:
+            t0 = time.perf_counter()
+            self._pinned[ids] = pinned_sets([self.sets[s] for s in sorted(ids)], self.k)
+            self.seconds += time.perf_counter() - t0
+            self.audits += 1
+        return self._pinned[ids]
+
+    def safe(self, score: str, users: list[frozenset[str]]) -> bool:
+        """Whether releasing sums over ``users`` besides everything released for ``score``
+        pins no set of 1..k-1 elements that was not pinned already."""
+        before = frozenset(self._released[score])
+        ids = set(before)
+        for u in users:
+            sid = set_id(u)
+            self.sets.setdefault(sid, u)
+            ids.add(sid)
+        return self._pins(frozenset(ids)) <= self._pins(before)
 
     def decide(self, by: str, period: str | None, score: str,
-               groups: dict[str, frozenset[str]]) -> set[str]:
-        """The suppressed groups of one partition; records the released ones in the ledger."""
+               groups: dict[str, frozenset[str]], small: Iterable[str] = ()) -> set[str]:
+        """The suppressed groups of one partition; records the released ones in the ledger.
+
+        ``groups`` maps group -> member elements; ``small`` names groups to suppress as if
+        they had fewer than k users (e.g. an effective sample size under k).
+        """
         sizes = {g: len(u) for g, u in groups.items()}
-        out = {g for g, n in sizes.items() if n < self.k}
-        out |= {g for g, u in groups.items() if g not in out and self.conflicts(score, u)}
+        out = {g for g, n in sizes.items() if n < self.k} | set(small)
         out = complement_suppression(sizes, out, self.k)
-        total = frozenset().union(*groups.values())
-        if groups and not out and self.conflicts(score, total):
-            out = complement_suppression(sizes, {min(sizes, key=lambda g: (sizes[g], g))}, self.k)
+        cand = sorted(set(groups) - out, key=lambda g: (-sizes[g], g))
+        if AUDIT and cand and not self.safe(score, [groups[g] for g in cand]):
+            # keep the largest groups that stay safe; each withheld one is >= k users, so
+            # the partition's suppressed groups keep holding 0 or >= k users
+            kept: list[frozenset[str]] = []
+            for g in cand:
+                if self.safe(score, [*kept, groups[g]]):
+                    kept.append(groups[g])
+                else:
+                    out.add(g)
         for g in sorted(set(groups) - out):
             self._record(by, g, period, score, "group", groups[g])
-        if out:
-            self._record(by, None, period, score, "residual",
-                         frozenset().union(*(groups[g] for g in out)))
-        elif groups:
-            self._record(by, None, period, score, "total", total)
         return out
 
     def _record(self, by: str, grp: str | None, period: str | None, score: str, kind: str,
@@ -168,3 +193,23 @@ def released_set_count(con: duckdb.DuckDBPyConnection) -> int:
     """How many distinct user sets the workspace has released (0 before any study)."""
     con.execute(_DDL)
     return int(scalar(con, "SELECT count(*) FROM released_sets") or 0)
+
+
+def round_value(x: float | None, sig: int = 3, decimals: int = 2) -> float | None:
+    """``x`` to ``sig`` significant digits and at most ``decimals`` decimals (23.46 -> 23.5,
+    0.1234 -> 0.12); None/NaN unchanged.
+
+    Released non-DP numbers carry no more precision than a report needs, so sums recovered
+    by differencing releases that the audit cannot see are off by up to n × 0.005.
+    """
+    if x is None or not math.isfinite(x) or x == 0:
+        return x
+    places = min(decimals, sig - 1 - math.floor(math.log10(abs(x))))
+    return float(round(x, places))
+
+
+def round_sig(x: float | None, sig: int = 3) -> float | None:
+    """``x`` to ``sig`` significant digits (p- and q-values); None/NaN unchanged."""
+    if x is None or not math.isfinite(x) or x == 0:
+        return x
+    return float(round(x, sig - 1 - math.floor(math.log10(abs(x)))))
