@@ -164,9 +164,9 @@ def test_study_groups_equal_the_local_engine(tmp_path, dask_engine, kill):  # no
     add_users(ws, tmp_path, {"north": 12, "south": 15, "east": 3, "west": 11},
               shift={"south": 1.5})
     engine = KillOnce(dask_engine, tmp_path / "scratch", at=1) if kill else dask_engine
-    local = run_study(ws, ["region"], period="month", scores=("big5", "age"), min_users=3,
+    local = run_study(ws, ["region"], period="month", scores=("big5", "age"), min_users=3, allow_smaller_groups=True,
                       n_boot=200, progress=False)
-    dist = run_study(ws, ["region"], period="month", scores=("big5", "age"), min_users=3,
+    dist = run_study(ws, ["region"], period="month", scores=("big5", "age"), min_users=3, allow_smaller_groups=True,
                      n_boot=200, progress=False, engine=engine)
     assert dist.run_id == local.run_id + 1 and getattr(engine, "kills", 1) == 1
     for what in ("study_groups", "study_comparisons"):

@@ -1,0 +1,70 @@
+"""Session-wide checks: the suite leaves no process behind.
+
+Every process the tests start (worker pools, servers, CLI subprocesses, and theirs) inherits
+a marker in its environment. When the session ends, any process other than this one that
+still carries the marker has outlived its test: the session fails and names it. Orphans are
+found too (a killed server's workers are re-parented away from this process). This
+process's own multiprocessing resource tracker is not counted: it lives as long as this
+process and exits with it, unless a leaked worker holds it open, which is then named.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import psutil
+import pytest
+
+MARKER = "PSYPROFILE_TEST_SESSION"
+_SESSION = uuid.uuid4().hex
+os.environ[MARKER] = _SESSION  # set at import, before any test can start a process
+
+
+def _marked() -> list[psutil.Process]:
+    me = os.getpid()
+    out = []
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.environ().get(MARKER) != _SESSION:
+                continue
+            if proc.ppid() == me and "resource_tracker" in " ".join(proc.cmdline()):
+                continue
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        out.append(proc)
+    return out
+
+
+def leftover_processes(wait: float = 10.0) -> list[str]:
+    """Processes started by this session that are still alive after ``wait`` seconds (pools
+    shut down asynchronously), as ``'pid: command line'``."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = _marked()
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    shown = []
+    for proc in left:
+        try:
+            shown.append(f"{proc.pid}: {' '.join(proc.cmdline())[:200]}")
+        except psutil.Error:
+            continue
+    return shown
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller checks
+    left = leftover_processes()
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = "processes outlived the test session:\n  " + "\n  ".join(left)
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
