@@ -35,6 +35,11 @@ TIMES = ["2024-05-01T10:00:00+00:00", "2024-05-02T11:00:00+00:00", "2024-05-03T1
          "2024-05-04T13:00:00+00:00", "2024-05-05T14:00:00+00:00"]
 
 
+def posts(texts: list[str], times: list[str]) -> list[dict[str, str]]:
+    """The ``posts`` form of a request: each text with its time."""
+    return [{"text": t, "timestamp": w} for t, w in zip(texts, times, strict=True)]
+
+
 def make_study(path: Path) -> Path:
     """A study with the fixture service settings (small lexicon files, min_words 30)."""
     Workspace.create(path)
@@ -92,10 +97,12 @@ def test_healthz_needs_no_key(server):
     r = httpx.get(server.url + "/healthz")
     assert r.status_code == 200
     assert r.json()["status"] == "ok"
+    head = httpx.head(server.url + "/healthz")
+    assert head.status_code == 200 and head.content == b""
 
 
 def test_profile_round_trip_equals_profile_texts(client):
-    r = client.post("/v1/profile", json={"texts": TEXTS, "timestamps": TIMES})
+    r = client.post("/v1/profile", json={"posts": posts(TEXTS, TIMES)})
     assert r.status_code == 200, r.text
     got = r.json()
     want = direct_profile(TEXTS, TIMES)
@@ -157,24 +164,46 @@ def test_malformed_and_invalid_bodies_give_422(client):
     assert err["detail"][0]["type"] == "json_invalid"
     err = assert_error(client.post("/v1/profile", json={"texts": []}), 422, "invalid_request")
     assert err["detail"][0]["loc"] == ["body", "texts"]
+    both = {"texts": ["a"], "posts": posts(["b"], TIMES[:1])}
+    for body in (both, {}):
+        err = assert_error(client.post("/v1/profile", json=body), 422, "invalid_request")
+        assert "either as `texts` (strings) or as `posts`" in err["message"]
+    # The old parallel list is refused by name (its length rule was not in the schema).
     r = client.post("/v1/profile", json={"texts": ["a", "b"], "timestamps": [TIMES[0]]})
-    err = assert_error(r, 422, "invalid_request")
-    assert "timestamps has 1 entries but texts has 2" in err["message"]
+    assert assert_error(r, 422, "invalid_request")["detail"][0]["loc"] == ["body", "timestamps"]
+    r = client.post("/v1/profile", json={"posts": [{"text": "a"}]})
+    assert assert_error(r, 422, "invalid_request")["detail"][0]["loc"] == [
+        "body", "posts", 0, "timestamp"]
     r = client.post("/v1/profile", json={"texts": ["x" * 50_001]})
     err = assert_error(r, 422, "invalid_request")
     assert err["detail"][0]["loc"] == ["body", "texts", 0]
     assert "x" * 100 not in json.dumps(err)  # the offending text is not echoed back
     r = client.post("/v1/profile", json={"texts": ["a"], "extra": 1})
     assert_error(r, 422, "invalid_request")
-    assert_error(client.post("/v1/profile", json={"texts": ["a"], "timestamps": ["not a time"]}),
+    assert_error(client.post("/v1/profile", json={"posts": posts(["a"], ["not a time"])}),
                  422, "invalid_request")
+    # Repeated user ids are named by position, never by the id itself.
+    r = client.post("/v1/jobs", json={"users": [{"id": MARKER, "texts": ["a"]}] * 2})
+    err = assert_error(r, 422, "invalid_request")
+    assert "users[1] repeats users[0]" in err["message"] and MARKER not in json.dumps(err)
+
+
+def test_schema_states_the_body_rules(server):
+    """What the server enforces on a body is in the schema: one form of posts, not both."""
+    comps = httpx.get(server.url + "/openapi.json").json()["components"]["schemas"]
+    for name in ("ProfileRequest", "JobUser"):
+        assert comps[name]["oneOf"] == [{"required": ["texts"]}, {"required": ["posts"]}]
+        assert comps[name]["additionalProperties"] is False
+        assert "null" not in json.dumps(comps[name]["properties"])
+    assert comps["Post"]["required"] == ["text", "timestamp"]
 
 
 def test_unknown_paths_and_methods_keep_the_error_shape(client):
     err = assert_error(client.get("/v1/nothing"), 404, "not_found")
     assert "/v1/nothing" in err["message"]
     assert_error(client.delete("/v1/profile"), 405, "method_not_allowed")
-    assert_error(client.get("/v1/jobs/0123456789abcdef"), 404, "job_not_found")
+    err = assert_error(client.get("/v1/jobs/pasted-user-4711"), 404, "job_not_found")
+    assert "4711" not in err["message"]
     r = client.post("/v1/jobs", content=b"users", headers={"content-type": "text/plain"})
     assert_error(r, 415, "unsupported_media_type")
 
@@ -250,7 +279,7 @@ def test_jobs_survive_a_clean_stop_and_a_crash(tmp_path):
     auth = {"Authorization": f"Bearer {token}"}
     # Enough users that the crash in step 2 lands mid-job: one profile takes milliseconds.
     n_users = 400
-    users = [{"id": "alice", "texts": TEXTS[:3], "timestamps": TIMES[:3]},
+    users = [{"id": "alice", "posts": posts(TEXTS[:3], TIMES[:3])},
              {"id": "bob", "texts": TEXTS[3:] * 2}]
     users += [{"id": f"u{i:03d}", "texts": TEXTS} for i in range(n_users - 2)]
     csv = "user_id,message\ncarol,I love the beach\ncarol,friends are great\n,no user here\n"

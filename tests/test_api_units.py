@@ -106,3 +106,20 @@ def test_unexpected_errors_are_500_with_the_shape_and_no_text_logged(tmp_path, c
     assert r.json()["error"]["code"] == "internal_error"
     assert "unexpected ValueError in POST /v1/profile (message withheld)" in caplog.text
     assert "diary" not in caplog.text and "diary" not in r.text
+
+
+def test_service_database_is_private_whatever_the_umask(tmp_path):
+    import os
+    import stat
+
+    from psyprofile.api.store import connect, db_path
+
+    old = os.umask(0o022)
+    try:
+        with connect(tmp_path) as con:
+            con.execute("SELECT count(*) FROM api_keys").fetchall()
+    finally:
+        os.umask(old)
+    files = [db_path(tmp_path), *db_path(tmp_path).parent.glob("*-wal")]
+    assert files and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert stat.S_IMODE(db_path(tmp_path).parent.stat().st_mode) == 0o700

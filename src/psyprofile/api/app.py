@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from psyprofile import __version__
 from psyprofile.api import jobs
@@ -33,7 +34,7 @@ from psyprofile.api.schemas import (
 )
 from psyprofile.api.service import Service
 from psyprofile.api.store import API_DIR
-from psyprofile.errors import PsyprofileError
+from psyprofile.errors import PsyprofileError, printable
 from psyprofile.io.base import ColumnMap
 from psyprofile.io.formats import FORMATS
 
@@ -70,6 +71,9 @@ def create_app(service: Service, *, run_jobs: bool = True, workers: int = 0) -> 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         service.start_workers(workers)
+        # Build the profile's models now, in the background, so /healthz answers at once and
+        # the first requests wait for this one build instead of each starting their own.
+        service.prepare_in_background()
         if run_jobs:
             runner.start()
         yield
@@ -108,10 +112,15 @@ def create_app(service: Service, *, run_jobs: bool = True, workers: int = 0) -> 
         """Liveness check; needs no key."""
         return {"status": "ok", "version": __version__}
 
+    @app.head("/healthz", response_model=Health, tags=["service"])
+    def healthz_head() -> dict[str, str]:
+        """Liveness check (headers only, as load balancers send it); needs no key."""
+        return healthz()
+
     @app.post("/v1/profile", response_model=Profile, responses=_ERRORS, tags=["profiles"])
     def profile(body: ProfileRequest, _key: Key) -> dict[str, Any]:
         """The profile of one person from their texts, with intervals and warnings."""
-        return service.profile(body.texts, body.timestamp_strings())
+        return service.profile(body.text_list(), body.timestamp_strings())
 
     @app.post("/v1/jobs", response_model=JobStatus, status_code=202, tags=["jobs"],
               responses={**_ERRORS,
@@ -140,7 +149,8 @@ def create_app(service: Service, *, run_jobs: bool = True, workers: int = 0) -> 
     def _status(job_id: str, key: KeyInfo) -> dict[str, Any]:
         st = jobs.job_status(service.folder, job_id, key.key_id)
         if st is None:
-            raise ApiError(404, "job_not_found", f"no job '{job_id}' for this API key")
+            # The id as sent is not echoed: it may be anything a client pasted.
+            raise ApiError(404, "job_not_found", "no job with this id for this API key")
         return st
 
     @app.get("/v1/jobs/{job_id}", response_model=JobStatus, tags=["jobs"],
@@ -199,14 +209,21 @@ async def _json_users(request: Request) -> list[jobs.UserInput]:
         req = JobRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise _invalid(exc, "body") from None
-    return [(u.id, u.texts, u.timestamp_strings()) for u in req.users]
+    return [(u.id, u.text_list(), u.timestamp_strings()) for u in req.users]
 
 
 async def _upload_users(request: Request,
                         folder: Path) -> tuple[list[jobs.UserInput], dict[str, int]]:
     from psyprofile.api.upload import users_from_file
 
-    form = await request.form(max_files=1, max_fields=8)
+    try:
+        form = await request.form(max_files=1, max_fields=8)
+    except StarletteHTTPException as exc:
+        # Starlette's 400 for a malformed form or too many parts: a form the schema does not
+        # allow (at most the five fields it lists), answered as every other invalid body.
+        raise ApiError(422, "invalid_request", "the form is not one the schema allows (one file "
+                       "field 'file' and at most format, user_col, text_col, time_col): "
+                       f"{printable(exc.detail, 80)}") from None
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise ApiError(422, "invalid_request", "the form has no file field 'file'")

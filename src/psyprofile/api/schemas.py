@@ -1,7 +1,10 @@
 """Request and response bodies of the REST service (pydantic models -> the OpenAPI schema).
 
-Limits on texts are part of the schema, so clients see them in ``/openapi.json`` and a
-request that breaks them is answered 422 before any work is done. The byte limit on whole
+Every rule the server enforces on a body is part of the schema, so clients see it in
+``/openapi.json`` and a request that breaks it is answered 422 before any work is done. A
+person's posts come either as ``texts`` (strings) or as ``posts`` (``{text, timestamp}``
+objects), exactly one of the two (JSON Schema ``oneOf``): a time belongs to its text, so
+there is no "same length" rule that a schema could not state. The byte limit on whole
 bodies is enforced earlier, while the body streams in (see :mod:`psyprofile.api.limits`).
 """
 
@@ -25,31 +28,59 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    # An absent field is not a null one: the schema must not advertise null as its value.
+    schema.pop("default", None)
+
+
+class Post(_Strict):
+    """One post and when it was posted."""
+
+    text: Text
+    timestamp: dt.datetime = Field(description="When the text was posted (ISO 8601); used by "
+                                               "the temporal-orientation scores.")
+
+
 class _Texts(_Strict):
-    texts: list[Text] = Field(min_length=1, max_length=MAX_TEXTS,
-                              description="The person's posts, one string each.")
-    timestamps: list[dt.datetime] | None = Field(
-        None, description="When each text was posted (ISO 8601), same length as `texts`; "
-                          "used by the temporal-orientation scores.")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": [{"required": ["texts"]}, {"required": ["posts"]}]})
+
+    texts: list[Text] = Field(  # type: ignore[assignment] - absent, never null
+        None, min_length=1, max_length=MAX_TEXTS, json_schema_extra=_no_default,
+        description="The person's posts, one string each (without times). Give `texts` or "
+                    "`posts`, not both.")
+    posts: list[Post] = Field(  # type: ignore[assignment] - absent, never null
+        None, min_length=1, max_length=MAX_TEXTS, json_schema_extra=_no_default,
+        description="The person's posts with their times. Give `texts` or `posts`, not both.")
 
     @model_validator(mode="after")
-    def _same_length(self) -> _Texts:
-        if self.timestamps is not None and len(self.timestamps) != len(self.texts):
-            raise ValueError(f"timestamps has {len(self.timestamps)} entries but texts has "
-                             f"{len(self.texts)}; give one timestamp per text or none")
+    def _one_form(self) -> _Texts:
+        given = {"texts", "posts"} & self.model_fields_set
+        if len(given) != 1:
+            raise ValueError("give the posts either as `texts` (strings) or as `posts` "
+                             "(objects with text and timestamp), exactly one of the two")
         return self
 
+    def text_list(self) -> list[str]:
+        """The texts, in the order given."""
+        return list(self.texts) if self.posts is None else [p.text for p in self.posts]
+
     def timestamp_strings(self) -> list[str] | None:
-        """Timestamps as ISO 8601 strings, as :func:`profile_texts` takes them."""
-        return None if self.timestamps is None else [t.isoformat() for t in self.timestamps]
+        """The posts' times as ISO 8601 strings, as :func:`profile_texts` takes them; None
+        for ``texts``."""
+        return None if self.posts is None else [p.timestamp.isoformat() for p in self.posts]
 
 
 class ProfileRequest(_Texts):
     """One person's texts."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"texts": ["Had a great day at the beach with friends!", "So tired of work lately."],
-         "timestamps": ["2024-05-01T10:00:00Z", "2024-05-03T22:15:00Z"]}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        **_Texts.model_config["json_schema_extra"],  # type: ignore[dict-item]
+        "examples": [
+            {"posts": [{"text": "Had a great day at the beach with friends!",
+                        "timestamp": "2024-05-01T10:00:00Z"},
+                       {"text": "So tired of work lately.", "timestamp": "2024-05-03T22:15:00Z"}]},
+            {"texts": ["Had a great day at the beach with friends!"]}]})
 
 
 class Score(BaseModel):
@@ -63,15 +94,24 @@ class Score(BaseModel):
     pct: float | None = Field(None, description="Percentile 0..100 among the reference norms.")
     words: int = Field(description="Words the score rests on.")
     source: str = Field(description="Model or lexicon id.")
+    unit: str | None = Field(None, description="The unit of `value`.")
+    reference: str | None = Field(None, description="The reference sample `pct` is relative to.")
+    coverage: float | None = Field(None, description="Share of the words the source knows.")
     validation: dict[str, Any] | None = Field(
         None, description="How well this source agreed with a criterion where it was validated.")
+    evidence: dict[str, Any] | None = Field(
+        None, description="What is known about the source's validity (citation, languages, "
+                          "convergent evidence).")
 
 
 class Profile(BaseModel):
     """The profile of one person (see ``psyprofile.profiles.texts.profile_texts``)."""
 
     words: int
-    status: Literal["scored", "insufficient_text"]
+    status: Literal["scored", "insufficient_text", "unsupported_language"] = Field(
+        description="`unsupported_language`: most words are in languages the sources were not "
+                    "built for, so nothing is scored.")
+    languages: str | None = Field(None, description="The texts' languages by share of words.")
     warnings: list[str]
     scores: list[Score]
 
@@ -88,11 +128,14 @@ class JobRequest(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> JobRequest:
-        seen: set[str] = set()
-        dupes = sorted({u.id for u in self.users if u.id in seen or seen.add(u.id)})
+        # Positions, not the ids: error messages never echo a user's id.
+        first: dict[str, int] = {}
+        dupes = [(first[u.id], i) for i, u in enumerate(self.users)
+                 if first.setdefault(u.id, i) != i]
         if dupes:
-            raise ValueError(f"user ids must be unique within a job; repeated: "
-                             f"{', '.join(dupes[:5])}{' ...' if len(dupes) > 5 else ''}")
+            shown = ", ".join(f"users[{i}] repeats users[{j}]" for j, i in dupes[:5])
+            raise ValueError(f"user ids must be unique within a job ({len(dupes):,} repeated: "
+                             f"{shown}{' ...' if len(dupes) > 5 else ''})")
         return self
 
 

@@ -17,12 +17,20 @@ Settings live in an optional ``SERVED/api/config.toml``::
 
 Without ``[profile.lexica]`` the profile uses every bundled lexicon (see
 :func:`psyprofile.profiles.spec.default_spec`).
+
+Every model a profile uses (lexica, trait directions, the embedder, saved models) is built or
+loaded once per process, before the first profile: :meth:`Service.prepare` does it under a
+lock (concurrent first requests wait for the one build), started in the background when the
+server starts; each worker process does the same once, as it starts.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
+import threading
+import time
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -37,6 +45,10 @@ from psyprofile.store.workspace import DB_NAME, Workspace
 
 CONFIG_FILE = "config.toml"
 DEFAULT_MIN_WORDS = 500
+# Enough words to pass any min_words of 1 and reach every source of the profile.
+WARMUP_TEXTS = ["Today I walked to work with my friends, and we talked about the weekend, "
+                "the weather and what we will do next year."]
+log = logging.getLogger("psyprofile.api")
 
 
 @dataclass
@@ -61,6 +73,8 @@ class Service:
     limits: Limits = field(default_factory=Limits)
     _pool: ProcessPoolExecutor | None = field(default=None, repr=False)
     _workers: int = 0
+    _ready: bool = field(default=False, repr=False)
+    _build_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, folder: str | Path) -> Service:
@@ -96,7 +110,40 @@ class Service:
         """
         if n > 0:
             self._workers = n
-            self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=prepare_models,
+                                             initargs=(self.spec, "worker"))
+
+    def prepare(self) -> None:
+        """Build or load every model the profile uses, once per process (see the module
+        docstring): the first caller builds under a lock, concurrent callers wait for it;
+        a failed build is retried by the next caller. With worker processes, each worker
+        builds its own as it starts, and this process builds nothing."""
+        if self._ready:
+            return
+        with self._build_lock:
+            if self._ready:
+                return
+            if self._pool is not None:
+                # Starts the workers (their initializer builds) and waits for one of them.
+                self._pool.submit(_ping).result()
+            else:
+                prepare_models(self.spec, "server")
+            self._ready = True
+
+    def prepare_in_background(self) -> threading.Thread:
+        """:meth:`prepare` on a daemon thread (errors are logged; requests retry it)."""
+        def run() -> None:
+            try:
+                self.prepare()
+            except Exception as exc:  # noqa: BLE001 - logged; the next request retries and reports
+                from psyprofile.api.errors import log_exception
+
+                log_exception(exc, "building the profile's models")
+
+        t = threading.Thread(target=run, name="psyprofile-prepare", daemon=True)
+        t.start()
+        return t
 
     def stop_workers(self) -> None:
         if self._pool is not None:
@@ -106,6 +153,7 @@ class Service:
     def profile(self, texts: list[str], timestamps: list[str] | None) -> dict[str, Any]:
         """One person's profile (C1 :func:`profile_texts`), JSON-safe (no NaN)."""
         args = (texts, timestamps, self.min_words, self.spec)
+        self.prepare()
         if self._pool is None:
             return compute_profile(*args)
         try:
@@ -130,6 +178,27 @@ class Service:
             card = Path(m["path"]) / "card.json"
             out.append({**m, "card": json.loads(card.read_text()) if card.is_file() else None})
         return out
+
+
+def _ping() -> None:
+    """A no-op task: its result means a worker has started (and prepared its models)."""
+
+
+def prepare_models(spec: Any, where: str) -> None:
+    """Build or load every model of ``spec`` in this process by profiling a short text (the
+    profile's loaders cache what they build); logs one line before and one after."""
+    if where == "worker" and not log.handlers:
+        # A spawned worker has no logging set up; its stderr is the server's.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    log.info("building the profile's models in the %s process (embedder %s)", where,
+             getattr(spec, "embedder", None))
+    t0 = time.perf_counter()
+    compute_profile(WARMUP_TEXTS, None, 1, spec)
+    log.info("the profile's models are ready in the %s process (%.1f s)", where,
+             time.perf_counter() - t0)
 
 
 def compute_profile(texts: list[str], timestamps: list[str] | None, min_words: int,

@@ -8,6 +8,7 @@ SQLite in WAL mode lets ``psyprofile keys create`` run while a server is up.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,10 +50,16 @@ def connect(served: Path) -> Iterator[sqlite3.Connection]:
     path = db_path(served)
     # Queued jobs hold people's posts: the folder is for the server's user only.
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        # Created private (SQLite gives its -wal and -shm files the same mode).
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     con = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
         if path not in _READY:  # once per process: each request opens its own connection
             con.execute("PRAGMA journal_mode=WAL")
+            for f in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+                if f.exists() and f.stat().st_mode & 0o077:
+                    f.chmod(0o600)  # made by an older psyprofile, or with a loose umask
             con.executescript(_SCHEMA)
             _READY.add(path)
         con.execute("BEGIN IMMEDIATE")
