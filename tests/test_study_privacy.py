@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_study import add_users
+from test_study import JOY, add_users, profiled_study
 
-from psyprofile.analysis import dp, raking
+from psyprofile.analysis import dp, raking, suppress
 from psyprofile.analysis.dp import BudgetPlan
 from psyprofile.analysis.groups import run_study
 from psyprofile.analysis.suppress import Ledger, complement_suppression, round_value
 from psyprofile.errors import InputError
-from psyprofile.store.db import scalar, table_exists
+from psyprofile.store.db import quote_ident, scalar, table_exists
 from psyprofile.store.outcomes import load_outcomes
 from psyprofile.store.workspace import Workspace
 
@@ -290,3 +291,210 @@ def test_cli_reports_ess_and_privacy_budget(study, tmp_path):
     bad = CliRunner().invoke(cli, ["study", str(ws.path), "--by", "region", "--dp-epsilon",
                                    "1", "--dp-bounds", "big5", "--quiet"])
     assert bad.exit_code == 2 and "--dp-bounds 'big5': write NAME=LO:HI" in bad.output
+
+
+# ---------------------------------------------------------------- attacks on the ledger
+# Each attack runs twice: with the audit (it must be refused) and with the audit switched
+# off (the same releases must then give the victim's value away: the test would fail).
+
+@pytest.fixture(params=[True, False], ids=["audit", "audit-off"])
+def audit(request, monkeypatch):
+    monkeypatch.setattr(suppress, "AUDIT", request.param)
+    return request.param
+
+
+def _columns_study(tmp_path, n: int, columns: dict[str, list]) -> tuple[Workspace, pd.DataFrame]:
+    """``n`` users in one region with outcome columns ``columns`` (a value per user, None:
+    no value), and their true scores."""
+    ws = Workspace.create(tmp_path / "s")
+    truth = add_users(ws, tmp_path, {"r": n}, seed=11)
+    for col, values in columns.items():
+        truth[col] = values
+    path = tmp_path / "cols.csv"
+    truth[["raw", *columns]].rename(columns={"raw": "user_id"}).to_csv(path, index=False)
+    load_outcomes(ws, path)
+    return ws, truth
+
+
+def _mean(res, grp, score="extraversion", period=None) -> float:
+    g = res.groups
+    sel = (g["grp"] == grp) & (g["score"] == score)
+    sel &= g["period"].isna() if period is None else g["period"] == period
+    assert sel.sum() == 1, (grp, period)
+    return float(g[sel]["mean"].iloc[0])
+
+
+def _gives_away(derived: float, true: float, n_means: int) -> bool:
+    """Whether a value derived from rounded means is the true one (within rounding)."""
+    return abs(derived - true) <= n_means * 0.005 + 1e-9
+
+
+def test_two_releases_a_b_then_a_b_plus_one(tmp_path, audit):
+    # the issue's attack: --by c1 gives a and b (10 each); --by c2 gives a + b + x (21)
+    c1 = ["a"] * 10 + ["b"] * 10 + ["c"] * 11
+    c2 = ["big"] * 21 + ["rest"] * 10
+    ws, truth = _columns_study(tmp_path, 31, {"c1": c1, "c2": c2})
+    r1 = run_study(ws, ["c1"], scores=["extraversion"], progress=False)
+    r2 = run_study(ws, ["c2"], scores=["extraversion"], progress=False)
+    x = truth["extraversion"].iloc[20]
+    derived = 21 * _mean(r2, "big") - 10 * _mean(r1, "a") - 10 * _mean(r1, "b")
+    if audit:
+        assert np.isnan(derived) and r2.groups["suppressed"].all()
+        assert r2.groups[NUMBERS].isna().all().all()
+    else:
+        assert _gives_away(derived, x, 41)
+
+
+def test_three_releases_each_harmless_in_pairs(tmp_path, audit):
+    # a, not-a; b, not-b; a + b + x, rest: every two sets differ by >= 10 users
+    n = 41
+    idx = np.arange(n)
+    c1 = np.where(idx < 10, "a", "not_a").tolist()
+    c2 = np.where((idx >= 10) & (idx < 20), "b", "not_b").tolist()
+    c3 = np.where(idx <= 20, "big", "rest").tolist()
+    ws, truth = _columns_study(tmp_path, n, {"c1": c1, "c2": c2, "c3": c3})
+    r1 = run_study(ws, ["c1"], scores=["extraversion"], progress=False)
+    r2 = run_study(ws, ["c2"], scores=["extraversion"], progress=False)
+    r3 = run_study(ws, ["c3"], scores=["extraversion"], progress=False)
+    assert not r1.groups["suppressed"].any() and not r2.groups["suppressed"].any()
+    derived = 21 * _mean(r3, "big") - 10 * _mean(r1, "a") - 10 * _mean(r2, "b")
+    if audit:
+        assert np.isnan(derived)
+    else:
+        assert _gives_away(derived, truth["extraversion"].iloc[20], 41)
+
+
+def test_nested_groups_city_within_region(tmp_path, audit):
+    # y and z have no city; their region is city1 + city2 + {y, z}
+    n = 45
+    city = ["c1"] * 10 + ["c2"] * 12 + [None, None] + ["c4"] * 21
+    region = ["R1"] * 24 + ["R2"] * 21
+    ws, truth = _columns_study(tmp_path, n, {"city": city, "region2": region})
+    res = run_study(ws, ["city", "region2"], scores=["extraversion"], progress=False)
+    derived = (24 * _mean(res, "R1") - 10 * _mean(res, "c1") - 12 * _mean(res, "c2")) / 2
+    if audit:
+        assert np.isnan(derived)
+        assert not np.isnan(_mean(res, "R2"))  # R2 is city c4: nothing new, released
+    else:
+        assert _gives_away(derived, truth["extraversion"].iloc[22:24].mean(), 46 / 2)
+
+
+def test_nested_groups_whose_difference_a_third_column_splits(tmp_path, audit):
+    # as above, but gender puts y and z in different elementary sets: only their union
+    # (2 users) is derivable, which the audit finds as a union of two atoms
+    n = 45
+    city = ["c1"] * 10 + ["c2"] * 12 + [None, None] + ["c4"] * 21
+    region = ["R1"] * 24 + ["R2"] * 21
+    gender = (["f", "m"] * 23)[:n]
+    ws, truth = _columns_study(tmp_path, n, {"city": city, "region2": region, "sex": gender})
+    run_study(ws, ["sex"], scores=["extraversion"], progress=False)
+    r_city = run_study(ws, ["city"], scores=["extraversion"], progress=False)
+    r_reg = run_study(ws, ["region2"], scores=["extraversion"], progress=False)
+    derived = (24 * _mean(r_reg, "R1") - 10 * _mean(r_city, "c1")
+               - 12 * _mean(r_city, "c2")) / 2
+    if audit:
+        assert np.isnan(derived)
+    else:
+        assert _gives_away(derived, truth["extraversion"].iloc[22:24].mean(), 46 / 2)
+
+
+def test_period_release_against_whole_history_releases(tmp_path, audit):
+    # a, b, x post only in January, so their January score is their whole-history score;
+    # f posts only in February. Release 1: whole history by c1 (a, b, x + f);
+    # release 2: c2 by month, whose January group is a + b + x.
+    def posts(i, month):
+        words = " ".join(["walk"] * (i % 5))
+        return [(f"2024-{month}-0{1 + i % 8} 10:00:00", f"{JOY} {words}")]
+
+    users = ([{"user": f"a{i}", "region": "r", "posts": posts(i, "01")} for i in range(10)]
+             + [{"user": f"b{i}", "region": "r", "posts": posts(i + 2, "01")} for i in range(10)]
+             + [{"user": "x", "region": "r",
+                 "posts": [("2024-01-09 10:00:00", "happy happy glad smile")]}]
+             + [{"user": f"f{i}", "region": "r", "posts": posts(i, "02")} for i in range(10)])
+    ws = profiled_study(tmp_path / "s", users)
+    raw = [u["user"] for u in users]
+    c1 = [u[0] if u[0] in "ab" else "o" for u in raw]
+    pd.DataFrame({"user_id": raw, "c1": c1, "c2": "big"}).to_csv(tmp_path / "c.csv",
+                                                                  index=False)
+    load_outcomes(ws, tmp_path / "c.csv")
+    kw = dict(scores=["joy"], min_period_words=3, progress=False)
+    r1 = run_study(ws, ["c1"], **kw)
+    r2 = run_study(ws, ["c2"], period="month", **kw)
+    jan = _mean(r2, "big", "joy", "2024-01")
+    derived = 21 * jan - 10 * _mean(r1, "a", "joy") - 10 * _mean(r1, "b", "joy")
+    if audit:
+        assert np.isnan(derived)
+    else:
+        assert _gives_away(derived, 1.0, 41)  # x's joy: 4 of 4 words
+
+
+def test_weighted_group_counts_by_its_effective_size(study, tmp_path):
+    ws, truth = study
+    # one north user gets weight 1, the other 11 north users 1e-12: "12 users" would show
+    # that one user's scores; south users are weighted 1..2
+    w = np.where(truth["region"] == "north", 1e-12, 1.0 + (np.arange(len(truth)) % 2))
+    w[truth.index[truth["region"] == "north"][0]] = 1.0
+    wfile = tmp_path / "w.csv"
+    pd.DataFrame({"user_id": truth["raw"], "weight": w}).to_csv(wfile, index=False)
+    for ratio in (1e15, 10.0):  # untrimmed, and trimmed to a ratio of 10
+        res = run_study(ws, ["region"], scores=["extraversion"], weights=wfile,
+                        max_weight_ratio=ratio, progress=False)
+        rel, g = _released(res)
+        north = g.set_index("grp").loc["north"]
+        assert not rel["north"] and np.isnan(north["mean"]) and np.isnan(north["median"])
+        assert rel["south"]  # 15 users weighted 1 or 2: effective size 13.9 >= 10
+    assert res.results["weights_trimmed"] == 11
+
+
+def test_min_users_is_a_floor_unless_overridden_and_recorded(study):
+    from click.testing import CliRunner
+
+    from psyprofile.cli.main import cli
+
+    ws, _ = study
+    with pytest.raises(InputError, match=r"--min-users 2 is below the study's min_group_size "
+                                         r"10 .* --allow-smaller-groups"):
+        run_study(ws, ["region"], scores=["extraversion"], min_users=2, progress=False)
+    r = CliRunner().invoke(cli, ["study", str(ws.path), "--by", "region", "--scores",
+                                 "extraversion", "--min-users", "3", "--allow-smaller-groups",
+                                 "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert ("OVERRIDE: --allow-smaller-groups lowered the minimum group size from the "
+            "study's 10 to 3") in r.output
+    res = run_study(ws, ["region"], scores=["extraversion"], min_users=12, progress=False)
+    assert res.params["allow_smaller_groups"] is False and res.params["min_users"] == 12
+    with ws.connect() as con:
+        params = [json.loads(p) for (p,) in con.execute(
+            "SELECT params FROM study_runs ORDER BY run_id").fetchall()]
+    assert [(p["min_users"], p["allow_smaller_groups"]) for p in params] == [(3, True),
+                                                                           (12, False)]
+
+
+def test_a_failed_out_records_nothing(study, tmp_path):
+    from click.testing import CliRunner
+
+    from psyprofile.cli.main import cli
+
+    ws, _ = study
+    args = ["study", str(ws.path), "--by", "region", "--scores", "age", "--dp-epsilon", "1",
+            "--quiet"]
+    r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "missing" / "g.csv")])
+    assert r.exit_code == 2 and "--out folder" in r.output and "does not exist" in r.output
+    # a write that fails after the numbers are computed (a folder where the file should be)
+    (tmp_path / "taken.csv").mkdir()
+    with pytest.raises(InputError, match=r"taken.csv: cannot write --out"):
+        run_study(ws, ["region"], scores=["age"], dp_epsilon=1.0, out=tmp_path / "taken.csv",
+                  progress=False)
+    with ws.connect() as con:
+        for table in ("study_runs", "study_releases", "released_sets", "privacy_budget"):
+            assert not table_exists(con, table) or not scalar(
+                con, f"SELECT count(*) FROM {quote_ident(table)}"), table
+    r = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "g.csv")])
+    assert r.exit_code == 0, r.output
+    assert "noise scale" in r.output and "discrete Laplace noise of scale" in r.output
+    df = pd.read_csv(tmp_path / "g.csv")
+    assert {"noise_scale", "n_noise_scale"} <= set(df.columns)
+    assert df.loc[~df["suppressed"], "noise_scale"].notna().all()
+    with ws.connect() as con:
+        assert scalar(con, "SELECT count(*) FROM study_runs") == 1
+        assert scalar(con, "SELECT count(DISTINCT release_id) FROM privacy_budget") == 1
