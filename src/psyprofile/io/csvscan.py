@@ -125,6 +125,12 @@ def scan_csv(path: Path, delimiter: str, limits: Limits) -> CsvScan:
     finally:
         csv.field_size_limit(old_limit)
         source.close()
+    if utf8_ok:
+        try:
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8_ok = False
+            out.note = f"the file ends inside a character, at offset {offset:,}"
     if not utf8_ok:
         out.encoding = "cp1252" if cp1252_ok else "latin-1"
         out.note = (f"not valid UTF-8 ({out.note}); read as {out.encoding}. Check a few posts for "

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 import zipfile
 from pathlib import Path
 
 from psyprofile.errors import InputError
 from psyprofile.io.base import Reader
+from psyprofile.io.bounds import loads
 from psyprofile.io.jsonl import peek_text, read_jsonl
 from psyprofile.io.mastodon import OUTBOX, outbox_member, read_mastodon
 from psyprofile.io.platforms import PLATFORM_READERS, archive_platform, file_platform
@@ -67,8 +67,8 @@ def _json_format(path: Path) -> str:
     # The first record that parses decides (a broken first line must not hide a Reddit dump).
     for line in [line for line in head.splitlines() if line.strip()][:5]:
         try:
-            return "reddit" if looks_like_reddit(json.loads(line)) else "jsonl"
-        except json.JSONDecodeError:
+            return "reddit" if looks_like_reddit(loads(line)) else "jsonl"
+        except ValueError:  # not JSON, or nested too deeply
             continue
     return "jsonl"
 

@@ -257,6 +257,16 @@ def check_columns_unused(path: Path, columns: ColumnMap, fmt: str) -> None:
         )
 
 
+def _strings(values: list[str | None]) -> pa.Array:
+    """``values`` as a string array; lone surrogates (JSON allows ``"\\ud800"``, Unicode
+    does not) become U+FFFD, as in text decoded with errors='replace'."""
+    try:
+        return pa.array(values, pa.string())
+    except UnicodeEncodeError:
+        return pa.array([v if v is None else v.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+                         for v in values], pa.string())
+
+
 class ChunkBuilder:
     """Gathers posts (as strings) and rejects of a JSON-based format into chunks.
 
@@ -316,7 +326,7 @@ class ChunkBuilder:
 
     def take(self) -> Chunk:
         """The posts and rejects gathered so far, as one chunk; starts a new one."""
-        table = pa.table({c: pa.array(v, pa.string()) for c, v in self.values.items()})
+        table = pa.table({c: _strings(v) for c, v in self.values.items()})
         chunk = to_chunk(self.path, table, _IDENTITY, self.groups, 0, rows=self.rows,
                          optional=self.optional)
         chunk.rejects = self.rejects + chunk.rejects
@@ -329,23 +339,46 @@ class ChunkBuilder:
             yield self.take()
 
 
-def iter_records(fh: IO[bytes], limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[int, Any]]:
-    """The records of a JSON lines file, or of a file holding one JSON array of records."""
-    first = fh.peek(64)[:64]
-    if first.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+def _is_array(fh: IO[bytes]) -> bool:
+    """Whether the buffered stream ``fh`` holds one JSON array (rather than JSON lines).
+
+    It starts with ``[`` and its first line is not a whole JSON value followed by more
+    lines (JSON lines whose first record happens to be a list).
+    """
+    head = fh.peek(1 << 20)
+    head = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    if not head.lstrip(b" \t\r\n").startswith(b"["):
+        return False
+    first, newline, rest = head.partition(b"\n")
+    if not newline or not rest.strip():
+        return True
+    try:
+        loads(first.decode("utf-8"))
+    except ValueError:
+        return True
+    return False
+
+
+def iter_records(fh: IO[bytes], limits: Limits = DEFAULT_LIMITS, lines: bool = False) -> Iterator[tuple[int, Any]]:
+    """The records of a JSON lines file, or of a file holding one JSON array of records
+    (told by content, unless ``lines`` says it is JSON lines)."""
+    if not lines and _is_array(fh):
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace")
         yield from iter_array(text, re.compile(r"\["), max_chars=limits.line)
     else:
         yield from iter_lines(fh, limits)
 
 
-def read_records(path: Path, limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[int, Any]]:
-    """:func:`iter_records` of ``path``; a broken or over-large compressed stream is an
+def read_records(path: Path, limits: Limits = DEFAULT_LIMITS, lines: bool | None = None) -> Iterator[tuple[int, Any]]:
+    """:func:`iter_records` of ``path``; JSON lines if ``lines``, else by content, unless the
+    name ends ``.jsonl``/``.ndjson``. A broken or over-large compressed stream is an
     :class:`InputError` that says how far the reading got."""
+    if lines is None:
+        lines = re.sub(r"\.(gz|zst|bz2)$", "", path.name.lower()).endswith((".jsonl", ".ndjson"))
     last = 0
     try:
         with open_binary(path, limits) as fh:
-            for row, rec in iter_records(fh, limits):
+            for row, rec in iter_records(fh, limits, lines=lines):
                 last = row
                 yield row, rec
     except InputError as exc:

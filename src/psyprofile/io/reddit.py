@@ -72,7 +72,7 @@ def read_reddit(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: int)
     check_columns_unused(path, columns, "reddit")
     groups = ("subreddit", *(g for g in columns.groups if g != "subreddit"))
     builder = ChunkBuilder(path, groups, chunk_rows)
-    for row, rec in read_records(path, info.limits):
+    for row, rec in read_records(path, info.limits, lines=True):  # dumps are JSON lines
         if builder.full():
             yield builder.take()
         if isinstance(rec, Reject):

@@ -179,7 +179,7 @@ def _csv_chunks(path: Path, columns: ColumnMap, info: FileInfo, delimiter: str) 
         # Read every column as text: ids such as 00123 must not become numbers.
         invalid = 0
         reader = open_reader({n: pa.string() for n in names})
-    except pa.ArrowInvalid as exc:
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         if "Empty CSV file" in str(exc):
             info.notes.append("the file is empty")
             return
@@ -196,7 +196,7 @@ def _csv_chunks(path: Path, columns: ColumnMap, info: FileInfo, delimiter: str) 
                 batch = reader.read_next_batch()
             except StopIteration:
                 break
-            except pa.ArrowInvalid:
+            except (pa.ArrowInvalid, UnicodeDecodeError):
                 # pyarrow's message quotes the row; do not print file content.
                 raise InputError(f"{path}: cannot parse {kind} after data row {good:,}. "
                                  "Check the quoting and delimiter near that row.") from None
