@@ -8,7 +8,12 @@ user after another (``api_vs_direct_serial_throughput`` > 1: the server's concur
 for its HTTP overhead). There is no DLATK counterpart: DLATK has no service.
 
     python3 bench/api.py                      # 30 s, 8 clients, 2 workers, the default spec
+    python3 bench/api.py --embedder minilm-static   # the default spec, static embedder
     python3 bench/api.py --spec fixture       # small lexicon files only (no download)
+
+``first_request_s`` is the cold start: from the server answering ``/healthz`` to the first
+profile, i.e. the one build of every model (the server starts it in the background and the
+first requests wait for it; see docs/api.md).
 """
 
 from __future__ import annotations
@@ -43,8 +48,9 @@ def load_users(n_messages: int, max_users: int = 200) -> list[list[str]]:
     return groups[:max_users]
 
 
-def make_study(folder: Path, spec: str) -> str:
-    """A study served with ``spec`` ('default' or 'fixture'); returns an API key."""
+def make_study(folder: Path, spec: str, embedder: str | None = None) -> str:
+    """A study served with ``spec`` ('default' or 'fixture') and, if given, the zero-shot
+    ``embedder``; returns an API key."""
     Workspace.create(folder)
     api = folder / "api"
     api.mkdir()
@@ -55,7 +61,7 @@ def make_study(folder: Path, spec: str) -> str:
         profile = ('[profile]\nbig5 = "none"\nvader = false\n[profile.lexica]\n'
                    'nrc_emot = "nrc_emot.csv"\ndd_emnlp14_ageGender = "dd_emnlp14_ageGender.csv"\n')
     else:
-        profile = "[profile]\n"
+        profile = "[profile]\n" + (f'embedder = "{embedder}"\n' if embedder else "")
     (api / "config.toml").write_text(profile + limits)
     return create_key(folder, "bench")[0]
 
@@ -109,6 +115,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--messages", type=int, default=50, help="posts per user")
     ap.add_argument("--spec", choices=["default", "fixture"], default="default")
+    ap.add_argument("--embedder", default=None,
+                    help="zero-shot embedder of the default spec (default: the service's)")
     ap.add_argument("--workers", type=int, default=2,
                     help="the server's worker processes for profiles (serve --workers)")
     ap.add_argument("--direct", type=int, default=3,
@@ -120,18 +128,21 @@ def main() -> None:
     print(f"{len(users)} users of {args.messages} posts (median {int(np.median(words))} words)")
     with tempfile.TemporaryDirectory(prefix="psyprofile-bench-api-") as tmp:
         study = Path(tmp) / "study"
-        token = make_study(study, args.spec)
+        token = make_study(study, args.spec, args.embedder)
         with LocalServer(study, extra_args=("--no-jobs", "--workers", str(args.workers)),
                          startup_seconds=300) as srv:
             # Warm-up: every worker loads the lexica and models once.
+            t0 = time.perf_counter()
             warm = asyncio.run(load(srv.url, token, users[:1], 0.0, max(args.workers, 1)))
+            first = time.perf_counter() - t0
             if warm[1]:
                 raise SystemExit(f"warm-up request failed: {warm[1]}; see {srv.log_path}")
             lat, errors, wall = asyncio.run(load(srv.url, token, users, args.seconds, args.clients))
         direct = direct_seconds(study, users[:args.direct])
     ms = np.array(lat) * 1000
     res = {
-        "endpoint": "POST /v1/profile", "spec": args.spec, "clients": args.clients,
+        "endpoint": "POST /v1/profile", "spec": args.spec, "embedder": args.embedder,
+        "clients": args.clients, "first_request_s": round(first, 1),
         "workers": args.workers,
         "seconds": round(wall, 2), "messages_per_user": args.messages,
         "median_words_per_user": int(np.median(words)), "requests_ok": len(lat),

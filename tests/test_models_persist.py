@@ -75,6 +75,8 @@ def _edit_arrays(folder, edit):
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     (folder / "arrays.npz").write_bytes(buf.getvalue())
+    # and the arrays' plain hash in model.json, as a careful forger would
+    _edit_spec(folder, lambda s: s["arrays"].update(sha256=hashlib.sha256(buf.getvalue()).hexdigest()))
 
 
 def _refused(folder, match):
@@ -115,7 +117,8 @@ def test_rehashed_arrays_without_the_key_are_refused(saved, tmp_path):
     bad = _copy(saved[2], tmp_path / "bad")
     _edit_arrays(bad, lambda a: a.update(m0_coef=a["m0_coef"] * 1000))
     rec = json.loads((bad / "integrity.json").read_text())
-    rec["files"]["arrays.npz"] = hashlib.sha256((bad / "arrays.npz").read_bytes()).hexdigest()
+    for f in ("arrays.npz", "model.json"):
+        rec["files"][f] = hashlib.sha256((bad / f).read_bytes()).hexdigest()
     (bad / "integrity.json").write_text(json.dumps(rec))
     _refused(bad, r"integrity.json: the integrity record was changed")
     (bad / "integrity.json").unlink()
@@ -149,6 +152,8 @@ def test_signed_but_broken_files_are_refused_with_a_message(saved, tmp_path):
              "is not a plain number type")
     order = broken("order", spec_edit=lambda s: s["feature_sets"][0]["features"].pop())
     _refused(order, "feature sets do not match the estimator's blocks")
+    _refused(broken("stale", spec_edit=lambda s: s["arrays"].update(sha256="0" * 64)),
+             "arrays.npz does not match the checksum in model.json")
     # NaN or an overflowing number written into model.json
     nan = broken("nanjson")
     (nan / "model.json").write_text((nan / "model.json").read_text().replace(
@@ -184,6 +189,8 @@ def test_an_npz_header_declaring_a_huge_array_is_refused_before_reading(saved, t
         header, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
     with zipfile.ZipFile(bad / "arrays.npz", "a") as zf:
         zf.writestr("m0_mean_bomb.npy", header.getvalue() + b"\0" * 64)
+    digest = hashlib.sha256((bad / "arrays.npz").read_bytes()).hexdigest()
+    _edit_spec(bad, lambda s: s["arrays"].update(sha256=digest))
     integrity.sign(bad)
     _refused(bad, "array 'm0_mean_bomb': its header declares shape .* which its 64 data bytes")
 

@@ -23,6 +23,7 @@ so its folder has no ``arrays.npz``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -171,7 +172,9 @@ def write_model(folder: Path, spec: dict[str, Any], arrays: dict[str, np.ndarray
     if arrays is not None:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
-        spec["arrays"] = {"file": ARRAYS}
+        # The arrays' own hash in model.json too, so that model.json alone names the
+        # learned values (the integrity record is what protects both).
+        spec["arrays"] = {"file": ARRAYS, "sha256": hashlib.sha256(buf.getvalue()).hexdigest()}
         (folder / ARRAYS).write_bytes(buf.getvalue())
     (folder / MODEL_JSON).write_text(json.dumps(spec, indent=1, allow_nan=False))
     write_card(folder, spec)
@@ -270,6 +273,8 @@ def load_model(ref: str | Path, ws: Workspace | None = None) -> SavedModel:
         if not integrity.is_plain_name(file) or file not in verified.files:
             # The same words whatever the name is: no hint whether a path outside exists.
             raise ModelFileError("its arrays file is not one of the model folder's own files")
+        if spec["arrays"].get("sha256", "") != hashlib.sha256(verified.files[file]).hexdigest():
+            raise ModelFileError(f"{file} does not match the checksum in {MODEL_JSON}")
         arrays = read_arrays(verified.files[file])
         estimator = LanguageModel.from_state(spec["estimator"], arrays)
         check_language_model(spec, estimator)
