@@ -34,6 +34,9 @@ def make_study(path: Path, posts: Path = FIX / "posts.csv") -> Workspace:
     ws = Workspace.create(path)
     ws.key_path.unlink()
     write_key(ws.key_path, KEY)
+    with ws.connect() as con:  # the fixed key replaces the new one: fingerprint it instead
+        con.execute("DELETE FROM meta WHERE key = 'key_fingerprint'")
+    ws = Workspace.open(path)
     ingest(ws, [posts], columns=ColumnMap(text="message", user="user_id", time="created_time",
                                           id="message_id"), progress=False)
     return ws
@@ -141,8 +144,18 @@ def test_export_columns(study, tmp_path):
     assert export_profiles(ws, tmp_path / "p.csv") == 3
     df = pd.read_csv(tmp_path / "p.csv")
     dims = ["anger", "joy", "age", "gender_female"]
-    want = ["user_id", "words", "status"] + [d + s for d in dims for s in ("", "_lo", "_hi", "_pct")]
+    want = (["user_id", "words", "status", "languages", "other_language_share"]
+            + [d + s for d in dims for s in ("", "_lo", "_hi", "_pct")]
+            + ["nrc_emot_coverage", "dd_emnlp14_ageGender_coverage"])
     assert sorted(df.columns) == sorted(want)
+    alice = df[df.user_id == ws.pseudonymizer("user")("alice")].iloc[0]
+    # alice: 20 tokens; happy x3, smile, joyful are in the fixture's emotion categories
+    assert alice.nrc_emot_coverage == pytest.approx(5 / 20) and alice.languages == "en 1.00"
+    book = pd.read_csv(tmp_path / "p.codebook.csv").set_index("column")
+    assert list(book.index) == list(df.columns)  # every column explained, in order
+    assert book.loc["age", "evidence"].startswith("r with self-reported age 0.77 on blog corpus")
+    assert book.loc["joy", "evidence"].startswith("no convergent evidence")
+    assert "Kiritchenko" in book.loc["joy", "citation"] and book.loc["joy", "languages"] == "en"
     carol = df[df.user_id == ws.pseudonymizer("user")("carol")].iloc[0]
     assert carol.status == "insufficient_text" and carol.words == 4 and np.isnan(carol.joy)
     export_profiles(ws, tmp_path / "p.parquet")

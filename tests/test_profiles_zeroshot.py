@@ -34,8 +34,8 @@ def test_extravert_writer_scores_higher_on_extraversion(tmp_path):
             for u, texts in (("extra", EXTRAVERT), ("intro", INTROVERT)) for i, t in enumerate(texts)]
     pd.DataFrame(rows).to_csv(tmp_path / "posts.csv", index=False)
     ws = make_study(tmp_path / "s", tmp_path / "posts.csv")
-    spec = ProfileSpec(lexica=(), vader=False, embedder="minilm", max_messages=16)
-    report = profile_study(ws, min_words=20, progress=False, spec=spec)
+    spec = ProfileSpec(lexica=(), vader=False, big5="zeroshot", embedder="minilm", max_messages=16)
+    report = profile_study(ws, min_words=20, progress=False, spec=spec, reference="study")
     assert report.scored == 2
     df = read_scores(ws)
     assert sorted(set(df.dimension)) == sorted(TRAITS)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from psyprofile.errors import PsyprofileError
 from psyprofile.profiles.spec import FAMILIES, ProfileSpec
-from psyprofile.profiles.study import read_scores
+from psyprofile.profiles.study import read_norms, read_scores, resolve_run, stored_spec
 from psyprofile.store.workspace import Workspace
 
 BAR = 24
@@ -47,12 +47,13 @@ def bar(value: float, lo: float, hi: float, lo_end: float, hi_end: float, width:
     return "[" + "".join(cells) + "]"
 
 
-def _user(ws: Workspace, user: str) -> tuple[str, int, str, int]:
+def _user(ws: Workspace, user: str, run: int) -> tuple:
+    """(user_id, words, status, messages, languages) of ``user`` (an id or a prefix of one)."""
     with ws.connect() as con:
         rows = con.execute("SELECT u.user_id, u.words, u.status, (SELECT count(*) FROM messages m "
-                           "WHERE m.user_id = u.user_id) FROM profile_users u "
-                           "WHERE u.user_id = ? OR u.user_id LIKE ? ORDER BY 1",
-                           [user, user + "%"]).fetchall()
+                           "WHERE m.user_id = u.user_id), u.languages FROM profile_run_users u "
+                           "WHERE u.run_id = ? AND (u.user_id = ? OR u.user_id LIKE ?) ORDER BY 1",
+                           [run, user, user + "%"]).fetchall()
     if not rows:
         raise PsyprofileError(f"no user '{user}' in the profiles of {ws.path}; give a pseudonymous "
                               "id (or its first characters) from `psyprofile profile --out`.")
@@ -61,35 +62,67 @@ def _user(ws: Workspace, user: str) -> tuple[str, int, str, int]:
     return rows[0]
 
 
+_NOT_SCORED = {
+    "insufficient_text": "Not scored: too little text for a profile (see --min-words).",
+    "unsupported_language": "Not scored: most of the user's words are in languages the sources "
+                            "were not built for (all are English); no number would mean anything.",
+}
+
+
+def _source_lines(source: str, dims: list[str], explain: bool) -> list[str]:
+    """What the card says about a source: its name and status, languages, evidence (and
+    with ``explain`` its citation)."""
+    from psyprofile.profiles.evidence import evidence_summary, source_evidence
+
+    ev = source_evidence(source)
+    lines = [f"  source {source}: {ev.name} [{ev.status}]; built for: "
+             f"{', '.join(ev.languages) or 'unknown'}"]
+    summaries = dict.fromkeys(evidence_summary(source, d) for d in dims)
+    lines += [f"  evidence: {e}" for e in summaries]
+    if explain:
+        lines.append(f"  cite: {ev.citation}")
+    return lines
+
+
 def user_card(ws: Workspace, user: str, explain: bool = False,
-              spec: ProfileSpec | None = None) -> str:
-    """The card of ``user`` (a pseudonymous id or an unambiguous prefix of one)."""
-    uid, words, status, n_msgs = _user(ws, user)
-    lines = [f"Profile of user {uid}", f"{words:,} words in {n_msgs:,} posts; status: {status}"]
-    if status != "scored":
-        lines.append("Not scored: too little text for a profile (see --min-words).")
-        return "\n".join(lines) + "\n"
-    scores = read_scores(ws)
+              spec: ProfileSpec | None = None, run: int | None = None) -> str:
+    """The card of ``user`` (a pseudonymous id or an unambiguous prefix of one) in profile
+    run ``run`` (default the latest)."""
     with ws.connect() as con:
-        norms = con.execute("SELECT dimension, unit, quantiles FROM profile_norms").df()
-    q = {r.dimension: (r.quantiles[1], r.quantiles[99]) for r in norms.itertuples()
+        rid = resolve_run(con, run, ws.path)
+    uid, words, status, n_msgs, langs = _user(ws, user, rid)
+    lines = [f"Profile of user {uid} (profile run {rid})",
+             f"{words:,} words in {n_msgs:,} posts; status: {status}; languages: {langs or 'not recorded'}"]
+    if status != "scored":
+        lines.append(_NOT_SCORED.get(status, f"Not scored ({status})."))
+        return "\n".join(lines) + "\n"
+    scores = read_scores(ws, rid)
+    norms = read_norms(ws, rid)
+    q = {(r.dimension, r.source): (r.quantiles[1], r.quantiles[99]) for r in norms.itertuples()
          if r.quantiles is not None and len(r.quantiles) == 101}
-    units = dict(zip(norms["dimension"], norms["unit"], strict=True))
+    units = {(r.dimension, r.source): r.unit for r in norms.itertuples()}
     mine = scores[scores["user_id"] == uid]
     lines.append("Bars: the study's 1st..99th percentile; = the 95% interval, | the score; "
-                 "pct = percentile in this study.")
-    reasons = explain_user(ws, uid, mine, spec) if explain else {}
+                 "pct = percentile in the reference sample named per source.")
+    reasons = explain_user(ws, uid, mine, spec or stored_spec(ws, rid)) if explain else {}
     for fam in [f for f in FAMILIES if f in set(mine["family"])]:
         part = mine[mine["family"] == fam]
         lines.append("")
-        lines.append(f"{fam} ({', '.join(dict.fromkeys(part['source']))})")
-        for r in part.itertuples():
-            lo_end, hi_end = q.get(r.dimension, (min(part["lo"]), max(part["hi"])))
-            lines.append(f"  {r.dimension:<18} {bar(r.value, r.lo, r.hi, lo_end, hi_end)} "
-                         f"{_fmt(r.value):>7} ({_fmt(r.lo)} .. {_fmt(r.hi)})  pct {r.pct:3.0f}"
-                         f"  {units.get(r.dimension, '')}")
-            for line in reasons.get(r.dimension, []):
-                lines.append(f"      {line}")
+        lines.append(fam)
+        for source in dict.fromkeys(part["source"]):
+            sp = part[part["source"] == source]
+            ref = sp["reference"].iloc[0]
+            cov = sp["coverage"].iloc[0]
+            lines += _source_lines(source, sp["dimension"].tolist(), explain)
+            lines.append(f"  pct against: {ref}" + (f"; coverage: {cov:.1%} of the user's words "
+                                                   "matched" if np.isfinite(cov) else ""))
+            for r in sp.itertuples():
+                lo_end, hi_end = q.get((r.dimension, r.source), (min(sp["lo"]), max(sp["hi"])))
+                lines.append(f"  {r.dimension:<18} {bar(r.value, r.lo, r.hi, lo_end, hi_end)} "
+                             f"{_fmt(r.value):>7} ({_fmt(r.lo)} .. {_fmt(r.hi)})  pct {r.pct:3.0f}"
+                             f"  {units.get((r.dimension, r.source), '')}")
+                for line in reasons.get(r.dimension, []):
+                    lines.append(f"      {line}")
     return "\n".join(lines) + "\n"
 
 
@@ -103,7 +136,7 @@ def explain_user(ws: Workspace, uid: str, mine: pd.DataFrame,
     """Per dimension of ``uid``: lines naming what pushed the score up and down most
     (``spec``: default the spec the stored profile was made with)."""
     from psyprofile.profiles.sources import LexiconScores
-    from psyprofile.profiles.study import prepare, stored_spec
+    from psyprofile.profiles.study import prepare
 
     spec = spec or stored_spec(ws)
     prep = prepare(ws, spec, progress=False)
@@ -169,25 +202,28 @@ def _model_reasons(ws: Workspace, ref: str, uid: str) -> dict[str, list[str]]:
 
 
 def _lexicon_reasons(ws: Workspace, src, ids: np.ndarray, words: float) -> dict[str, list[str]]:
-    """Words of the user with the largest weight × relative frequency, per category."""
-    from psyprofile.features.lexicon import MATCHED_SQL, MIN_WILDCARD_STEM
+    """Terms (1–3grams) of the user with the largest weight × relative frequency, per category."""
+    from psyprofile.features.lexicon import MATCHED_SQL, MIN_WILDCARD_STEM, matching_source
     from psyprofile.lexica.load import INTERCEPT
     from psyprofile.lexica.registry import resolve_lexicon
+    from psyprofile.store.db import quote_ident
 
     lex = resolve_lexicon(src.lexicon_source.ref, ws)
     with ws.connect() as con:
         con.register("_ids", pd.DataFrame({"group_id": ids}))
-        con.execute('CREATE OR REPLACE TEMP TABLE _user_1grams AS SELECT f.feature, sum(f.value) '
-                    'AS value FROM "feat$1gram$message" f JOIN _ids USING (group_id) GROUP BY 1')
-        con.unregister("_ids")
         con.register("_lex", lex.entries)
         try:
-            con.execute(MATCHED_SQL.format(src="_user_1grams", icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
+            grams = matching_source(con, lex, "1gram", "message")
+            con.execute("CREATE OR REPLACE TEMP TABLE _user_grams AS SELECT f.feature, "
+                        f"sum(f.value) AS value FROM {quote_ident(grams)} f JOIN _ids "
+                        "USING (group_id) GROUP BY 1")
+            con.execute(MATCHED_SQL.format(src="_user_grams", icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
             rows = con.execute("SELECT m.category, m.word, m.weight * sum(u.value) / ? AS eff "
-                               "FROM _matched m JOIN _user_1grams u ON lower(u.feature) = m.word "
+                               "FROM _matched m JOIN _user_grams u ON lower(u.feature) = m.word "
                                "GROUP BY 1, 2, m.weight", [max(words, 1.0)]).df()
         finally:
             con.unregister("_lex")
+            con.unregister("_ids")
     out = {}
     for d in src.dimensions:
         # words break ties: the SQL above returns rows in no fixed order

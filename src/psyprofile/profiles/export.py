@@ -1,26 +1,45 @@
-"""Profiles as one row per user, for ``psyprofile profile STUDY --out FILE``.
+"""Profiles as one row per user, for ``psyprofile profile STUDY --out FILE``, with a codebook.
 
-Columns: ``user_id`` (pseudonymous), ``words``, ``status`` ('scored' or
-'insufficient_text'), then per dimension ``<dimension>``, ``<dimension>_lo``,
-``<dimension>_hi`` and ``<dimension>_pct`` (empty for users not scored).
+Columns: ``user_id`` (pseudonymous), ``words``, ``status`` ('scored', 'insufficient_text'
+or 'unsupported_language'), ``languages`` (the user's top languages with their shares of
+words), ``other_language_share``, then per dimension ``<dimension>``, ``<dimension>_lo``,
+``<dimension>_hi`` and ``<dimension>_pct`` (empty for users not scored), and per lexicon
+source ``<source>_coverage`` (the share of the user's words the lexicon matched).
+
+Beside ``FILE`` goes ``<stem>.codebook.csv`` (:func:`codebook`): per column its family,
+source, unit, the reference sample of its percentiles, the source's citation, the languages
+it was built for, its status and its convergent evidence, read from the one evidence
+table (:mod:`psyprofile.profiles.evidence`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from psyprofile.errors import PsyprofileError
-from psyprofile.profiles.study import read_scores
+from psyprofile.profiles.study import read_norms, read_scores, read_users
 from psyprofile.store.workspace import Workspace
 
+CODEBOOK_COLUMNS = ["column", "family", "dimension", "source", "meaning", "unit", "reference",
+                    "citation", "languages", "status", "evidence"]
+_USER_COLUMNS = {
+    "user_id": "pseudonymous user id (keyed hash)",
+    "words": "1gram tokens of the user's posts",
+    "status": "scored | insufficient_text (fewer than --min-words) | unsupported_language "
+              "(most words in languages the sources were not built for)",
+    "languages": "the user's top languages with their shares of words (messages.lang)",
+    "other_language_share": "share of the user's words in languages none of the sources was "
+                            "built for",
+}
 
-def wide_profiles(ws: Workspace) -> pd.DataFrame:
-    """One row per user of the last profile run (sorted by user id)."""
-    scores = read_scores(ws)
-    with ws.connect() as con:
-        users = con.execute("SELECT user_id, words, status FROM profile_users ORDER BY user_id").df()
+
+def wide_profiles(ws: Workspace, run: int | None = None) -> pd.DataFrame:
+    """One row per user of profile run ``run`` (default the latest; sorted by user id)."""
+    scores = read_scores(ws, run)
+    users = read_users(ws, run)
     order = list(dict.fromkeys(scores["dimension"]))
     wide = scores.pivot_table(index="user_id", columns="dimension",
                               values=["value", "lo", "hi", "pct"], aggfunc="first", dropna=False)
@@ -28,18 +47,62 @@ def wide_profiles(ws: Workspace) -> pd.DataFrame:
     for d in order:
         for part, suffix in (("value", ""), ("lo", "_lo"), ("hi", "_hi"), ("pct", "_pct")):
             cols[d + suffix] = wide[(part, d)] if (part, d) in wide.columns else pd.Series(dtype=float)
-    return users.merge(pd.DataFrame(cols).reset_index(names="user_id"), on="user_id", how="left")
+    cov = scores.dropna(subset=["coverage"]).drop_duplicates(["user_id", "source"])
+    for src in dict.fromkeys(cov["source"]):
+        cols[f"{src}_coverage"] = cov[cov["source"] == src].set_index("user_id")["coverage"]
+    out = pd.DataFrame(cols)
+    return users.merge(out.reset_index(names="user_id"), on="user_id", how="left")
 
 
-def export_profiles(ws: Workspace, path: str | Path) -> int:
-    """Write :func:`wide_profiles` to ``path`` (.csv or .parquet); returns the rows written."""
+def codebook(ws: Workspace, run: int | None = None) -> pd.DataFrame:
+    """One row per column of :func:`wide_profiles`: :data:`CODEBOOK_COLUMNS`."""
+    from psyprofile.profiles.evidence import evidence_summary, source_evidence
+
+    scores = read_scores(ws, run)
+    units = {(r.dimension, r.source): r.unit for r in read_norms(ws, run).itertuples()}
+    rows = [{"column": c, "meaning": m} for c, m in _USER_COLUMNS.items()]
+    dims = scores.drop_duplicates(["dimension", "source"])
+    for r in dims.itertuples():
+        ev = source_evidence(r.source)
+        base = {"family": r.family, "dimension": r.dimension, "source": r.source,
+                "reference": r.reference, "citation": ev.citation,
+                "languages": " ".join(ev.languages), "status": ev.status,
+                "evidence": evidence_summary(r.source, r.dimension)}
+        unit = units.get((r.dimension, r.source), "")
+        for suffix, meaning, u in (
+                ("", f"{r.dimension} score", unit),
+                ("_lo", "lower end of its 95% interval (text sampling error)", unit),
+                ("_hi", "upper end of its 95% interval (text sampling error)", unit),
+                ("_pct", "percentile in the reference sample", "percentile, 0..100")):
+            rows.append({**base, "column": r.dimension + suffix, "meaning": meaning, "unit": u})
+    for src in dict.fromkeys(scores.dropna(subset=["coverage"])["source"]):
+        ev = source_evidence(src)
+        fam = scores.loc[scores["source"] == src, "family"].iloc[0]
+        rows.append({"column": f"{src}_coverage", "family": fam, "source": src,
+                     "meaning": f"share of the user's words the {src} lexicon matched (as "
+                                "LIWC's Dic; multi-word terms: occurrences per word)",
+                     "unit": "share of words, 0..1", "citation": ev.citation,
+                     "languages": " ".join(ev.languages), "status": ev.status})
+    return pd.DataFrame(rows, columns=CODEBOOK_COLUMNS).replace({np.nan: ""})
+
+
+def codebook_path(path: str | Path) -> Path:
+    """Where the codebook of an export to ``path`` goes: ``<stem>.codebook.csv`` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.codebook.csv")
+
+
+def export_profiles(ws: Workspace, path: str | Path, run: int | None = None) -> int:
+    """Write :func:`wide_profiles` to ``path`` (.csv or .parquet) and its :func:`codebook`
+    to :func:`codebook_path`; returns the rows written."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise PsyprofileError(f"{path}: --out takes a .csv or .parquet file name.")
-    df = wide_profiles(ws)
+    df = wide_profiles(ws, run)
     if suffix == ".csv":
         df.to_csv(path, index=False)
     else:
         df.to_parquet(path, index=False)
+    codebook(ws, run).to_csv(codebook_path(path), index=False)
     return len(df)

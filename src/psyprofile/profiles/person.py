@@ -8,10 +8,11 @@ scores are the same numbers:
 * messages in the order :func:`psyprofile.profiles.sources.load_messages` gives them
   (halves alternate by time, ties by position; then half, position);
 * words: tokens of :func:`psyprofile.text.tokenize.tokenize`, as the 1gram tables count them;
-* lexica: each message's Σ weight × count over the 1grams matching a category, with the
+* lexica: each message's Σ weight × count over the 1–3grams matching a category, with the
   matching rules of :mod:`psyprofile.features.lexicon` (lower-cased, wildcards of a stem of
-  :data:`~psyprofile.features.lexicon.MIN_WILDCARD_STEM`\\ + characters, the largest weight
-  where several entries match, intercepts added to the group score);
+  :data:`~psyprofile.features.lexicon.MIN_WILDCARD_STEM`\\ + characters on 1grams only,
+  multi-word terms matched exactly against the 2grams and 3grams, the largest weight where
+  several entries match, intercepts added to the group score);
 * VADER: :func:`psyprofile.features.vader.message_scores` per message;
 * zero-shot Big Five: the embedder on all messages (``minilm-static``) or on the first
   window of the sampled ones (``minilm``), with the word weights
@@ -52,6 +53,7 @@ class LexiconIndex:
     intercepts: dict[str, float]
     exact: dict[str, dict[int, float]]
     stems: dict[int, dict[str, dict[int, float]]]
+    lengths: tuple[int, ...] = (1,)  # n-gram lengths of its terms
 
     def weights(self, vocab: list[str]) -> sp.csr_matrix:
         """(len(vocab), n_dims) weight of each lower-cased 1gram in each dimension's
@@ -60,7 +62,7 @@ class LexiconIndex:
         for i, word in enumerate(vocab):
             got = dict(self.exact.get(word, {}))
             for n, by_stem in self.stems.items():
-                if len(word) >= n:
+                if len(word) >= n and " " not in word:
                     _merge(got, by_stem.get(word[:n], {}))
             rows += [i] * len(got)
             cols += list(got)
@@ -90,7 +92,8 @@ def index_lexicon(source: LexiconSource, set_name: str, intercepts: dict[str, fl
         _merge(exact.setdefault(term, {}), {col[cat]: w})
         if term.endswith("*") and len(term) > MIN_WILDCARD_STEM:
             _merge(stems.setdefault(len(term) - 1, {}).setdefault(term[:-1], {}), {col[cat]: w})
-    return LexiconIndex(source, set_name, intercepts, exact, stems)
+    lengths = tuple(sorted({1} | {len(t.split()) for t in exact if t.strip()}))
+    return LexiconIndex(source, set_name, intercepts, exact, stems, lengths)
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,9 @@ def spec_resources(spec: ProfileSpec) -> SpecResources:
     from psyprofile.profiles.study import lexicon_meta
 
     meta = lexicon_meta(None, spec)
-    lexica = tuple(index_lexicon(s, name, icpt)
-                   for s, (name, icpt) in zip(spec.lexica, meta, strict=True))
-    if spec.big5 != "zeroshot":
+    lexica = tuple(index_lexicon(s, lex.name, icpt)
+                   for s, (lex, icpt) in zip(spec.lexica, meta, strict=True))
+    if not spec.zeroshot:
         return SpecResources(lexica, None, None)
     from psyprofile.features.embeddings import get_embedder
 
@@ -136,14 +139,17 @@ def person_messages(tokens: list[list[str]], times: list[object | None]) -> tupl
     return Messages(ids, np.zeros(n, dtype=np.int64), half[order], words, ["person"]), order
 
 
-def _counts(tokens: list[list[str]]) -> tuple[sp.csr_matrix, list[str]]:
-    """(n_messages, n_words) counts of the lower-cased 1grams and the words (columns)."""
+def _counts(tokens: list[list[str]], ns: tuple[int, ...] = (1,)) -> tuple[sp.csr_matrix, list[str]]:
+    """(n_messages, n_terms) counts of the lower-cased n-grams of lengths ``ns`` (tokens
+    joined by one space, as the n-gram tables write them) and the terms (columns)."""
     col: dict[str, int] = {}
     rows, cols = [], []
     for m, toks in enumerate(tokens):
-        for t in toks:
-            cols.append(col.setdefault(t.lower(), len(col)))
-        rows += [m] * len(toks)
+        low = [t.lower() for t in toks]
+        for n in ns:
+            grams = [" ".join(low[i:i + n]) for i in range(len(low) - n + 1)]
+            cols += [col.setdefault(g, len(col)) for g in grams]
+            rows += [m] * len(grams)
     C = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(tokens), len(col)))
     return C, list(col)
 
@@ -173,12 +179,16 @@ def person_sources(tokens: list[list[str]], texts: list[str], times: list[object
     msgs, order = person_messages(tokens, times)
     tokens = [tokens[i] for i in order]
     texts = [texts[i] for i in order]
-    C, vocab = _counts(tokens)
-    sources: list[Source] = [
-        LexiconScores(msgs, ix.source, ix.set_name, ix.intercepts, (C @ ix.weights(vocab)).toarray())
-        for ix in res.lexica]
+    ns = tuple(sorted({n for ix in res.lexica for n in ix.lengths}))
+    C, vocab = _counts(tokens, ns or (1,))
+    sources: list[Source] = []
+    for ix in res.lexica:
+        W = ix.weights(vocab)
+        matched = np.asarray((W != 0).sum(axis=1)).ravel() > 0
+        sources.append(LexiconScores(msgs, ix.source, ix.set_name, ix.intercepts,
+                                     (C @ W).toarray(), C @ matched.astype(np.float64)))
     if spec.vader:
         sources.append(VaderScores(msgs, np.array([message_scores(t)[0] for t in texts])))
-    if spec.big5 == "zeroshot":
+    if spec.zeroshot:
         sources.append(_zeroshot(msgs, texts, spec, res))
     return msgs, sources

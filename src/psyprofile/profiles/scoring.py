@@ -26,7 +26,8 @@ Z95 = 1.959963984540054
 class Scored:
     """One source over the kept users: ``raw`` (n_users, k) (NaN for users not kept),
     ``words`` (n_users,), the split halves ``halves`` (n_users, 2, k) and their
-    ``half_words`` (n_users, 2), and the fitted error scale ``c`` (k,)."""
+    ``half_words`` (n_users, 2), the fitted error scale ``c`` (k,) and, for a lexicon, the
+    share of each user's words it matched, ``coverage`` (n_users,)."""
 
     source: Source
     raw: np.ndarray
@@ -34,6 +35,7 @@ class Scored:
     halves: np.ndarray
     half_words: np.ndarray
     c: np.ndarray
+    coverage: np.ndarray | None = None
 
 
 def error_scale(halves: np.ndarray, half_words: np.ndarray) -> np.ndarray:
@@ -61,16 +63,24 @@ def score_source(src: Source, msgs: Messages, keep: np.ndarray) -> Scored:
     halves = src.raw(msgs.by_half(keep), 2 * n).reshape(n, 2, k)
     half_words = src.words(msgs.by_half(keep), 2 * n).reshape(n, 2)
     raw[~keep] = np.nan
-    return Scored(src, raw, words, halves, half_words, error_scale(halves, half_words))
+    cov = src.coverage(msgs.by_user(keep), n)
+    if cov is not None:
+        cov[~keep] = np.nan
+    return Scored(src, raw, words, halves, half_words, error_scale(halves, half_words), cov)
 
 
 def transform(x: np.ndarray, how: str) -> np.ndarray:
-    """A dimension's value from its raw score: identity, the logistic (probabilities), or
-    a share of words (which cannot leave 0..1, so neither can its interval)."""
+    """A dimension's value from its raw score: identity, the logistic (probabilities), a
+    share of words (which cannot leave 0..1, so neither can its interval), or a sum of
+    weights of one sign ('nonneg', 'nonpos': its interval stays on that side of 0)."""
     if how == "logistic":
         return 1.0 / (1.0 + np.exp(-x))
     if how == "share":
         return np.clip(x, 0.0, 1.0)
+    if how == "nonneg":  # a sum of non-negative weights
+        return np.maximum(x, 0.0)
+    if how == "nonpos":  # a sum of negative weights
+        return np.minimum(x, 0.0)
     return x
 
 

@@ -6,10 +6,12 @@ scores any *grouping* of them: ``raw(groups, n)`` takes an int array (one group 
 message of :class:`Messages`, -1 = left out) and returns an ``(n, n_dims)`` array of raw
 scores. Grouping by user gives the profile, by (user, half) the split-half scores.
 
-* lexica: per message ``S[m, c]`` = Σ weight × count of the category's words and ``N[m]``
-  its 1gram tokens (from the study's message-level lexicon and 1gram tables); a group's
-  raw score is ``Σ S / Σ N + intercept``, i.e. the group_norm DLATK and
-  :mod:`psyprofile.features.lexicon` give the concatenated text;
+* lexica: per message ``S[m, c]`` = Σ weight × count of the category's 1–3grams and
+  ``N[m]`` its 1gram tokens (from the study's message-level lexicon and 1gram tables); a
+  group's raw score is ``Σ S / Σ N + intercept``, i.e. the group_norm DLATK and
+  :mod:`psyprofile.features.lexicon` give the concatenated text. ``M[m]``, the occurrences
+  of the lexicon's terms (any of the source's categories), gives the *coverage* ``Σ M / Σ N``:
+  for a lexicon of single words, the share of the group's words it matched (LIWC's "Dic");
 * VADER: the message's compound score (sentence mean, :func:`psyprofile.features.vader.message_scores`),
   averaged over the group's messages;
 * zero-shot Big Five: see :mod:`psyprofile.profiles.zeroshot`.
@@ -21,8 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from psyprofile.lexica.load import Lexicon
 from psyprofile.profiles.spec import VADER_DIMENSION, Dimension, LexiconSource
+from psyprofile.store.db import quote_ident
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Messages:
     half: np.ndarray
     words: np.ndarray
     users: list[str]
+    langs: np.ndarray | None = None  # per message its language code ('und' unknown)
 
     def user_words(self) -> np.ndarray:
         """Words per user, shape (n_users,)."""
@@ -58,6 +64,7 @@ def load_messages(con) -> Messages:
     """The study's messages with their word counts (needs the message-level 1grams)."""
     t = con.sql(
         "SELECT m.message_id, m.user_id, coalesce(g.words, 0) AS words, "
+        "coalesce(m.lang, 'und') AS lang, "
         "(row_number() OVER (PARTITION BY m.user_id ORDER BY m.created_at NULLS LAST, "
         "m.message_id) - 1) % 2 AS half FROM messages m LEFT JOIN group_words g "
         "ON g.level = 'message' AND g.group_id = m.message_id ORDER BY m.user_id, half, m.message_id"
@@ -66,7 +73,8 @@ def load_messages(con) -> Messages:
                            return_inverse=True)
     return Messages(t.column("message_id").to_numpy(zero_copy_only=False).astype(str),
                     inv.astype(np.int64), t.column("half").to_numpy().astype(np.int64),
-                    t.column("words").to_numpy().astype(np.float64), users.tolist())
+                    t.column("words").to_numpy().astype(np.float64), users.tolist(),
+                    t.column("lang").to_numpy(zero_copy_only=False).astype(str))
 
 
 def _sum_by(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -91,6 +99,10 @@ class Source:
         """Words each group's score rests on, (n,)."""
         return _sum_by(groups, self.msgs.words[:, None], n)[:, 0]
 
+    def coverage(self, groups: np.ndarray, n: int) -> np.ndarray | None:
+        """Share of each group's words the source's lexicon matched, (n,); None if not a lexicon."""
+        return None
+
     def message_effects(self, user: int, dim: int) -> np.ndarray | None:
         """Per message of ``user`` (in :class:`Messages` order) its own score on dimension
         ``dim`` (NaN where it has none), for ``--explain``; None where words explain better."""
@@ -101,20 +113,26 @@ class LexiconScores(Source):
     """A lexicon's dimensions from the message-level lexicon table."""
 
     def __init__(self, msgs: Messages, source: LexiconSource, set_name: str,
-                 intercepts: dict[str, float], S: np.ndarray):
-        """``S`` (n_messages, n_dims): per message Σ weight × count of each category's words."""
+                 intercepts: dict[str, float], S: np.ndarray, M: np.ndarray):
+        """``S`` (n_messages, n_dims): per message Σ weight × count of each category's terms;
+        ``M`` (n_messages,): occurrences of terms of any of those categories."""
         self.source_id, self.dimensions, self.msgs = source.lexicon, source.dimensions, msgs
         self.set_name, self.lexicon_source = set_name, source
         self.icpt = np.array([intercepts.get(d.category, 0.0) for d in source.dimensions])
-        self.S = S
+        self.S, self.M = S, M
 
     @classmethod
-    def from_study(cls, con, msgs: Messages, source: LexiconSource, set_name: str,
+    def from_study(cls, con, msgs: Messages, source: LexiconSource, lex: Lexicon,
                    intercepts: dict[str, float]) -> LexiconScores:
-        """The sums ``S`` read from the study's message-level lexicon table ``set_name``."""
+        """The sums ``S`` read from the study's message-level lexicon table of ``lex`` (the
+        source's lexicon, resolved), ``M`` from its message-level 1–3grams."""
+        set_name = lex.name
         cats = [d.category for d in source.dimensions]
         icpt = np.array([intercepts.get(c, 0.0) for c in cats])
-        t = con.sql(f'SELECT group_id, feature, group_norm FROM "feat${set_name}$message"').to_arrow_table()
+        from psyprofile.features.store import table_name
+
+        t = con.sql("SELECT group_id, feature, group_norm FROM "
+                    f"{quote_ident(table_name(set_name, 'message'))}").to_arrow_table()
         idx = msgs.index()
         rows = np.array([idx.get(g, -1) for g in t.column(0).to_pylist()], dtype=np.int64)
         col_of = {c: i for i, c in enumerate(cats)}
@@ -124,13 +142,41 @@ class LexiconScores(Source):
         S = np.zeros((len(msgs.ids), len(cats)))
         # group_norm holds the intercept on top of Σ weight × count / tokens; undo both.
         np.add.at(S, (rows[ok], cols[ok]), (gn[ok] - icpt[cols[ok]]) * msgs.words[rows[ok]])
-        return cls(msgs, source, set_name, intercepts, S)
+        return cls(msgs, source, set_name, intercepts, S, matched_counts(con, msgs, source, lex))
 
     def raw(self, groups: np.ndarray, n: int) -> np.ndarray:
         num = _sum_by(groups, self.S, n)
         den = self.words(groups, n)
         with np.errstate(invalid="ignore", divide="ignore"):
             return num / den[:, None] + self.icpt
+
+    def coverage(self, groups: np.ndarray, n: int) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return _sum_by(groups, self.M[:, None], n)[:, 0] / self.words(groups, n)
+
+
+def matched_counts(con, msgs: Messages, source: LexiconSource, lex: Lexicon) -> np.ndarray:
+    """Per message (``msgs`` order) the occurrences of 1–3grams that are terms of the
+    source's categories in ``lex``, matched as :mod:`psyprofile.features.lexicon` does."""
+    from psyprofile.features.lexicon import MATCHED_SQL, MIN_WILDCARD_STEM, matching_source
+    from psyprofile.lexica.load import INTERCEPT
+
+    cats = [d.category for d in source.dimensions]
+    con.register("_lex", lex.entries.filter(pc.is_in(lex.entries.column("category"),
+                                                      value_set=pa.array(cats, pa.string()))))
+    try:
+        src = matching_source(con, lex, "1gram", "message")
+        con.execute(MATCHED_SQL.format(src=src, icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
+        t = con.sql(f"SELECT group_id, sum(value) FROM {quote_ident(src)} WHERE lower(feature) "
+                    "IN (SELECT word FROM _matched) GROUP BY 1").to_arrow_table()
+    finally:
+        con.unregister("_lex")
+    idx = msgs.index()
+    out = np.zeros(len(msgs.ids))
+    for g, v in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True):
+        if g in idx:
+            out[idx[g]] = v
+    return out
 
 
 class VaderScores(Source):

@@ -8,7 +8,8 @@ Public API (contract C1)::
         name: str         # unique dimension name, e.g. 'anger', 'perma_pos_p', 'gender_female'
         category: str     # the lexicon category it reads (or the VADER score / Big Five trait)
         unit: str         # what the value means, for cards and exports
-        transform: str = "identity"   # "share" (clipped to 0..1) or "logistic" (P(female))
+        transform: str = "identity"   # "logistic" (P(female)), "nonneg"/"nonpos" (a sum of
+                                  # weights of one sign), "share" (0..1; older runs)
 
     @dataclass(frozen=True)
     class LexiconSource:
@@ -20,7 +21,8 @@ Public API (contract C1)::
     class ProfileSpec:
         lexica: tuple[LexiconSource, ...]
         vader: bool = True            # VADER compound (sentence mean per message, message mean)
-        big5: str | None = "zeroshot" # 'zeroshot', saved model name(s)/path(s) joined by ',', None
+        big5: str | None = "wwbp"     # 'wwbp', 'zeroshot', saved model name(s)/path(s), joined
+                                      # by ','; None. 'wwbp' is the lexicon source wwbp_big5
         embedder: str = DEFAULT_EMBEDDER   # zero-shot: 'minilm' (default) or 'minilm-static'
         max_messages: int = 16        # 'minilm' only: messages embedded per user (first window)
         inventories: tuple[str, ...] = ("ipip50", "ipipneo120")
@@ -28,14 +30,15 @@ Public API (contract C1)::
 
         def sources(self) -> list[str]          # source ids, for messages and cards
 
-    default_spec(big5: str | None = "zeroshot", embedder: str = DEFAULT_EMBEDDER) -> ProfileSpec
-        # every bundled lexicon dimension + VADER + Big Five from ``big5``
+    default_spec(big5: str | None = "wwbp", embedder: str = DEFAULT_EMBEDDER) -> ProfileSpec
+        # every bundled lexicon dimension + VADER + Big Five from ``big5`` (default: the WWBP
+        # lexicon, the source with the best convergent evidence: profiles.evidence)
 
     spec_from_lexica(paths: Mapping[str, str | Path], *, vader: bool = False,
                      big5: str | None = None) -> ProfileSpec
         # ``paths`` maps a bundled lexicon id (a key of LEXICON_DIMENSIONS: nrc_emot, nrc_sent,
-        # dd_permaV3, dd_wassa16_affectInt, dd_PastPreFut, dd_emnlp14_ageGender) to a lexicon
-        # file (.csv/.dic) holding that lexicon's
+        # dd_permaV3, dd_wassa16_affectInt, dd_PastPreFut, dd_emnlp14_ageGender, wwbp_big5) to
+        # a lexicon file (.csv/.dic/.json) holding that lexicon's
         # categories (a subset is fine: only the categories present become dimensions).
         # Needs no download, so tests and tutorials can use small fixture files, e.g.
         # spec_from_lexica({"nrc_emot": Path("tests/fixtures/profiles/nrc_emot.csv")})
@@ -83,40 +86,50 @@ class LexiconSource:
         return self.path or self.lexicon
 
 
-def _share(family: str, cats: dict[str, str]) -> tuple[Dimension, ...]:
-    return tuple(Dimension(family, name, cat, "share of words", "share") for cat, name in cats.items())
+PER_WORD = "Σ weight × count / words"
 
 
 _PERMA = {f"{s.upper()}_{d}": f"perma_{s}_{d.lower()}" for s in ("pos", "neg") for d in "PERMA"}
 
 #: bundled lexicon id -> the dimensions it gives
 LEXICON_DIMENSIONS: dict[str, tuple[Dimension, ...]] = {
-    "nrc_emot": _share("emotions", {c: c for c in (
-        "anger", "anticipation", "disgust", "fear", "joy", "sadness", "surprise", "trust")}),
+    "nrc_emot": tuple(
+        Dimension("emotions", c, c, f"{c} association per word ({PER_WORD}; >= 0)", "nonneg")
+        for c in ("anger", "anticipation", "disgust", "fear", "joy", "sadness", "surprise", "trust")),
     "dd_wassa16_affectInt": (
         Dimension("emotions", "affect", "AFFECT_AVG", "valence, 1 (negative) .. 9 (positive)"),
         Dimension("emotions", "intensity", "INTENSITY_AVG", "arousal, 1 (calm) .. 9 (excited)"),
     ),
     "nrc_sent": (
-        Dimension("sentiment", "nrc_sentiment", "SENT", "weighted share of words (pos - neg)"),
-        Dimension("sentiment", "nrc_positive", "pos_sent", "weighted share of words"),
-        Dimension("sentiment", "nrc_negative", "neg_sent", "weighted share of words"),
+        Dimension("sentiment", "nrc_sentiment", "SENT",
+                  f"NRC hashtag sentiment per word ({PER_WORD}; < 0 negative, > 0 positive)"),
+        Dimension("sentiment", "nrc_positive", "pos_sent",
+                  f"positive NRC hashtag sentiment per word ({PER_WORD}; >= 0)", "nonneg"),
+        Dimension("sentiment", "nrc_negative", "neg_sent",
+                  f"negative NRC hashtag sentiment per word ({PER_WORD}; <= 0, lower = more "
+                  "negative)", "nonpos"),
     ),
-    "dd_permaV3": tuple(Dimension("wellbeing", n, c, "lexicon score") for c, n in _PERMA.items()),
+    "dd_permaV3": tuple(Dimension("wellbeing", n, c, f"PERMA lexicon score ({PER_WORD})")
+                        for c, n in _PERMA.items()),
     "dd_PastPreFut": (
-        Dimension("temporal", "past", "PAST_OR_NOT", "lexicon score (higher: more past)"),
-        Dimension("temporal", "present", "PRESENT_OR_NOT", "lexicon score"),
-        Dimension("temporal", "future", "FUTURE_OR_NOT", "lexicon score"),
+        Dimension("temporal", "past", "PAST_OR_NOT",
+                  f"lexicon score ({PER_WORD} + intercept; higher: more past)"),
+        Dimension("temporal", "present", "PRESENT_OR_NOT", f"lexicon score ({PER_WORD} + intercept)"),
+        Dimension("temporal", "future", "FUTURE_OR_NOT", f"lexicon score ({PER_WORD} + intercept)"),
     ),
     "dd_emnlp14_ageGender": (
         Dimension("age", "age", "AGE", "years"),
         Dimension("gender", "gender_female", "GENDER", "P(female)", "logistic"),
     ),
+    "wwbp_big5": tuple(
+        Dimension("big5", t, t, f"WWBP lexicon score ({PER_WORD}, 1-3grams; weights are "
+                                "correlations with the trait)") for t in TRAITS),
 }
+WWBP = "wwbp_big5"  # the lexicon source of --big5 wwbp
 
 VADER_DIMENSION = Dimension("sentiment", "vader_compound", "compound",
                             "VADER compound, -1 .. 1 (mean over messages)")
-BIG5_UNIT_ZEROSHOT = "z within the study (keyed item similarity)"
+BIG5_UNIT_ZEROSHOT = "z (keyed item similarity, standardised against the reference)"
 
 
 @dataclass(frozen=True)
@@ -125,7 +138,7 @@ class ProfileSpec:
 
     lexica: tuple[LexiconSource, ...]
     vader: bool = True
-    big5: str | None = "zeroshot"
+    big5: str | None = "wwbp"
     embedder: str = DEFAULT_EMBEDDER
     max_messages: int = 16
     inventories: tuple[str, ...] = ("ipip50", "ipipneo120")
@@ -140,11 +153,18 @@ class ProfileSpec:
         if dup:
             raise PsyprofileError(f"profile dimensions named twice: {', '.join(dup)}.")
 
+    def big5_parts(self) -> list[str]:
+        """The Big Five sources named in ``big5``: 'wwbp', 'zeroshot', model refs."""
+        return [m.strip() for m in (self.big5 or "").split(",") if m.strip()]
+
+    @property
+    def zeroshot(self) -> bool:
+        """Whether zero-shot (IPIP item similarity) Big Five scores are part of the spec."""
+        return "zeroshot" in self.big5_parts()
+
     def big5_models(self) -> list[str]:
-        """Saved model refs given as ``big5`` (empty for zero-shot or none)."""
-        if not self.big5 or self.big5 == "zeroshot":
-            return []
-        return [m.strip() for m in self.big5.split(",") if m.strip()]
+        """Saved model refs given as ``big5`` (empty for the WWBP lexicon, zero-shot, none)."""
+        return [m for m in self.big5_parts() if m not in ("wwbp", "zeroshot")]
 
     def zeroshot_source(self) -> str:
         """The source id of zero-shot Big Five scores, naming the items and the embedder."""
@@ -154,15 +174,27 @@ class ProfileSpec:
         out = [s.lexicon for s in self.lexica]
         if self.vader:
             out.append("vader")
-        if self.big5 == "zeroshot":
+        if self.zeroshot:
             out.append(self.zeroshot_source())
         return out + [f"model:{m}" for m in self.big5_models()]
 
 
-def default_spec(big5: str | None = "zeroshot", embedder: str = DEFAULT_EMBEDDER) -> ProfileSpec:
-    """Every bundled lexicon dimension, VADER, and Big Five from ``big5``."""
-    lexica = tuple(LexiconSource(name, dims) for name, dims in LEXICON_DIMENSIONS.items())
-    return ProfileSpec(lexica=lexica, big5=big5, embedder=embedder)
+def _lexica_for(big5: str | None, lexica: tuple[LexiconSource, ...]) -> tuple[LexiconSource, ...]:
+    """``lexica`` with the WWBP source added when ``big5`` names 'wwbp', dropped otherwise."""
+    wants = "wwbp" in [m.strip() for m in (big5 or "").split(",")]
+    rest = tuple(s for s in lexica if s.lexicon != WWBP)
+    have = [s for s in lexica if s.lexicon == WWBP]
+    if not wants:
+        return rest
+    return rest + (tuple(have) or (LexiconSource(WWBP, LEXICON_DIMENSIONS[WWBP]),))
+
+
+def default_spec(big5: str | None = "wwbp", embedder: str = DEFAULT_EMBEDDER) -> ProfileSpec:
+    """Every bundled lexicon dimension, VADER, and Big Five from ``big5`` (see the module
+    docstring; the WWBP lexicon unless told otherwise)."""
+    lexica = tuple(LexiconSource(name, dims) for name, dims in LEXICON_DIMENSIONS.items()
+                   if name != WWBP)
+    return ProfileSpec(lexica=_lexica_for(big5, lexica), big5=big5, embedder=embedder)
 
 
 def spec_from_lexica(paths: Mapping[str, str | Path], *, vader: bool = False,
@@ -202,5 +234,5 @@ def spec_from_json(text: str) -> ProfileSpec:
 
 
 def with_big5(spec: ProfileSpec, big5: str | None) -> ProfileSpec:
-    """``spec`` with another Big Five source."""
-    return replace(spec, big5=big5)
+    """``spec`` with another Big Five source (the WWBP lexicon source added or dropped)."""
+    return replace(spec, big5=big5, lexica=_lexica_for(big5, spec.lexica))

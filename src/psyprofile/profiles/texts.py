@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from psyprofile.errors import InputError
+from psyprofile.profiles.evidence import dimension_evidence
+from psyprofile.profiles.person import person_messages
 from psyprofile.profiles.scoring import score_source
 from psyprofile.profiles.spec import ProfileSpec, default_spec
 from psyprofile.profiles.study import is_zeroshot, values_with_interval
@@ -36,10 +38,10 @@ NORMS_FILE = Path(__file__).with_name("norms_blogs.json")
 @cache
 def load_norms(path: str | None = None) -> dict[str, Any]:
     """Reference norms: ``{"reference": str, "dimensions": {(dimension, source): {c, mean,
-    sd, n, reliability, quantiles, ...}}, "validity": {...}}``; none when the file is absent."""
+    sd, n, reliability, quantiles, unit, ...}}}``; none when the file is absent."""
     p = Path(path) if path else NORMS_FILE
     if not p.is_file():
-        return {"reference": None, "dimensions": {}, "validity": {}}
+        return {"reference": None, "dimensions": {}}
     data = json.loads(p.read_text())
     data["dimensions"] = {(d["dimension"], d["source"]): d for d in data["dimensions"]}
     return data
@@ -73,30 +75,48 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
                   min_words: int = 500, spec: ProfileSpec | None = None) -> dict[str, Any]:
     """The profile of one person from ``texts`` (their posts), JSON-ready::
 
-        {"words": int, "status": "scored" | "insufficient_text", "warnings": [str],
+        {"words": int, "status": "scored" | "insufficient_text" | "unsupported_language",
+         "languages": str, "warnings": [str],
          "scores": [{"family", "dimension", "value", "lo", "hi", "pct", "words", "source",
-                     "validation": {"split_half_reliability", "reference", ...} | None}]}
+                     "unit", "reference", "coverage",
+                     "validation": {"split_half_reliability", "reference", ...} | None,
+                     "evidence": {source, source_name, status, citation, languages,
+                                  convergent: [...], evidence_note}}]}
 
     ``timestamps`` (ISO 8601, one per text) order the texts for the split halves; ``spec``
-    defaults to :func:`default_spec`.
+    defaults to :func:`default_spec`. ``pct`` is the percentile in the reference sample
+    named in ``reference``; ``evidence`` is the source's entry in
+    :mod:`psyprofile.profiles.evidence`. The texts' languages are detected; a person writing
+    mostly in languages the sources were not built for gets no score.
     """
+    from psyprofile.profiles.language import MAX_OTHER_SHARE, language_mix, supported_languages
     from psyprofile.profiles.person import person_sources
+    from psyprofile.profiles.study import reference_for
+    from psyprofile.text.langid import detect_languages
     from psyprofile.text.tokenize import tokenize
 
     # empty texts are dropped with their times, after the times are checked
     pairs = [(str(t), tm) for t, tm in zip(texts, _times(timestamps, len(texts)), strict=True)
              if t is not None and str(t).strip()]
     if not pairs:
-        return {"words": 0, "status": "insufficient_text", "scores": [],
+        return {"words": 0, "status": "insufficient_text", "scores": [], "languages": "",
                 "warnings": ["no text given; a profile needs the person's posts"]}
     texts = [t for t, _ in pairs]
     times = [tm for _, tm in pairs]
     spec = spec or default_spec()
-    norms = load_norms(spec.norms)
+    ref = reference_for(spec)
     tokens = [tokenize(t) for t in texts]
     words = sum(map(len, tokens))
+    msgs, order = person_messages(tokens, times)
+    msgs.langs = np.array(detect_languages(texts), dtype=object)[order].astype(str)
+    other, mix = language_mix(msgs, supported_languages(spec.sources()))
+    if other[0] > MAX_OTHER_SHARE:
+        return {"words": words, "status": "unsupported_language", "scores": [],
+                "languages": mix[0],
+                "warnings": [f"{other[0]:.0%} of the words are in languages the sources were "
+                             "not built for (they are English); no score is given"]}
     if words < min_words:
-        return {"words": words, "status": "insufficient_text", "scores": [],
+        return {"words": words, "status": "insufficient_text", "scores": [], "languages": mix[0],
                 "warnings": [f"{words} words; at least {min_words} are needed for a profile"]}
     warnings: list[str] = []
     if words < SHORT_WORDS:
@@ -105,13 +125,11 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
     msgs, sources = person_sources(tokens, texts, times, spec)
     keep = np.array([True])
     scores, no_norms = [], []
-    from_file = {s.lexicon for s in spec.lexica if s.path}  # norms are for the bundled lexica
     for src in sources:
         sc = score_source(src, msgs, keep)
         for j, d in enumerate(src.dimensions):
-            nrm = norms["dimensions"].get((d.name, src.source_id))
-            if nrm is None or src.source_id in from_file:
-                nrm = None
+            nrm = ref.get(d, src.source_id) if ref else None
+            if nrm is None:
                 no_norms.append(d.name)
             raw, w = sc.raw[:, j], sc.words
             z = (nrm["mean"], nrm["sd"]) if nrm and is_zeroshot(src.source_id) else None
@@ -121,11 +139,16 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
                 "family": d.family, "dimension": d.name, "value": _num(v),
                 "lo": _num(lo[0]) if nrm else None, "hi": _num(hi[0]) if nrm else None,
                 "pct": _pct(v, nrm["quantiles"]) if nrm else None, "words": int(round(w[0])),
-                "source": src.source_id, "validation": _validation(d.name, nrm, norms)})
+                "source": src.source_id, "unit": d.unit,
+                "reference": ref.label(nrm) if nrm else None,
+                "coverage": _num(sc.coverage[0]) if sc.coverage is not None else None,
+                "validation": _validation(d.name, nrm, ref.norms if ref else {}),
+                "evidence": dimension_evidence(src.source_id, d.name)})
     if no_norms:
         warnings.append("no reference norms for " + ", ".join(no_norms) + ": no interval or "
                         "percentile (zero-shot scores without norms are raw similarities)")
-    return {"words": words, "status": "scored", "warnings": warnings, "scores": scores}
+    return {"words": words, "status": "scored", "warnings": warnings, "scores": scores,
+            "languages": mix[0]}
 
 
 def _num(x: float) -> float | None:
@@ -133,9 +156,10 @@ def _num(x: float) -> float | None:
 
 
 def _validation(name: str, nrm: dict | None, norms: dict) -> dict | None:
+    """The reference sample's reliability of the score (its convergent evidence is in
+    ``evidence``: :mod:`psyprofile.profiles.evidence` is the one table of it)."""
     if nrm is None:
         return None
-    out = {"split_half_reliability": nrm.get("reliability"),
-           "reference": nrm.get("reference") or norms.get("reference"), "reference_users": nrm.get("n")}
-    out.update(norms.get("validity", {}).get(name, {}))
-    return out
+    return {"split_half_reliability": nrm.get("reliability"),
+            "reference": nrm.get("reference") or norms.get("reference"),
+            "reference_users": nrm.get("n")}
