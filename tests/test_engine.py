@@ -146,3 +146,39 @@ def test_engine_options_of_the_command_line():
         "EngineChoice(name='dask', scheduler='tcp://h:1', workers=None)\n")
     res = run(cmd, ["--engine", "spark"])
     assert res.exit_code == 2 and "'spark' is not one of 'local', 'dask'" in res.output
+
+
+def test_pool_workers_end_when_their_parent_is_killed(tmp_path):
+    # A parent killed with -9 cannot shut its pool down; its workers must not wait forever
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import time\n"
+        "from psyprofile.engine.local import LocalEngine\n"
+        "if __name__ == '__main__':\n"
+        "    eng = LocalEngine(2)\n"
+        "    list(eng.map(abs, range(4), desc='warm', progress=False))\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert len(workers) >= 2  # the pool's workers (and the resource tracker)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(w.is_running() and w.status() != "zombie"
+                                              for w in workers):
+        time.sleep(0.2)
+    alive = [w.pid for w in workers if w.is_running() and w.status() != "zombie"]
+    for pid in alive:  # do not leave them behind even when the test fails
+        psutil.Process(pid).kill()
+    assert alive == []

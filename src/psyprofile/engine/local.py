@@ -19,6 +19,7 @@ from psyprofile.engine.base import (
     fail_message,
     fill_window,
 )
+from psyprofile.engine.lifeline import exit_with_parent
 
 
 class LocalEngine(Engine):
@@ -34,7 +35,8 @@ class LocalEngine(Engine):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         # spawn, not fork: callers hold DuckDB's threads, which a fork would copy mid-flight
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=exit_with_parent)
         return self._pool
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, desc: str,

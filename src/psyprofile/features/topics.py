@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from psyprofile.engine.lifeline import exit_with_parent
 from psyprofile.errors import InputError, PsyprofileError
 from psyprofile.lexica.load import Lexicon, check_name
 from psyprofile.lexica.registry import BUNDLED, load_stored, save_lexicon
@@ -69,7 +70,8 @@ def _tokenize_all(texts: list[str], progress: bool) -> list[str]:
         pool = None
     else:
         # spawn, not fork: DuckDB's threads in this process must not be copied mid-flight
-        pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=exit_with_parent)
         results = pool.map(_tokenize_joined, chunks)
     try:
         for c, part in zip(chunks, results, strict=True):

@@ -21,6 +21,7 @@ import pyarrow as pa
 import regex
 from tqdm.auto import tqdm
 
+from psyprofile.engine.lifeline import exit_with_parent
 from psyprofile.errors import PsyprofileError
 from psyprofile.features.extract import level_expression
 from psyprofile.features.store import write_features
@@ -84,7 +85,7 @@ def extract_vader(ws: Any, level: str = "user", progress: bool = True,
     else:
         # spawn, not fork: DuckDB's threads in this process must not be copied mid-flight
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=exit_with_parent) as pool:
             for c, part in zip(chunks, pool.map(_score_chunk, chunks), strict=True):
                 scores.extend(part)
                 bar.update(len(c))
