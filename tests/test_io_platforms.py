@@ -3,6 +3,7 @@ detection and clear failures, on fixtures written by tests/fixtures/platforms/ma
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from collections import Counter
 from pathlib import Path
@@ -42,6 +43,14 @@ def test_fixtures_are_what_the_script_writes(tmp_path):
     assert made == kept
     for rel in made:
         assert (tmp_path / rel).read_bytes() == (FIX / rel).read_bytes(), rel
+
+
+def test_tutorial_donations_are_what_the_script_writes(tmp_path):
+    docs = FIX.parents[2] / "docs" / "data" / "donations"
+    make.write_donors(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in docs.iterdir())
+    for p in tmp_path.iterdir():
+        assert p.read_bytes() == (docs / p.name).read_bytes(), p.name
 
 
 @pytest.mark.parametrize("name", ["facebook-export", "facebook-export.zip"])
@@ -209,3 +218,59 @@ def test_donor_id_is_refused_for_a_many_author_chat_export(tmp_path):
     ws = Workspace.create(tmp_path / "s")
     with pytest.raises(InputError, match="many authors"):
         ingest(ws, [FIX / "telegram-chat/result.json"], progress=False, donor_id="donor-7")
+
+
+_json_values = st.recursive(
+    # yajl (Telegram's streaming parser) stops at integers past 64 bits: none in real exports
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["text", "type", "from_id", "forwarded_from", "data", "post", "timestamp",
+                         "$type", "langs", "createdAt", "value", "uri", "title", "media",
+                         "string_map_data", "Comment", "date_unixtime", "id"]), inner, max_size=5),
+    max_leaves=12)
+_messages = st.lists(st.one_of(
+    _json_values,
+    st.fixed_dictionaries({"type": st.sampled_from(["message", "service"]), "id": st.integers(),
+                           "from_id": st.text(max_size=5), "text": _json_values}),
+    st.fixed_dictionaries({"$type": st.sampled_from(["app.bsky.feed.post", "app.bsky.feed.repost"]),
+                           "text": _json_values, "langs": _json_values}),
+    st.fixed_dictionaries({"timestamp": _json_values, "data": st.lists(
+        st.fixed_dictionaries({"post": _json_values}), max_size=2)}),
+), max_size=8)
+
+
+@settings(max_examples=30, deadline=None)
+@given(_messages)
+def test_every_item_is_a_post_or_a_counted_reject(tmp_path_factory, items):
+    """Whatever the items hold, each becomes one post or one counted reject, never an error."""
+    import json
+
+    d = tmp_path_factory.mktemp("fuzz")
+    files = {
+        "telegram": (d / "result.json", {"name": "x", "type": "private_group", "id": 1,
+                                         "messages": items}),
+        "facebook": (d / "your_posts_1.json", items),
+        "bluesky": (d / "records.json", {"records": items}),
+        "instagram": (d / "posts_1.json", items),
+    }
+    for fmt, (path, value) in files.items():
+        path.write_text(json.dumps(value))
+        posts, reasons, _ = read(fmt, path)
+        assert len(posts) + sum(reasons.values()) == len(items), fmt
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["bluesky/repo.car", "telegram-chat/result.json",
+                        "facebook-export/your_facebook_activity/posts/your_posts_1.json",
+                        "bluesky/records.json"]),
+       st.integers(min_value=0, max_value=10_000), st.binary(min_size=0, max_size=8))
+def test_damaged_exports_fail_only_with_a_clear_error(tmp_path_factory, name, at, junk):
+    data = (FIX / name).read_bytes()
+    at %= len(data) + 1
+    path = tmp_path_factory.mktemp("damaged") / Path(name).name
+    path.write_bytes(data[:at] + junk + data[at + len(junk):])
+    fmt = {"repo.car": "bluesky", "result.json": "telegram",
+           "records.json": "bluesky"}.get(path.name, "facebook")
+    with contextlib.suppress(InputError):
+        read(fmt, path)

@@ -49,6 +49,9 @@ REPOST = "app.bsky.feed.repost"
 # A record the tree links to but the CAR file does not hold (a partial export).
 MISSING_RECORD = "missing_record"
 MAX_CAR_BYTES = 1 << 30
+# A repository's tree has a layer per 4 bits of key-hash zeros: some 10 layers for millions of
+# records. Deeper is a broken or hostile file (and would exhaust Python's recursion).
+MAX_TREE_DEPTH = 64
 # After the header's one-byte length: the DAG-CBOR map {"roots": ..., "version": 1}, whose
 # keys canonical DAG-CBOR orders shortest first.
 CAR_MAGIC = b"\xa2eroots"
@@ -114,43 +117,59 @@ def _car_entries(export: Export) -> Iterator[tuple[int, Any]]:
     label, data = _read_car(export)
     try:
         header, blocks = libipld.decode_car(data)
-    except ValueError as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InputError(f"{label}: not a readable CAR file ({str(exc)[:80]}); download the "
                          "repository export again.") from None
     del data
     roots = header.get("roots") if isinstance(header, dict) else None
-    commit = blocks.get(roots[0]) if isinstance(roots, list) and roots else None
+    commit = _block(blocks, roots[0]) if isinstance(roots, list) and roots else None
     if not isinstance(commit, dict) or not isinstance(commit.get("did"), str) \
-            or commit.get("data") not in blocks:
+            or _block(blocks, commit.get("data")) is None:
         raise InputError(f"{label}: the CAR file has no repository commit at its root; is it an "
                          "AT Protocol repository export?")
     did = commit["did"]
     for row, (key, cid) in enumerate(_walk(blocks, commit["data"], label), 1):
-        record = blocks.get(cid)
+        record = _block(blocks, cid)
         if record is None:
             yield row, Reject(row, MISSING_RECORD, "the record's block is not in the file")
         else:
             yield row, (record, did, f"at://{did}/{key}")
 
 
-def _walk(blocks: dict, cid: bytes, label: str, depth: int = 0) -> Iterator[tuple[str, bytes]]:
-    """(key, record CID) of the Merkle search tree under ``cid``, in key order."""
-    node = blocks.get(cid)
-    if not isinstance(node, dict) or not isinstance(node.get("e"), list) or depth > 64:
-        raise InputError(f"{label}: the repository's tree is broken (a node is missing or not a "
-                         "tree node); download the repository export again.")
-    if node.get("l") is not None:
-        yield from _walk(blocks, node["l"], label, depth + 1)
-    key = b""
-    for entry in node["e"]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("k"), bytes) \
-                or not isinstance(entry.get("p"), int):
-            raise InputError(f"{label}: the repository's tree holds a broken entry; download "
-                             "the repository export again.")
-        key = key[:entry["p"]] + entry["k"]
-        yield key.decode("utf-8", errors="replace"), entry.get("v")
-        if entry.get("t") is not None:
-            yield from _walk(blocks, entry["t"], label, depth + 1)
+def _block(blocks: dict, cid: Any) -> Any:
+    """The decoded block a link points to, or None (a link is a CID's bytes)."""
+    return blocks.get(cid) if isinstance(cid, bytes) else None
+
+
+def _walk(blocks: dict, root: bytes, label: str) -> Iterator[tuple[str, bytes]]:
+    """(key, record CID) of the Merkle search tree under ``root``, in key order.
+
+    Each node is visited once: a tree whose links meet again or loop (never the case in a
+    real repository), or deeper than :data:`MAX_TREE_DEPTH`, is refused.
+    """
+    seen: set[bytes] = set()
+    broken = InputError(f"{label}: the repository's tree is broken (a node is missing, repeated "
+                        "or not a tree node); download the repository export again.")
+
+    def walk(cid: Any, depth: int) -> Iterator[tuple[str, bytes]]:
+        node = _block(blocks, cid)
+        if not isinstance(node, dict) or not isinstance(node.get("e"), list) or cid in seen \
+                or depth > MAX_TREE_DEPTH:
+            raise broken
+        seen.add(cid)
+        if node.get("l") is not None:
+            yield from walk(node["l"], depth + 1)
+        key = b""
+        for entry in node["e"]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("k"), bytes) \
+                    or not isinstance(entry.get("p"), int):
+                raise broken
+            key = key[:entry["p"]] + entry["k"]
+            yield key.decode("utf-8", errors="replace"), entry.get("v")
+            if entry.get("t") is not None:
+                yield from walk(entry["t"], depth + 1)
+
+    yield from walk(root, 0)
 
 
 def _json_entries(path: Path) -> Iterator[tuple[int, Any]]:
@@ -169,8 +188,10 @@ def _json_entries(path: Path) -> Iterator[tuple[int, Any]]:
 
 def _unwrap(element: Any) -> Any:
     """(record, did, uri) of a listRecords element or bare record value (a Reject as is)."""
-    if isinstance(element, Reject) or not isinstance(element, dict):
+    if isinstance(element, Reject):
         return element
+    if not isinstance(element, dict):
+        return element, None, None
     if isinstance(element.get("value"), dict):
         uri = element.get("uri")
         did = uri[5:].split("/", 1)[0] if isinstance(uri, str) and uri.startswith("at://") else None

@@ -192,7 +192,7 @@ def _read(platform: str, path: Path, columns: ColumnMap, info: FileInfo,
         offset += last
     if repaired:
         info.notes.append(f"repaired Meta's mis-encoded text (UTF-8 bytes written as Latin-1) "
-                          f"in {repaired:,} items")
+                          f"in {repaired:,} item{'' if repaired == 1 else 's'}")
     yield from builder.rest()
 
 

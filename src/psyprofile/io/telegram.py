@@ -23,7 +23,9 @@ is labelled by its type and its position in the export (``personal_chat 3``): no
 and no raw id enters the study. Such labels are unique within one export only.
 
 The file is parsed as a stream (``ijson``), one message in memory at a time, so an "all
-chats" export of many gigabytes reads in bounded memory.
+chats" export of many gigabytes reads in bounded memory. Where the JSON breaks (a cut-short
+file; also an integer beyond 64 bits, which its parser cannot hold and no real export has),
+the rest of the file is one ``bad_json`` reject and a note.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ _RESULT = re.compile(r"/result\.json$")
 _PUBLIC = {"public_channel", "public_supergroup"}
 # Where chats sit in the file: the top level (one chat) or the items of these lists.
 _CHAT_PREFIXES = ("", "chats.list.item.", "left_chats.list.item.")
-_MESSAGES = tuple(p + "messages.item" for p in _CHAT_PREFIXES)
+_LISTS = tuple(p + "messages" for p in _CHAT_PREFIXES)
+_MESSAGES = tuple(p + ".item" for p in _LISTS)
 _CHAT_STARTS = {p[:-1] for p in _CHAT_PREFIXES if p}
 # What the first bytes of a result.json show: a chat's type, or the all-chats header.
 LOOKS_LIKE = re.compile(
@@ -127,20 +130,23 @@ def read_telegram(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: in
             for prefix, event, value in ijson.parse(fh, use_float=True):
                 if message is not None:
                     message.event(event, value)
-                    if prefix == msg_prefix and event == "end_map":
+                    if prefix == msg_prefix and event in ("end_map", "end_array"):
                         row += 1
                         if builder.full():
                             yield builder.take()
                         _add(builder, row, message.value, chat, columns.groups)
                         message = None
                     continue
-                if prefix in _MESSAGES:
+                if prefix in _LISTS and event == "start_array":
                     seen_messages = True
-                    if event == "start_map":
+                elif prefix in _MESSAGES:
+                    if event in ("start_map", "start_array"):
                         message, msg_prefix = ijson.ObjectBuilder(), prefix
                         message.event(event, value)
-                    elif event not in ("start_array", "end_array"):
+                    else:
                         row += 1
+                        if builder.full():
+                            yield builder.take()
                         builder.reject(Reject(row, WRONG_TYPE, "the message is not an object"))
                     continue
                 if event == "start_map" and prefix in _CHAT_STARTS:
@@ -176,6 +182,9 @@ def _chat_field(chat: _Chat, prefix: str, event: str, value: Any) -> None:
 
 
 def _add(builder: ChunkBuilder, row: int, msg: Any, chat: _Chat, groups: tuple[str, ...]) -> None:
+    if not isinstance(msg, dict):
+        builder.reject(Reject(row, WRONG_TYPE, "the message is not an object"))
+        return
     kind = msg.get("type")
     if kind != "message":
         action = msg.get("action")
