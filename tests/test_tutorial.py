@@ -78,6 +78,12 @@ def test_tutorial_commands_run(workdir):
     assert "408 rows read, 408 stored" in out
     assert "profiled 34 users" in out
     assert "suppressed (<10)" in out
+    # section 7, data donation
+    assert "(facebook): 25 rows read, 25 stored" in out
+    assert "repaired Meta's mis-encoded text" in out
+    assert "profiled 1 users" in out
+    assert "posts 75   users 3" in out
+    assert "skipped 1 forwarded" in out
     assert "skipped 1 deleted text" in out
     assert "not computed yet: Models used; Privacy budget" in out
     for name in ("report.html", "reddit-report.html"):
