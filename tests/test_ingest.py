@@ -535,3 +535,17 @@ def test_followers_only_posts_are_counted_in_info_and_left_out_with_public_only(
     rep = ingest(ws2, [outbox], fmt="mastodon", public_only=True, progress=False)
     assert rep.files[0].counts == {"stored": 2, "followers_only": 2}
     assert workspace_summary(ws2)["followers_only"] == 0
+
+
+def test_reject_details_are_stored_without_control_bytes_or_whole_lines():
+    from psyprofile.io.base import Reject
+    from psyprofile.io.ingest import FileReport, _prepare
+    from psyprofile.privacy.pseudonym import Pseudonymizer
+
+    chunk = _chunk(text=["fine post"])
+    chunk.rejects.append(Reject(2, "bad_row", "\x1b[2J" + "x" * 500))
+    rep = FileReport("f", "x")
+    p = Pseudonymizer(b"k" * 32)
+    _prepare(chunk, "f", p, p, None, 1000, rep)
+    detail = rep.examples["bad_row"][0].detail
+    assert "\x1b" not in detail and detail.startswith("\\x1b[2J") and len(detail) <= 123

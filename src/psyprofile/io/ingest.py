@@ -368,7 +368,9 @@ def _count(report: FileReport, reason: str, reject: Reject | None = None, n: int
     if reject is not None:
         ex = report.examples.setdefault(reason, [])
         if len(ex) < MAX_EXAMPLES:
-            ex.append(reject)
+            # details are stored and printed: no control bytes, no whole lines
+            detail = printable(reject.detail, 120) if reject.detail else ""
+            ex.append(Reject(reject.row, reject.reason, detail))
 
 
 def check_options(
