@@ -81,6 +81,8 @@ def test_features_lexicon_matches_1_to_3grams(tmp_path):
             for u, t in TEXTS.items()]
     pd.DataFrame(rows).to_csv(tmp_path / "posts.csv", index=False)
     ws = make_study(tmp_path / "s", tmp_path / "posts.csv")
+    res = CliRunner().invoke(cli, ["features", str(ws.path), "--lexicon", str(BIGFIVE), "--quiet"])
+    assert res.exit_code == 2 and "has 2-word terms" in res.output and "--ngrams 1,2,3" in res.output
     res = CliRunner().invoke(cli, ["features", str(ws.path), "--ngrams", "1,2,3", "--lexicon",
                                    str(BIGFIVE), "--quiet"])
     assert res.exit_code == 0, res.output

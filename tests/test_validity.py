@@ -19,9 +19,8 @@ from psyprofile.store.outcomes import load_outcomes
 from psyprofile.store.workspace import Workspace
 
 FIX = Path(__file__).parent / "fixtures" / "survey"
-PROFILE_DDL = """CREATE TABLE IF NOT EXISTS profile_scores (user_id VARCHAR, family VARCHAR,
-    dimension VARCHAR, value DOUBLE, lo DOUBLE, hi DOUBLE, pct DOUBLE, words BIGINT,
-    source VARCHAR)"""
+# profile run 1: profile_scores is a view of the latest run (profiles.study)
+PROFILE_DDL = "INSERT INTO profile_runs VALUES (1, NULL, [], NULL, 0, 'study')"
 
 
 def _study(tmp_path: Path, n: int = 60, seed: int = 0) -> tuple[Workspace, pd.DataFrame, pd.DataFrame]:
@@ -39,7 +38,8 @@ def _study(tmp_path: Path, n: int = 60, seed: int = 0) -> tuple[Workspace, pd.Da
             for d in lang.columns for u, v in lang[d].items() if np.isfinite(v)]
     with ws.connect() as con:
         con.execute(PROFILE_DDL)
-        con.executemany("INSERT INTO profile_scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany("INSERT INTO profile_run_scores VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                        "NULL, NULL)", rows)
     survey = pd.DataFrame({"ipip50_extraversion": ext + 0.5 * rng.normal(size=n),
                            "ipip50_neuroticism": neu + 0.5 * rng.normal(size=n),
                            "age": rng.integers(18, 60, n)}, index=raw)
@@ -109,8 +109,8 @@ def test_note_when_the_language_score_was_trained_on_the_questionnaire(tmp_path)
     folder.mkdir(parents=True)
     (folder / MODEL_JSON).write_text(json.dumps({"outcome": "ipip50_extraversion"}))
     with ws.connect() as con:
-        con.execute("UPDATE profile_scores SET source = 'model:ext' WHERE dimension = 'extraversion'")
-        con.execute("UPDATE profile_scores SET source = 'model:gone' WHERE dimension = 'neuroticism'")
+        con.execute("UPDATE profile_run_scores SET source = 'model:ext' WHERE dimension = 'extraversion'")
+        con.execute("UPDATE profile_run_scores SET source = 'model:gone' WHERE dimension = 'neuroticism'")
     notes = validity_report(ws, split_half=False).notes
     assert len(notes) == 1
     assert notes[0].startswith("extraversion comes from model:ext, trained on ipip50_extraversion")
@@ -122,7 +122,8 @@ def test_no_profile_and_no_questionnaire_messages(tmp_path):
         validity_report(ws, split_half=False)
     with ws.connect() as con:
         con.execute(PROFILE_DDL)
-        con.execute("INSERT INTO profile_scores VALUES ('a', 'big5', 'openness', 1, 0, 2, 50, 600, 'x')")
+        con.execute("INSERT INTO profile_run_scores VALUES (1, 'a', 'big5', 'openness', 1, 0, 2, "
+                    "50, 600, 'x', NULL, NULL)")
     rep = validity_report(ws, split_half=False)
     assert rep.convergent.empty and rep.pairs.empty
     assert "no questionnaire outcome matches a profile dimension" in rep.summary()

@@ -68,8 +68,8 @@ def gather(ws: Workspace, study_run: int | None = None) -> StudyData:
             {"run_id": r, "options": _json(o)} for r, o in
             con.execute("SELECT run_id, options FROM ingest_runs ORDER BY run_id").fetchall()]
         if "profile_scores" in have:
-            data.profile_scores = _df(con, "SELECT family, dimension, value, words, source "
-                                           "FROM profile_scores")
+            data.profile_scores = _df(con, "SELECT family, dimension, value, words, source, "
+                                           "reference, coverage FROM profile_scores")
         if "profile_norms" in have:
             data.units = dict(con.execute("SELECT dimension, unit FROM profile_norms "
                                           "WHERE unit IS NOT NULL").fetchall())

@@ -117,7 +117,28 @@ def _profiles(d: StudyData, units: dict[str, str]) -> dict[str, Any] | None:
     figs = [charts.distributions(s[s["family"] == f], f, units)
             for f in sorted(s["family"].unique())]
     status = [] if d.profile_users is None else d.profile_users.to_dict("records")
-    return {"table": table.to_dict("records"), "charts": figs, "status": status}
+    return {"table": table.to_dict("records"), "charts": figs, "status": status,
+            "sources": _profile_sources(s)}
+
+
+def _profile_sources(s: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per profile source: what it is, its citation, languages, the reference sample of its
+    percentiles, its mean coverage, and its evidence per dimension (the evidence table)."""
+    from psyprofile.profiles.evidence import evidence_summary, source_evidence
+
+    out = []
+    for src, part in s.groupby("source", sort=True):
+        ev = source_evidence(src)
+        ref = part["reference"].dropna() if "reference" in part else pd.Series(dtype=object)
+        cov = part["coverage"].dropna() if "coverage" in part else pd.Series(dtype=float)
+        dims = list(dict.fromkeys(part["dimension"]))
+        evidence = list(dict.fromkeys(evidence_summary(src, x) for x in dims))
+        out.append({"source": src, "name": ev.name, "status": ev.status, "citation": ev.citation,
+                    "languages": ", ".join(ev.languages) or "unknown",
+                    "reference": ", ".join(sorted(set(ref))) or "–",
+                    "coverage": float(cov.mean()) if len(cov) else None,
+                    "evidence": evidence})
+    return out
 
 
 def _dla(ws: Workspace, d: StudyData, tmp: Path) -> dict[str, Any] | None:
