@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from psyprofile.api.store import API_DIR
+from psyprofile.engine.lifeline import lifeline_then
 from psyprofile.errors import PsyprofileError
 from psyprofile.privacy.pseudonym import Pseudonymizer
 from psyprofile.store.workspace import DB_NAME, Workspace
@@ -111,8 +112,9 @@ class Service:
         if n > 0:
             self._workers = n
             self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=prepare_models,
-                                             initargs=(self.spec, "worker"))
+                                             # workers end with a crashed server
+                                             initializer=lifeline_then,
+                                             initargs=(prepare_models, self.spec, "worker"))
 
     def prepare(self) -> None:
         """Build or load every model the profile uses, once per process (see the module
@@ -165,9 +167,12 @@ class Service:
             return self._pool.submit(compute_profile, *args).result()
 
     def models(self) -> list[dict[str, Any]]:
-        """Models of the study (or of the served models folder) and bundled ones, with cards."""
+        """Models of the study (or of the served models folder) and bundled ones, with their
+        cards as verified by their integrity records; a model that is not intact is listed
+        by name only (``intact`` false), since nothing else in its folder can be trusted."""
         import json
 
+        from psyprofile.models.integrity import verify
         from psyprofile.models.persist import MODELS_DIR, list_models
 
         root = self.folder
@@ -175,8 +180,14 @@ class Service:
             root = root.parent  # served the models folder itself
         out = []
         for m in list_models(root):
-            card = Path(m["path"]) / "card.json"
-            out.append({**m, "card": json.loads(card.read_text()) if card.is_file() else None})
+            try:
+                verified = verify(Path(m["path"]))
+            except PsyprofileError:
+                out.append({"name": m["name"], "where": m["where"], "intact": False})
+                continue
+            card = verified.files.get("card.json")
+            out.append({**m, "intact": True, "digest": verified.digest,
+                        "card": json.loads(card) if card else None})
         return out
 
 
