@@ -17,6 +17,7 @@ from psyprofile.api.local import LocalServer
 from psyprofile.api.openapi import schema
 from psyprofile.api.store import db_path
 from psyprofile.cli.main import cli
+from psyprofile.models.integrity import sign
 from psyprofile.store.workspace import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures" / "api"
@@ -217,12 +218,24 @@ def test_models_lists_study_models_with_cards(client, study):
         "cv": {"n_users": 40, "r": 0.61}}))
     card = {"model": "age-test", "intended_uses": ["research"]}
     (folder / "card.json").write_text(json.dumps(card))
-    r = client.get("/v1/models")
-    assert r.status_code == 200, r.text
-    mine = [m for m in r.json()["models"] if m["name"] == "age-test"]
-    assert mine == [{**mine[0], "where": "study", "outcome": "age", "r": 0.61, "n_users": 40,
-                     "feature_sets": ["1gram"],
-                     "card": card}]
+    digest = sign(folder)  # the server shares this process's config folder, so its model key
+
+    def listed() -> dict:
+        r = client.get("/v1/models")
+        assert r.status_code == 200, r.text
+        mine = [m for m in r.json()["models"] if m["name"] == "age-test"]
+        assert len(mine) == 1
+        return mine[0]
+
+    assert listed() == {**listed(), "where": "study", "outcome": "age", "r": 0.61,
+                        "n_users": 40, "feature_sets": ["1gram"], "card": card,
+                        "intact": True, "digest": digest}
+    # A card changed after saving is not served: the model is listed by name only.
+    (folder / "card.json").write_text(json.dumps({**card, "intended_uses": ["hiring"]}))
+    assert listed() == {**listed(), "intact": False, "card": None, "outcome": None,
+                        "digest": None}
+    bundled = [m for m in client.get("/v1/models").json()["models"] if m["where"] == "bundled"]
+    assert bundled and all(m["intact"] and m["card"] for m in bundled)
 
 
 def test_openapi_is_served_and_checked_in(server):

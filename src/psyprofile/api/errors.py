@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from psyprofile.errors import PsyprofileError
+from psyprofile.errors import PsyprofileError, printable
 
 log = logging.getLogger("psyprofile.api")
 
@@ -83,7 +83,7 @@ def install_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         message = str(exc.detail)
         if exc.status_code in (404, 405):
-            message = (f"{message}: {request.method} {request.url.path}; the endpoints are "
+            message = (f"{message}: {request.method} {printable(request.url.path, 80)}; the endpoints are "
                        "listed at /docs and /openapi.json")
         return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
 

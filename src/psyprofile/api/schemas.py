@@ -181,6 +181,11 @@ class ModelInfo(BaseModel):
     auc: float | None = None
     created: str | None = None
     card: dict[str, Any] | None = Field(None, description="The model card (card.json).")
+    intact: bool = Field(True, description="Whether the model's files match its integrity "
+                                           "record; a model that is not intact is refused "
+                                           "when used, and only its name is listed.")
+    digest: str | None = Field(None, description="The model's content hash: the same for every "
+                                                 "copy, different for any change.")
 
 
 class ModelList(BaseModel):
