@@ -389,7 +389,7 @@ def check_options(
         get_reader(fmt)
     for p in paths:
         if not p.exists():
-            raise InputError(f"{p}: no such file or folder.")
+            raise InputError(f"{printable(p, 200)}: no such file or folder.")
     if language is not None and not _LANGUAGE.fullmatch(language):
         raise InputError(f"--language {printable(language)}: give an ISO 639-1 code such as en or de.")
     if max_chars < 1 or chunk_rows < 1:
