@@ -83,7 +83,9 @@ NGRAMS = ("2gram_occ0.05_pmi3", "3gram_occ0.05_pmi3")  # 2-3grams, occurrence + 
 STYLE = "style"
 # Allowed in (b): every bundled lexicon but the age/gender one (which would leak).
 LEXICA = ("nrc_emot", "nrc_sent", "dd_permaV3", "dd_wassa16_affectInt", "dd_PastPreFut", "vader")
-FOLDS = {"age": BLOGS / "dlatk_folds_regression.csv", "gender": BLOGS / "dlatk_folds_classification.csv"}
+PRIOR = "wwbp_big5"  # Schwartz et al. (2013): Big Five correlates from 75,000 Facebook users
+FOLDS = {"age": BLOGS / "dlatk_folds_regression.csv", "gender": BLOGS / "dlatk_folds_classification.csv",
+         "synthetic": BLOGS / "dlatk_folds_regression.csv"}
 DLATK_REPORTED = {"age": 0.671, "gender": 0.822}
 N_BOOT = 2000
 
@@ -121,10 +123,12 @@ VARIANTS: dict[str, Variant] = {
 DEFAULT_VARIANTS = ("dlatk", "stack-best")
 
 
-def prepare_study(lexicon_db: Path) -> tuple[Path, dict[str, Any]]:
+def prepare_study(lexicon_db: Path, embeddings: tuple[str, ...] = (EMB, FULL_EMB)
+                  ) -> tuple[Path, dict[str, Any]]:
     """The blog study with every set a variant uses: 1-3grams (+5% occurrence filter, + PMI
-    filter), fb2000_cp topics (from DLATK's own lexicon table), the other lexica, style and
-    MiniLM embeddings; built once, then reused. Returns path, timings."""
+    filter), fb2000_cp topics (from DLATK's own lexicon table), the other lexica, the WWBP
+    Big Five lexicon, style and the ``embeddings`` (the full MiniLM takes ~40 min once);
+    built once, then reused. Returns path, timings."""
     from psyprofile.features.embeddings import extract_embeddings
     from psyprofile.features.extract import extract_features
     from psyprofile.io.base import ColumnMap
@@ -141,12 +145,13 @@ def prepare_study(lexicon_db: Path) -> tuple[Path, dict[str, Any]]:
         load_outcomes(ws, BLOGS / "users.csv", columns=["age", "gender"])
     ws = Workspace.open(path)
     t0 = time.perf_counter()
-    extract_features(ws, level="user", ngrams=(1,), lexica=(f"{lexicon_db}:{TOPICS}", *LEXICA),
-                     style=True, chars=CHAR_LENGTHS, min_users_pct=P_OCC, progress=False)
+    # the 2- and 3grams first: lexica with multi-word terms (PERMA, the Big Five) match them
     extract_features(ws, level="user", ngrams=(1, 2, 3), min_users_pct=P_OCC, pmi=PMI, progress=False)
+    extract_features(ws, level="user", ngrams=(1,), lexica=(f"{lexicon_db}:{TOPICS}", *LEXICA, PRIOR),
+                     style=True, chars=CHAR_LENGTHS, min_users_pct=P_OCC, progress=False)
     info["extract_seconds_this_run"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
-    for model in (EMB, FULL_EMB):
+    for model in embeddings:
         with ws.connect() as con:
             have = con.execute("SELECT count(*) FROM feature_sets WHERE name = ?", [model]).fetchall()[0][0]
         if not have:
@@ -193,22 +198,23 @@ def run_dlatk_cv(home: Path, tables: list[str], outcome: str) -> dict[str, Any]:
     return res
 
 
-def run_psyprofile(study: Path, outcome: str, variant: Variant) -> tuple[Any, float]:
-    """psyprofile's CV of ``outcome`` on DLATK's folds with ``variant``."""
+def run_psyprofile(study: Path, outcome: str, variant: Variant, fold_file: Path | None = None,
+                   progress: bool = True) -> tuple[Any, float]:
+    """psyprofile's CV of ``outcome`` on DLATK's folds (or ``fold_file``) with ``variant``."""
     from psyprofile.models.train import TrainOptions, train
     from psyprofile.store.workspace import Workspace
 
-    task = "regression" if outcome == "age" else "classification"
+    task = "classification" if outcome == "gender" else "regression"
     options = dict(variant.options)
     if task == "classification":
         options.pop("target_transform", None)
     else:
         options.pop("inner_folds", None)  # 5 (the default) for the stacking of ridge members
         options.pop("Cs", None)  # logistic penalties: ridge chooses its own
-    opts = TrainOptions(outcome, list(variant.sets), task=task, fold_file=FOLDS[outcome], min_words=0,
-                        n_boot=N_BOOT, **options)
+    opts = TrainOptions(outcome, list(variant.sets), task=task, fold_file=fold_file or FOLDS[outcome],
+                        min_words=0, n_boot=N_BOOT, **options)
     t0 = time.perf_counter()
-    res = train(Workspace.open(study), opts, progress=True)
+    res = train(Workspace.open(study), opts, progress=progress)
     return res, time.perf_counter() - t0
 
 
@@ -241,6 +247,112 @@ def compare(res: Any, dlatk: dict[str, Any], pseudo: Any, outcome: str) -> dict[
     }
 
 
+# --- learning curve: recipes x sample sizes, same folds ----------------------------------------
+#
+# Feature sets cheap on this 2-core machine (the full MiniLM would take ~40 min): 1grams, fb2000
+# topics, character 2-5grams, MiniLM-static and the WWBP Big Five lexicon as prior knowledge.
+LC_SETS = (ONEGRAM, TOPICS, CHARS, EMB, PRIOR)
+_LC_TUNED = {"transform": "sqrt", "target_transform": "log", "inner_folds": 3}
+LC_RECIPES: dict[str, Variant] = {
+    "plain": Variant((ONEGRAM, TOPICS), {"combine": "concat"},
+                     "the plain single-model recipe: DLATK's sets, concatenated, psyprofile's head"),
+    "stack": Variant(LC_SETS, {**_LC_TUNED, "combine": "stack"},
+                     "one model per cheap set, stacked (non-negative weights shrunk toward equal)"),
+    "auto": Variant(LC_SETS, {**_LC_TUNED, "combine": "auto"},
+                    "the default (--recipe auto): plain or stack over the cheap sets, by inner CV"),
+}
+LC_SIZES = (100, 200, 500, 0)  # 0: every user
+LC_OUTCOMES = ("age", "gender", "synthetic")
+SYNTHETIC_R = 0.6  # the true correlation of the synthetic trait with its language signal
+
+
+def add_synthetic_trait(study: Path) -> dict[str, Any]:
+    """Outcome ``synthetic``: a known linear signal in the square-root 1gram frequencies of 40
+    random words (standardised), plus noise, so that its best possible r is
+    :data:`SYNTHETIC_R`. Seeded; rewritten every run."""
+    import pandas as pd
+
+    from psyprofile.features.store import read_matrix
+    from psyprofile.store.outcomes import store_outcomes
+    from psyprofile.store.workspace import Workspace
+
+    ws = Workspace.open(study)
+    raw = pd.read_csv(BLOGS / "users.csv", usecols=["user_id"])["user_id"].astype(str)
+    pseudo = ws.pseudonymizer("user")
+    ids = [pseudo(u) for u in raw]
+    with ws.connect() as con:
+        fm = read_matrix(con, ONEGRAM, level="user", groups=ids, column="group_norm")
+    rng = np.random.default_rng(20261201)
+    X = np.sqrt(fm.X.toarray())
+    cols = rng.choice(X.shape[1], 40, replace=False)
+    sig = X[:, cols] @ rng.normal(size=40)
+    sig = (sig - sig.mean()) / sig.std()
+    y = SYNTHETIC_R * sig + np.sqrt(1 - SYNTHETIC_R**2) * rng.normal(size=len(sig))
+    store_outcomes(ws, pd.DataFrame({"user_id": raw, "synthetic": y}), source="synthetic trait")
+    return {"words": [fm.features[c] for c in cols], "true_r": SYNTHETIC_R}
+
+
+def subsample_folds(outcome: str, size: int, out: Path) -> Path:
+    """DLATK's fold file of ``outcome`` restricted to ``size`` users (a seeded draw; 0 = all),
+    so every recipe at a size sees the same users in the same folds."""
+    import pandas as pd
+
+    folds = pd.read_csv(FOLDS[outcome])
+    if size and size < len(folds):
+        folds = folds.sample(n=size, random_state=size)
+    path = out / f"folds_{outcome}_{size or 'all'}.csv"
+    folds.to_csv(path, index=False)
+    return path
+
+
+def learning_curve(study: Path, outcomes: list[str], sizes: tuple[int, ...]) -> dict[str, Any]:
+    """Every recipe of :data:`LC_RECIPES` at every size, CV on the same folds; metric with CI,
+    the recipe ``auto`` chose per fold, the paired difference to ``plain``, and seconds."""
+    from psyprofile.models import metrics
+
+    out = WORK / "learning_curve"
+    out.mkdir(parents=True, exist_ok=True)
+    table: dict[str, Any] = {}
+    for outcome in outcomes:
+        for size in sizes:
+            ff = subsample_folds(outcome, size, out)
+            cell: dict[str, Any] = {}
+            oof: dict[str, Any] = {}
+            for name, recipe in LC_RECIPES.items():
+                res, secs = run_psyprofile(study, outcome, recipe, ff, progress=False)
+                m = "auc" if res.data.task == "classification" else "r"
+                rep = res.report()
+                cell[name] = {"metric": m, "value": rep[m], "ci": rep[m + "_ci"], "n_users": rep["n_users"],
+                              "seconds": round(secs, 1), "recipe_per_fold": rep.get("recipe_per_fold")}
+                oof[name] = res
+                print(f"{outcome:<9} n={rep['n_users']:<4} {name:<6} {m} {rep[m]:.3f} "
+                      f"[{rep[m + '_ci'][0]:.3f}, {rep[m + '_ci'][1]:.3f}] {secs:6.1f} s "
+                      f"{rep.get('recipe_per_fold') if name == 'auto' else ''}", flush=True)
+            base = oof["plain"]
+            for name in ("stack", "auto"):
+                cell[name]["vs_plain"] = metrics.paired_difference(
+                    cell[name]["metric"], base.data.y, oof[name].oof, base.oof, N_BOOT, 0)
+            table[f"{outcome}/{size or 'all'}"] = cell
+    return table
+
+
+def classification_timing(study: Path, home: Path, tables: list[str]) -> dict[str, Any]:
+    """Seconds of the 10-fold CV of gender on DLATK's folds and DLATK's 1grams + topics:
+    DLATK's ``lr``, psyprofile's default head (C by inner CV), its DLATK recipe (C = 0.01),
+    and the stacked / auto classifiers over the cheap sets."""
+    dl = run_dlatk_cv(home, tables, "gender")
+    out: dict[str, Any] = {"dlatk_seconds": dl["seconds"]}
+    for name, variant in (("default_head", Variant((ONEGRAM, TOPICS), {})),
+                          ("dlatk_recipe", VARIANTS["dlatk"]),
+                          ("stack_cheap_sets", LC_RECIPES["stack"]), ("auto_cheap_sets", LC_RECIPES["auto"])):
+        res, secs = run_psyprofile(study, "gender", variant, progress=False)
+        out[name] = {"seconds": round(secs, 1), "ratio_to_dlatk": round(secs / dl["seconds"], 2),
+                     "auc": res.report()["auc"]}
+        print(f"gender timing {name:<17} {secs:6.1f} s = {secs / dl['seconds']:.2f} x DLATK "
+              f"({dl['seconds']:.0f} s)  AUC {out[name]['auc']:.3f}", flush=True)
+    return out
+
+
 def _p(p: float) -> str:
     """A two-sided bootstrap p-value; 0 means no resample reached zero: p < 2/N_BOOT."""
     return f"p<{2 / N_BOOT:.3f}" if p == 0 else f"p={p:.3g}"
@@ -252,8 +364,17 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="psyprofile vs DLATK: age and gender on DLATK's folds")
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                     help=f"comma-separated, of: {', '.join(VARIANTS)}")
-    ap.add_argument("--outcomes", default="age,gender")
+    ap.add_argument("--outcomes", help="comma-separated; default age,gender (with --learning-curve: "
+                                       f"{','.join(LC_OUTCOMES)})")
+    ap.add_argument("--learning-curve", action="store_true",
+                    help="recipes x 100/200/500/all users on the cheap sets (age, gender, a "
+                         "synthetic trait), and the classification timing against DLATK")
+    ap.add_argument("--sizes", default=",".join(map(str, LC_SIZES)),
+                    help="learning-curve sample sizes (0 = all users)")
     args = ap.parse_args(argv)
+    if args.learning_curve:
+        main_learning_curve(args, argv)
+        return
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -269,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
         "variants": {k: {"sets": list(VARIANTS[k].sets), "options": VARIANTS[k].options,
                          "about": VARIANTS[k].about} for k in variants},
     }
-    for outcome in args.outcomes.split(","):
+    for outcome in (args.outcomes or "age,gender").split(","):
         dl = run_dlatk_cv(home, tables, outcome)
         entry: dict[str, Any] = {"dlatk_seconds": dl["seconds"], "dlatk_peak_rss_mb": dl["peak_rss_mb"],
                                  "dlatk_reported_in_docs": DLATK_REPORTED[outcome]}
@@ -288,6 +409,26 @@ def main(argv: list[str] | None = None) -> None:
                   f"({secs:.0f} s vs DLATK {dl['seconds']:.0f} s)", flush=True)
         results[outcome] = entry
     print(f"wrote {write_results('accuracy', results)}")
+
+
+def main_learning_curve(args: argparse.Namespace, argv: list[str] | None) -> None:
+    home = make_dlatk_home(WORK, with_folds=True)
+    study, info = prepare_study(home / "sqlite_data" / "dlatk_lexica.db", embeddings=(EMB,))
+    outcomes = [o for o in (args.outcomes or ",".join(LC_OUTCOMES)).split(",") if o]
+    extra = " ".join(sys.argv[1:] if argv is None else argv)
+    t0 = time.perf_counter()
+    results: dict[str, Any] = {
+        "command": f"nice -n 10 python3 bench/accuracy.py {extra}".strip(),
+        "study_preparation": info, "synthetic": add_synthetic_trait(study),
+        "recipes": {k: {"sets": list(v.sets), "options": v.options, "about": v.about}
+                    for k, v in LC_RECIPES.items()},
+    }
+    results["learning_curve"] = learning_curve(study, outcomes,
+                                               tuple(int(x) for x in args.sizes.split(",")))
+    results["classification_timing"] = classification_timing(
+        study, home, list(dlatk_feature_tables(home).values()))
+    results["seconds"] = round(time.perf_counter() - t0, 1)
+    print(f"wrote {write_results('accuracy_learning_curve', results)}")
 
 
 if __name__ == "__main__":

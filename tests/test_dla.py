@@ -398,3 +398,14 @@ def test_binary_directions_use_value_labels_and_topics_their_words(tmp_path):
         stored = dict(con.execute("SELECT feature, label FROM dla_results WHERE feature_set = 'fb2000_cp'"
                                   ).fetchall())
     assert stored["344"] == "rise, ashes, fields"
+
+
+def test_outcome_with_quotes_in_its_name(tmp_path):
+    ws, out, X, T, words = _study(tmp_path)
+    name = 'score "x"; drop'
+    pd.DataFrame({"user_id": out.user_id, name: out.score}).to_csv(tmp_path / "q.csv", index=False)
+    load_outcomes(ws, tmp_path / "q.csv")
+    load_outcomes(ws, tmp_path / "outcomes.csv")  # merging again keeps the quoted column
+    res = run_dla(ws, [name], ["words"], progress=False)
+    ref = run_dla(ws, ["score"], ["words"], progress=False)
+    np.testing.assert_allclose(res.coef, ref.coef)

@@ -102,12 +102,14 @@ def test_convergent_and_mtmm_against_scipy(tmp_path):
 def test_note_when_the_language_score_was_trained_on_the_questionnaire(tmp_path):
     import json
 
+    from psyprofile.models import integrity
     from psyprofile.models.persist import MODEL_JSON, MODELS_DIR
 
     ws, _, _ = _study(tmp_path)
     folder = ws.path / MODELS_DIR / "ext"
     folder.mkdir(parents=True)
     (folder / MODEL_JSON).write_text(json.dumps({"outcome": "ipip50_extraversion"}))
+    integrity.sign(folder)  # a model's files are read only under a valid integrity record
     with ws.connect() as con:
         con.execute("UPDATE profile_run_scores SET source = 'model:ext' WHERE dimension = 'extraversion'")
         con.execute("UPDATE profile_run_scores SET source = 'model:gone' WHERE dimension = 'neuroticism'")

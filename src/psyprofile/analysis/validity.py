@@ -32,7 +32,7 @@ import pandas as pd
 
 from psyprofile.errors import PsyprofileError
 from psyprofile.store.db import table_exists
-from psyprofile.store.outcomes import outcome_columns
+from psyprofile.store.outcomes import outcome_columns, read_outcomes
 from psyprofile.store.workspace import Workspace
 from psyprofile.survey.inventories import INVENTORIES, TRAITS
 
@@ -201,8 +201,7 @@ def _survey_outcomes(ws: Workspace, dimensions: list[str]) -> tuple[pd.DataFrame
                 survey.append(c)
         if not survey:
             return pd.DataFrame(), match
-        cols = ", ".join(f'"{c}"' for c in survey)
-        df = con.execute(f"SELECT user_id, {cols} FROM outcomes").df().set_index("user_id")
+        df = read_outcomes(con, survey)
     return df.astype(float), match
 
 

@@ -7,9 +7,9 @@ so each score is stored with ``lo, hi = value -/+ 1.96 sigma(words)`` (probabili
 clipped to [0, 1]). Scores go to the table
 ``predictions(user_id, model, outcome, value, lo, hi, words, model_hash, fit)``.
 
-A model is known by its name *and* ``model_hash`` (the SHA-256 of its ``model.json``, which
-records the checksum of its arrays), so a different model saved under the same name never
-replaces another's rows. Users the model was trained on (in this study) get the
+A model is known by its name *and* ``model_hash`` (its content digest,
+:attr:`~psyprofile.models.persist.SavedModel.digest`), so a different model saved under the
+same name never replaces another's rows. Users the model was trained on (in this study) get the
 out-of-fold prediction its cross-validation made for them, ``fit = 'out_of_fold'``: an
 in-sample fit would be close to their true value and overstate accuracy. Everyone else
 gets ``fit = 'applied'``. ``train --save`` stores those out-of-fold values in ``model_oof``.
@@ -17,8 +17,6 @@ gets ``fit = 'applied'``. ``train --save`` stores those out-of-fold values in ``
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +161,7 @@ def predict(ws: Workspace, saved: SavedModel, min_words: int | None = None, *,
                                         total=-(-len(users) // partition_users)),
                              ignore_index=True)
         con.execute(_DDL)
-        digest = model_hash(saved)
+        digest = saved.digest
         rows = _out_of_fold(con, saved, digest, rows)
         # rows of this model only: same name and content, or the same name from before
         # models were told apart by content
@@ -178,17 +176,6 @@ def predict(ws: Workspace, saved: SavedModel, min_words: int | None = None, *,
     n_oof = int((rows["fit"] == OUT_OF_FOLD).sum() // max(1, len(rows) // len(users)))
     return PredictReport(saved.name, spec["outcome"], len(users), too_few, missing_control, missing,
                          n_oof, digest)
-
-
-def model_hash(saved: SavedModel) -> str:
-    """The model's content identity: SHA-256 of its ``model.json`` (whose array checksum
-    covers the learned values), or of its description when it has no folder."""
-    path = saved.path / "model.json" if saved.path is not None else None
-    if path is not None and path.is_file():
-        data = path.read_bytes()
-    else:
-        data = json.dumps(saved.spec, sort_keys=True, default=str).encode()
-    return hashlib.sha256(data).hexdigest()
 
 
 def store_out_of_fold(con: Any, digest: str, users: list[str], rows: pd.DataFrame) -> None:
@@ -215,7 +202,7 @@ def keep_training_predictions(ws: Workspace, result: Any, folder: Any) -> int:
     d = result.data
     rows = value_rows(saved.name, saved.spec, result.oof, d.words)
     with ws.connect() as con:
-        store_out_of_fold(con, model_hash(saved), d.users, rows)
+        store_out_of_fold(con, saved.digest, d.users, rows)
     return len(d.users)
 
 

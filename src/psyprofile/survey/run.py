@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from psyprofile.errors import InputError
+from psyprofile.store.db import quote_ident
 from psyprofile.store.outcomes import OutcomeReport, store_outcomes
 from psyprofile.store.workspace import Workspace
 from psyprofile.survey.careless import EVEN_ODD_MIN, LONGSTRING_MIN, careless_flags
@@ -173,10 +174,10 @@ def _store(ws: Workspace, inv: Inventory, scores: pd.DataFrame, scales: pd.DataF
             con.execute(ddl)
         con.execute("BEGIN")
         for table, df in (("survey_scales", sc), ("survey_flags", fl.reset_index(drop=True))):
-            con.execute(f"DELETE FROM {table} WHERE inventory = ?", [inv.name])
+            con.execute(f"DELETE FROM {quote_ident(table)} WHERE inventory = ?", [inv.name])
             con.register("_survey_new", df)
-            cols = ", ".join(f'"{c}"' for c in df.columns)
-            con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _survey_new")
+            cols = ", ".join(quote_ident(c) for c in df.columns)
+            con.execute(f"INSERT INTO {quote_ident(table)} ({cols}) SELECT {cols} FROM _survey_new")
             con.unregister("_survey_new")
         con.execute("COMMIT")
     return report
