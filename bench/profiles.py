@@ -15,8 +15,18 @@ Measures, in one run (``nice -n 5 python3 bench/profiles.py``):
   text vs the full MiniLM on the first window of up to 16 posts per user: split-half
   reliability per trait, agreement between the two, seconds per user.
 
-``--only embedders`` runs the last part alone, ``--only norms`` only rewrites the reference
-norms. Figures go to ``bench/out/profiles.json``, norms to ``bench/out/profiles_norms.json``.
+* every Big Five source (``--only big5``): the WWBP lexicon on all 1,000 bloggers, and the
+  WWBP lexicon with both zero-shot embedders on the sample: split-half reliability per trait,
+  agreement between the sources (Pearson r per trait), and each source's correlation with
+  self-reported age against the direction the literature reports (conscientiousness and
+  agreeableness higher with age, neuroticism lower: Soto et al. 2011, JPSP 100(2), 330-348;
+  Roberts et al. 2006, Psych. Bull. 132(1), 1-25). It also rewrites the lexicon and VADER
+  reference norms from the full corpus, percentiles within the study (``reference='study'``),
+  keeping the zero-shot norms of the shipped file.
+
+``--only embedders`` runs the embedder part alone, ``--only norms`` only rewrites the
+reference norms. Figures go to ``bench/out/profiles.json``, norms to
+``bench/out/profiles_norms.json`` (copy it to ``src/psyprofile/profiles/norms_blogs.json``).
 """
 
 from __future__ import annotations
@@ -45,6 +55,11 @@ from bench._dlatk import (  # noqa: E402
 WORK = BENCH_CACHE / "profiles"
 LEXICA = ["nrc_emot", "nrc_sent", "dd_permaV3", "dd_wassa16_affectInt", "dd_PastPreFut",
           "dd_emnlp14_ageGender"]
+TRAITS = ["openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism"]
+# sign of the trait's correlation with age in the literature (Soto et al. 2011; Roberts et al.
+# 2006); traits without a clear direction in both are left out of the check
+AGE_DIRECTION = {"conscientiousness": 1, "agreeableness": 1, "neuroticism": -1}
+NORMS_FILE = Path(__file__).resolve().parents[1] / "src" / "psyprofile" / "profiles" / "norms_blogs.json"
 
 
 def make_study(path: Path, users: list[int] | None = None) -> tuple[object, dict[str, int]]:
@@ -71,7 +86,7 @@ def static_spec():
     user would take ~1.6 h for the 1,000 bloggers on this shared machine (5.9 s per user)."""
     from psyprofile.profiles.spec import default_spec
 
-    return default_spec(embedder="minilm-static")
+    return default_spec("wwbp,zeroshot", embedder="minilm-static")
 
 
 def fisher_ci(r: float, n: int) -> list[float]:
@@ -85,7 +100,9 @@ def validity(ws, ids: dict[int, str]) -> dict:
 
     from psyprofile.profiles.study import read_scores
 
-    s = read_scores(ws).pivot_table(index="user_id", columns="dimension", values="value")
+    s = read_scores(ws)
+    s = s[s["source"] != "wwbp_big5"]  # the zero-shot Big Five, as below
+    s = s.pivot_table(index="user_id", columns="dimension", values="value")
     u = blog_users()
     u["pid"] = u["user_id"].map(ids)
     est = s[["age", "gender_female"]].rename(columns={"age": "age_est", "gender_female": "p_female"})
@@ -178,35 +195,127 @@ def embedders(n_users: int, k: int = 16) -> dict:
     return out
 
 
+def age_links(scores, ids: dict[int, str]) -> dict:
+    """Per (source, trait): r with self-reported age (Fisher CI, n) and whether its sign is
+    the one the literature reports."""
+    u = blog_users()
+    u["pid"] = u["user_id"].map(ids)
+    age = u.dropna(subset=["pid", "age"]).set_index("pid")["age"].astype(float)
+    out: dict = {}
+    big5 = scores[scores["family"] == "big5"]
+    for (src, trait), part in big5.groupby(["source", "dimension"]):
+        v = part.set_index("user_id")["value"].dropna()
+        both = v.index.intersection(age.index)
+        r = float(np.corrcoef(v.loc[both], age.loc[both])[0, 1])
+        want = AGE_DIRECTION.get(trait)
+        out.setdefault(src, {})[trait] = {
+            "r_age": r, "ci": fisher_ci(r, len(both)), "n": len(both),
+            "expected_sign": want, "as_expected": None if want is None else bool(np.sign(r) == want)}
+    return out
+
+
+def agreement(scores) -> dict:
+    """Per trait, Pearson r between every two Big Five sources over the users both scored."""
+    big5 = scores[scores["family"] == "big5"]
+    wide = big5.pivot_table(index="user_id", columns=["source", "dimension"], values="value")
+    sources = sorted(big5["source"].unique())
+    out: dict = {}
+    for i, a in enumerate(sources):
+        for b in sources[i + 1:]:
+            out[f"{a} ~ {b}"] = {
+                t: float(wide[[(a, t), (b, t)]].dropna().corr().iloc[0, 1]) for t in TRAITS}
+    return out
+
+
+def big5_sources(n_sample: int) -> dict:
+    """Split-half reliability, agreement and age links of every Big Five source (see the
+    module docstring). The full study's run is the one the norms are written from."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from psyprofile.profiles.reliability import split_half
+    from psyprofile.profiles.spec import default_spec
+    from psyprofile.profiles.study import profile_study, read_scores
+
+    out: dict = {}
+    ws, ids = make_study(WORK / "study")
+    spec = default_spec("wwbp")  # every bundled lexicon, VADER, WWBP Big Five
+    t0 = time.perf_counter()
+    rep = profile_study(ws, progress=False, spec=spec, reference="study")
+    out["full"] = {"users": rep.scored, "seconds": time.perf_counter() - t0,
+                   "sources": spec.sources()}
+    sh = split_half(ws, progress=False, spec=spec)
+    out["full"]["split_half"] = sh[sh["family"] == "big5"].round(4).to_dict(orient="records")
+    out["full"]["split_half_all"] = sh.round(4).to_dict(orient="records")
+    out["full"]["age"] = age_links(read_scores(ws), ids)
+    rng = np.random.default_rng(1)
+    users = sorted(blog_messages()["user_id"].unique().tolist())
+    sample, sids = make_study(WORK / "big5_sample", rng.choice(users, n_sample, replace=False).tolist())
+    wwbp = tuple(s for s in spec.lexica if s.lexicon == "wwbp_big5")
+    parts, rel = [], []
+    for emb in ("minilm-static", "minilm"):
+        sp = replace(default_spec("wwbp,zeroshot", embedder=emb), lexica=wwbp, vader=False)
+        profile_study(sample, progress=False, spec=sp, reference="study")
+        sc, sh = read_scores(sample), split_half(sample, progress=False, spec=sp)
+        if emb != "minilm-static":  # the WWBP scores once
+            sc, sh = sc[sc["source"].str.startswith("zeroshot")], sh[sh["source"].str.startswith("zeroshot")]
+        parts.append(sc)
+        rel.append(sh)
+    scores = pd.concat(parts, ignore_index=True)
+    out["sample"] = {"users": int(scores["user_id"].nunique()),
+                     "split_half": pd.concat(rel).round(4).to_dict(orient="records"),
+                     "agreement": agreement(scores), "age": age_links(scores, sids)}
+    return out
+
+
 def write_norms(figures: dict) -> None:
-    """Reference norms for ``profile_texts`` (``bench/out/profiles_norms.json``, copied to
-    ``src/psyprofile/profiles/norms_blogs.json``): the full study's ``profile_norms`` (static
-    zero-shot embedder), plus the full-model zero-shot norms of the embedder sample."""
-    from psyprofile.profiles.spec import ProfileSpec
-    from psyprofile.profiles.study import profile_study
+    """Reference norms for percentiles (``bench/out/profiles_norms.json``, to be copied to
+    ``src/psyprofile/profiles/norms_blogs.json``): the lexicon and VADER norms of the full
+    study's latest run (percentiles within the study), and the zero-shot norms of the
+    shipped file (their scoring did not change)."""
+    from psyprofile.profiles.study import read_norms
     from psyprofile.store.workspace import Workspace
 
-    sample = Workspace.open(WORK / "sample")
-    profile_study(sample, progress=False, spec=ProfileSpec(lexica=(), vader=False))
+    ws = Workspace.open(WORK / "study")
     records = []
-    for ws, ref in ((Workspace.open(WORK / "study"), "blog corpus, 1,000 bloggers"),
-                    (sample, f"blog corpus, {figures['embedders']['users']} random bloggers")):
-        with ws.connect() as con:
-            for r in con.execute("SELECT * FROM profile_norms").df().to_dict(orient="records"):
-                r["quantiles"] = [float(x) for x in r["quantiles"]]
-                records.append({**r, "reference": ref})
-    v = figures["validity"]
-    out = {"reference": "blog authorship corpus (bench/profiles.py)", "dimensions": records,
-           "validity": {"age": {"r_self_reported_age": v["age_r"], "ci": v["age_r_ci"],
-                                "note": v["note"]},
-                        "gender_female": {"auc_self_reported_gender": v["gender_auc"],
-                                          "ci": v["gender_auc_ci"], "note": v["note"]}}}
+    for r in read_norms(ws).to_dict(orient="records"):
+        r["quantiles"] = [float(x) for x in r["quantiles"]]
+        records.append({**r, "reference": "blog corpus, 1,000 bloggers (DLATK tutorial)"})
+    have = {(r["dimension"], r["source"]) for r in records}
+    old = json.loads(NORMS_FILE.read_text())["dimensions"]
+    records += [r for r in old if r["source"].startswith("zeroshot:")
+                and (r["dimension"], r["source"]) not in have]
+    out = {"reference": "blog authorship corpus, the DLATK tutorial's 1,000 bloggers "
+                        "(bench/profiles.py)", "dimensions": records}
     (OUT_DIR / "profiles_norms.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
+
+
+def report_big5(b: dict) -> None:
+    f, s = b["full"], b["sample"]
+    print(f"Big Five sources: WWBP lexicon on {f['users']} bloggers ({f['seconds']:.0f} s for "
+          f"the whole profile); all sources on a sample of {s['users']}")
+    print("  split-half reliability (Spearman-Brown) [95% CI]:")
+    for where, rows in (("all", f["split_half"]), ("sample", s["split_half"])):
+        for r in rows:
+            print(f"    {where:<6} {r['source']:<36} {r['dimension']:<18} {r['reliability']:>6.3f} "
+                  f"[{r['ci_lo']:.3f}, {r['ci_hi']:.3f}] n {r['n_users']}")
+    print("  agreement between sources (r per trait, sample):")
+    for pair, rs in s["agreement"].items():
+        print(f"    {pair}: " + ", ".join(f"{t[:5]} {v:+.2f}" for t, v in rs.items()))
+    print("  r with self-reported age (literature: C +, A +, N -):")
+    for where, links in (("all", f["age"]), ("sample", s["age"])):
+        for src, traits in links.items():
+            cells = [f"{t[:5]} {v['r_age']:+.2f}" + ("" if v["as_expected"] is None else
+                                                       (" ok" if v["as_expected"] else " WRONG"))
+                     for t, v in traits.items()]
+            print(f"    {where:<6} {src:<36} " + ", ".join(cells))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["all", "embedders", "profile", "norms"], default="all",
+    ap.add_argument("--only", choices=["all", "embedders", "profile", "big5", "norms"],
+                    default="all",
                     help="'profile' reuses the embedder figures of the last run, 'norms' all "
                          "figures (and the studies) of the last run")
     ap.add_argument("--sample", type=int, default=80)
@@ -226,10 +335,17 @@ def main() -> None:
             orient="records")
         figures["validity"] = validity(ws, ids)
         figures["dlatk"] = dlatk_lexica()
-    if args.only != "embedders":
+    if args.only in ("all", "big5"):
+        figures["big5"] = big5_sources(args.sample)
+    if args.only in ("all", "big5", "norms"):
         write_norms(figures)
     write_results("profiles", figures)
+    if args.only == "big5":
+        report_big5(figures["big5"])
+        return
     report(figures)
+    if "big5" in figures:
+        report_big5(figures["big5"])
 
 
 def report(f: dict) -> None:

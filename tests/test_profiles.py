@@ -129,7 +129,8 @@ def test_split_half_on_constructed_case(tmp_path):
     assert df.loc["joy", "reliability"] == pytest.approx(2 * r / (1 + r))
     assert df.loc["joy", "ci_lo"] <= df.loc["joy", "reliability"] <= df.loc["joy", "ci_hi"]
     assert np.isnan(df.loc["anger", "r_halves"])  # nobody is angry: a constant half
-    assert list(df.columns) == ["family", "n_users", "r_halves", "reliability", "ci_lo", "ci_hi"]
+    assert list(df.columns) == ["family", "source", "n_users", "r_halves", "reliability", "ci_lo",
+                                "ci_hi"]
 
 
 def test_split_half_stats_needs_three_pairs():

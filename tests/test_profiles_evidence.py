@@ -262,3 +262,11 @@ def test_old_single_run_tables_become_run_1(tmp_path):
     assert list_runs(ws)["run_id"].tolist() == [1]
     df = read_scores(ws)
     assert df[["dimension", "value", "reference"]].values.tolist() == [["joy", 0.1, "this study"]]
+
+
+def test_two_big5_sources_get_their_own_columns():
+    from psyprofile.profiles.export import column_names
+
+    df = pd.DataFrame({"dimension": ["openness", "openness", "joy"],
+                       "source": ["wwbp_big5", "zeroshot:ipip50+ipipneo120:minilm", "nrc_emot"]})
+    assert list(column_names(df).values()) == ["openness_wwbp", "openness_zeroshot", "joy"]

@@ -121,7 +121,7 @@ def user_card(ws: Workspace, user: str, explain: bool = False,
                 lines.append(f"  {r.dimension:<18} {bar(r.value, r.lo, r.hi, lo_end, hi_end)} "
                              f"{_fmt(r.value):>7} ({_fmt(r.lo)} .. {_fmt(r.hi)})  pct {r.pct:3.0f}"
                              f"  {units.get((r.dimension, r.source), '')}")
-                for line in reasons.get(r.dimension, []):
+                for line in reasons.get((r.source, r.dimension), []):
                     lines.append(f"      {line}")
     return "\n".join(lines) + "\n"
 
@@ -132,8 +132,8 @@ def _snip(text: str) -> str:
 
 
 def explain_user(ws: Workspace, uid: str, mine: pd.DataFrame,
-                 spec: ProfileSpec | None = None) -> dict[str, list[str]]:
-    """Per dimension of ``uid``: lines naming what pushed the score up and down most
+                 spec: ProfileSpec | None = None) -> dict[tuple[str, str], list[str]]:
+    """Per (source, dimension) of ``uid``: lines naming what pushed the score up and down most
     (``spec``: default the spec the stored profile was made with)."""
     from psyprofile.profiles.sources import LexiconScores
     from psyprofile.profiles.study import prepare
@@ -149,7 +149,7 @@ def explain_user(ws: Workspace, uid: str, mine: pd.DataFrame,
                                      "USING (message_id)").fetchall())
         finally:
             con.unregister("_ids")
-    out: dict[str, list[str]] = {}
+    out: dict[tuple[str, str], list[str]] = {}
     for src in prep.sources:
         if isinstance(src, LexiconScores):
             out.update(_lexicon_reasons(ws, src, ids, float(prep.msgs.words[prep.msgs.user == u].sum())))
@@ -162,13 +162,13 @@ def explain_user(ws: Workspace, uid: str, mine: pd.DataFrame,
             order = ok[np.argsort(eff[ok])]
             up = [f'"{_snip(texts[ids[i]])}" ({eff[i]:+.3g})' for i in order[::-1][:TOP]]
             down = [f'"{_snip(texts[ids[i]])}" ({eff[i]:+.3g})' for i in order[:TOP]]
-            out[d.name] = (["up:   " + s for s in up] + ["down: " + s for s in down])
+            out[(src.source_id, d.name)] = (["up:   " + s for s in up] + ["down: " + s for s in down])
     for ref in spec.big5_models():
         out.update(_model_reasons(ws, ref, uid))
     return out
 
 
-def _model_reasons(ws: Workspace, ref: str, uid: str) -> dict[str, list[str]]:
+def _model_reasons(ws: Workspace, ref: str, uid: str) -> dict[tuple[str, str], list[str]]:
     """Features whose removal changes the model's score of ``uid`` most: for a linear model
     on standardised features this is coefficient × feature value."""
     import scipy.sparse as sp
@@ -180,7 +180,7 @@ def _model_reasons(ws: Workspace, ref: str, uid: str) -> dict[str, list[str]]:
     saved = load_model(ref, ws)
     dim = model_dimension(saved)
     if saved.spec["controls"]:
-        return {dim: ["(no explanation for models with control variables)"]}
+        return {(f"model:{saved.name}", dim): ["(no explanation for models with control variables)"]}
     sets = {s["name"]: s["features"] for s in saved.spec["feature_sets"]}
     with ws.connect() as con:
         X, _ = feature_matrix(con, list(sets), [uid], sets)
@@ -198,10 +198,12 @@ def _model_reasons(ws: Workspace, ref: str, uid: str) -> dict[str, list[str]]:
     order = np.argsort(eff)
     up = [f"{names[nz[i]]} ({eff[i]:+.2g})" for i in order[::-1][:TOP] if eff[i] > 0]
     down = [f"{names[nz[i]]} ({eff[i]:+.2g})" for i in order[:TOP] if eff[i] < 0]
-    return {dim: (["up:   " + ", ".join(up)] if up else []) + (["down: " + ", ".join(down)] if down else [])}
+    return {(f"model:{saved.name}", dim):
+            (["up:   " + ", ".join(up)] if up else []) + (["down: " + ", ".join(down)] if down else [])}
 
 
-def _lexicon_reasons(ws: Workspace, src, ids: np.ndarray, words: float) -> dict[str, list[str]]:
+def _lexicon_reasons(ws: Workspace, src, ids: np.ndarray,
+                     words: float) -> dict[tuple[str, str], list[str]]:
     """Terms (1–3grams) of the user with the largest weight × relative frequency, per category."""
     from psyprofile.features.lexicon import MATCHED_SQL, MIN_WILDCARD_STEM, matching_source
     from psyprofile.lexica.load import INTERCEPT
@@ -235,5 +237,5 @@ def _lexicon_reasons(ws: Workspace, src, ids: np.ndarray, words: float) -> dict[
             lines.append("up:   " + ", ".join(f"{w} ({e:+.2g})" for w, e in zip(up["word"], up["eff"], strict=True)))
         if len(down):
             lines.append("down: " + ", ".join(f"{w} ({e:+.2g})" for w, e in zip(down["word"], down["eff"], strict=True)))
-        out[d.name] = lines or ["(none of the user's words is in this category)"]
+        out[(src.source_id, d.name)] = lines or ["(none of the user's words is in this category)"]
     return out

@@ -3,7 +3,8 @@
 Columns: ``user_id`` (pseudonymous), ``words``, ``status`` ('scored', 'insufficient_text'
 or 'unsupported_language'), ``languages`` (the user's top languages with their shares of
 words), ``other_language_share``, then per dimension ``<dimension>``, ``<dimension>_lo``,
-``<dimension>_hi`` and ``<dimension>_pct`` (empty for users not scored), and per lexicon
+``<dimension>_hi`` and ``<dimension>_pct`` (empty for users not scored; a dimension two
+sources give is named after both: :func:`column_names`), and per lexicon
 source ``<source>_coverage`` (the share of the user's words the lexicon matched).
 
 Beside ``FILE`` goes ``<stem>.codebook.csv`` (:func:`codebook`): per column its family,
@@ -36,15 +37,31 @@ _USER_COLUMNS = {
 }
 
 
+def column_names(scores: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """The export column of each (dimension, source): the dimension's name, or, where two
+    sources give the same dimension (``--big5 wwbp,zeroshot``), the name with the source's
+    kind appended (``openness_wwbp``, ``openness_zeroshot``, ``openness_<model>``)."""
+    pairs = list(dict.fromkeys(zip(scores["dimension"], scores["source"], strict=True)))
+    shared = pd.Series([d for d, _ in pairs]).value_counts()
+    kind = {"wwbp_big5": "wwbp"}
+
+    def short(src: str) -> str:
+        return kind.get(src) or src.split(":")[0 if src.startswith("zeroshot") else -1]
+
+    return {(d, src): d if shared[d] == 1 else f"{d}_{short(src)}" for d, src in pairs}
+
+
 def wide_profiles(ws: Workspace, run: int | None = None) -> pd.DataFrame:
     """One row per user of profile run ``run`` (default the latest; sorted by user id)."""
     scores = read_scores(ws, run)
     users = read_users(ws, run)
-    order = list(dict.fromkeys(scores["dimension"]))
-    wide = scores.pivot_table(index="user_id", columns="dimension",
+    names = column_names(scores)
+    scores = scores.assign(column=[names[k] for k in zip(scores["dimension"], scores["source"],
+                                                          strict=True)])
+    wide = scores.pivot_table(index="user_id", columns="column",
                               values=["value", "lo", "hi", "pct"], aggfunc="first", dropna=False)
     cols = {}
-    for d in order:
+    for d in names.values():
         for part, suffix in (("value", ""), ("lo", "_lo"), ("hi", "_hi"), ("pct", "_pct")):
             cols[d + suffix] = wide[(part, d)] if (part, d) in wide.columns else pd.Series(dtype=float)
     cov = scores.dropna(subset=["coverage"]).drop_duplicates(["user_id", "source"])
@@ -61,8 +78,10 @@ def codebook(ws: Workspace, run: int | None = None) -> pd.DataFrame:
     scores = read_scores(ws, run)
     units = {(r.dimension, r.source): r.unit for r in read_norms(ws, run).itertuples()}
     rows = [{"column": c, "meaning": m} for c, m in _USER_COLUMNS.items()]
+    names = column_names(scores)
     dims = scores.drop_duplicates(["dimension", "source"])
     for r in dims.itertuples():
+        col = names[(r.dimension, r.source)]
         ev = source_evidence(r.source)
         base = {"family": r.family, "dimension": r.dimension, "source": r.source,
                 "reference": r.reference, "citation": ev.citation,
@@ -74,7 +93,7 @@ def codebook(ws: Workspace, run: int | None = None) -> pd.DataFrame:
                 ("_lo", "lower end of its 95% interval (text sampling error)", unit),
                 ("_hi", "upper end of its 95% interval (text sampling error)", unit),
                 ("_pct", "percentile in the reference sample", "percentile, 0..100")):
-            rows.append({**base, "column": r.dimension + suffix, "meaning": meaning, "unit": u})
+            rows.append({**base, "column": col + suffix, "meaning": meaning, "unit": u})
     for src in dict.fromkeys(scores.dropna(subset=["coverage"])["source"]):
         ev = source_evidence(src)
         fam = scores.loc[scores["source"] == src, "family"].iloc[0]

@@ -18,7 +18,7 @@ from psyprofile.profiles.spec import ProfileSpec
 from psyprofile.profiles.study import _resolve_min_words, prepare, stored_spec
 from psyprofile.store.workspace import Workspace
 
-COLUMNS = ["family", "dimension", "n_users", "r_halves", "reliability", "ci_lo", "ci_hi"]
+COLUMNS = ["family", "dimension", "source", "n_users", "r_halves", "reliability", "ci_lo", "ci_hi"]
 
 
 def split_half(ws: Workspace, *, min_words: int | None = None, seed: int = 0,
@@ -26,7 +26,7 @@ def split_half(ws: Workspace, *, min_words: int | None = None, seed: int = 0,
                n_boot: int = 1000) -> pd.DataFrame:
     """One row per dimension of ``spec`` (default: the spec of the last ``profile`` run, else
     :func:`default_spec`) with the columns
-    :data:`COLUMNS`: users with two scored halves, r of the halves, the Spearman-Brown
+    :data:`COLUMNS`: its source, users with two scored halves, r of the halves, the Spearman-Brown
     corrected reliability and its bootstrap 95% CI (``n_boot`` resamples)."""
     spec = spec or stored_spec(ws)
     mw = _resolve_min_words(ws, min_words)
@@ -38,7 +38,7 @@ def split_half(ws: Workspace, *, min_words: int | None = None, seed: int = 0,
         for j, d in enumerate(src.dimensions):
             n, r, rel, lo, hi = split_half_stats(sc.halves[keep, 0, j], sc.halves[keep, 1, j],
                                                  seed=seed, n_boot=n_boot)
-            rows.append([d.family, d.name, n, r, rel, lo, hi])
+            rows.append([d.family, d.name, src.source_id, n, r, rel, lo, hi])
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["n_users"] = df["n_users"].astype(np.int64)
     return df

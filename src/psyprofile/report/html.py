@@ -108,10 +108,10 @@ def _profiles(d: StudyData, units: dict[str, str]) -> dict[str, Any] | None:
     if d.profile_scores is None or d.profile_scores.empty:
         return None
     s = d.profile_scores
-    table = (s.groupby(["family", "dimension"])
+    # one row per source of a dimension: two Big Five sources are not averaged together
+    table = (s.groupby(["family", "dimension", "source"])
               .agg(users=("value", "count"), mean=("value", "mean"), sd=("value", "std"),
-                   median_words=("words", "median"),
-                   source=("source", lambda x: ", ".join(sorted(set(x.dropna())))))
+                   median_words=("words", "median"))
               .reset_index())
     table["unit"] = table["dimension"].map(lambda x: units.get(x, charts.UNKNOWN_UNIT))
     figs = [charts.distributions(s[s["family"] == f], f, units)
