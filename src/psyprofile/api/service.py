@@ -225,7 +225,7 @@ def _spec(prof: dict[str, Any], base: Path) -> Any:
 
     from psyprofile.profiles.spec import DEFAULT_EMBEDDER, default_spec, spec_from_lexica
 
-    big5 = prof.get("big5", "zeroshot")
+    big5 = prof.get("big5", "wwbp")  # the profile's default Big Five (profiles.evidence)
     big5 = None if big5 in (None, "none", "") else big5
     # The profile's default (full MiniLM), not the 10x faster static copy, which turns
     # conscientiousness's relation with age around (docs/profiles.md); see docs/api.md.

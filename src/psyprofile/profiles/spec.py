@@ -217,7 +217,10 @@ def spec_from_lexica(paths: Mapping[str, str | Path], *, vader: bool = False,
             raise PsyprofileError(f"{path}: none of the categories of {lex_id} ({want}) is in "
                                   "this lexicon file.")
         sources.append(LexiconSource(lex_id, dims, str(path)))
-    return ProfileSpec(lexica=tuple(sources), vader=vader, big5=big5)
+    spec = ProfileSpec(lexica=tuple(sources), vader=vader, big5=big5)
+    if "wwbp" in spec.big5_parts() and WWBP not in paths:  # the bundled lexicon, then
+        spec = replace(spec, lexica=_lexica_for(big5, spec.lexica))
+    return spec
 
 
 def spec_to_json(spec: ProfileSpec) -> str:
