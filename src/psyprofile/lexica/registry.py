@@ -7,7 +7,9 @@ The WWBP and NRC lexica are not shipped with psyprofile: they are read from
 Parquet in psyprofile's download cache (``$PSYPROFILE_CACHE``) so later loads take
 milliseconds. If the archive cannot be had, those lexica are listed as unavailable with the
 reason (tried once per process) and everything else works.
-The VADER lexicon comes from the installed ``vaderSentiment`` package.
+The VADER lexicon comes from the installed ``vaderSentiment`` package. The WWBP Big Five
+lexicon (``wwbp_big5``, CC BY-NC-SA 3.0) comes from the npm package ``bigfive`` 3.0.0, fetched
+with the npm client on first use and sha256-checked (:mod:`psyprofile.lexica.wwbp`).
 """
 
 from __future__ import annotations
