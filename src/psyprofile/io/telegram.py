@@ -54,6 +54,8 @@ CHAT = "chat"
 CHAT_TYPE = "chat_type"
 RESULT = "result.json"
 _RESULT = re.compile(r"/result\.json$")
+# Telegram's own nesting is a handful of levels (chats.list[].messages[].text[] entities).
+MAX_DEPTH = 64
 _PUBLIC = {"public_channel", "public_supergroup"}
 # Where chats sit in the file: the top level (one chat) or the items of these lists.
 _CHAT_PREFIXES = ("", "chats.list.item.", "left_chats.list.item.")
@@ -127,7 +129,7 @@ def read_telegram(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: in
     seen_messages = False
     with export.open(name) as fh:
         try:
-            for prefix, event, value in ijson.parse(fh, use_float=True):
+            for prefix, event, value in _events(fh):
                 if message is not None:
                     message.event(event, value)
                     if prefix == msg_prefix and event in ("end_map", "end_array"):
@@ -154,11 +156,11 @@ def read_telegram(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: in
                     chat = _Chat(chats)
                     continue
                 _chat_field(chat, prefix, event, value)
-        except ijson.JSONError as exc:
+        except _Broken as exc:
             if not seen_messages:
-                raise InputError(f"{export.label(name)}: not valid JSON ({_why(exc)}); is this "
-                                 "a Telegram Desktop export in 'Machine-readable JSON'?") from None
-            builder.reject(Reject(row + 1, BAD_JSON, "not valid JSON; the rest of the file was not read"))
+                raise InputError(f"{export.label(name)}: {exc}; is this a Telegram Desktop "
+                                 "export in 'Machine-readable JSON'?") from None
+            builder.reject(Reject(row + 1, BAD_JSON, f"{exc}; the rest of the file was not read"))
             info.notes.append(f"{name} is broken after message {row:,}: the rest was not read")
     if not seen_messages:
         raise InputError(f"{export.label(name)}: no \"messages\" list found; is this a Telegram "
@@ -167,9 +169,36 @@ def read_telegram(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: in
     yield from builder.rest()
 
 
-def _why(exc: Exception) -> str:
-    # yajl's messages quote the text around the error; keep only the kind of error.
-    return str(exc).split(":", 1)[0].split("\n", 1)[0][:80]
+class _Broken(ValueError):
+    """The JSON cannot be read on from here (the message says why, without file content)."""
+
+
+def _events(fh) -> Iterator[tuple[str, str, Any]]:
+    """(prefix, event, value) of ``fh`` as ``ijson.parse`` names them (``chats.list.item``),
+    built here over ``ijson.basic_parse`` so that nesting deeper than :data:`MAX_DEPTH` is
+    refused before any long prefix is made (ijson's own prefixes cost quadratic time there)."""
+    import ijson
+
+    path: list[str] = []
+    try:
+        for event, value in ijson.basic_parse(fh, use_float=True):
+            if event == "map_key":
+                prefix = ".".join(path[:-1])
+                path[-1] = value
+            elif event in ("start_map", "start_array"):
+                prefix = ".".join(path)
+                path.append("item" if event == "start_array" else "")
+                if len(path) > MAX_DEPTH:
+                    raise _Broken(f"nested deeper than {MAX_DEPTH} levels")
+            elif event in ("end_map", "end_array"):
+                path.pop()
+                prefix = ".".join(path)
+            else:
+                prefix = ".".join(path)
+            yield prefix, event, value
+    except ijson.JSONError as exc:
+        # yajl's messages quote the text around the error; keep only the kind of error.
+        raise _Broken(f"not valid JSON ({str(exc).split(':', 1)[0].splitlines()[0][:60]})") from None
 
 
 def _chat_field(chat: _Chat, prefix: str, event: str, value: Any) -> None:
