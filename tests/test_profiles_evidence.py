@@ -270,3 +270,28 @@ def test_two_big5_sources_get_their_own_columns():
     df = pd.DataFrame({"dimension": ["openness", "openness", "joy"],
                        "source": ["wwbp_big5", "zeroshot:ipip50+ipipneo120:minilm", "nrc_emot"]})
     assert list(column_names(df).values()) == ["openness_wwbp", "openness_zeroshot", "joy"]
+
+
+def test_evidence_table_names_status_and_figures():
+    from psyprofile.profiles.evidence import dimension_evidence, evidence_summary, source_evidence
+    from psyprofile.profiles.spec import default_spec
+
+    zs = "zeroshot:ipip50+ipipneo120:minilm"
+    assert source_evidence(zs).status == "experimental"
+    assert evidence_summary(zs, "extraversion").startswith("EXPERIMENTAL; r with self-report -0.08")
+    assert "mean r with self-report over the five traits 0.05" in evidence_summary(zs, "openness")
+    ww = dimension_evidence("wwbp_big5", "neuroticism")
+    assert ww["status"] == "default" and ww["languages"] == ["en"] and "PLOS ONE" in ww["citation"]
+    assert [f["value"] for f in ww["convergent"]] == [0.115, 0.567]
+    assert dimension_evidence("nrc_emot", "joy")["convergent"] == []
+    assert "wwbp_big5" in default_spec().sources() and not default_spec().zeroshot
+
+
+def test_scores_carry_their_evidence(tmp_path):
+    ws = make_study(tmp_path / "s")
+    profile_study(ws, min_words=10, progress=False,
+                  spec=spec_from_lexica({"dd_emnlp14_ageGender": FIX / "dd_emnlp14_ageGender.csv"}))
+    df = read_scores(ws).drop_duplicates("dimension").set_index("dimension")
+    assert df.loc["age", "unit"] == "years" and df.loc["age", "languages"] == "en"
+    assert df.loc["age", "evidence"].startswith("r with self-reported age 0.77")
+    assert df.loc["age", "source_status"] == "validated" and "Sap" in df.loc["age", "citation"]

@@ -423,14 +423,20 @@ def stored_spec(ws: Workspace, run: int | None = None) -> ProfileSpec:
 
 
 def read_scores(ws: Workspace, run: int | None = None) -> pd.DataFrame:
-    """The scores of profile run ``run`` (default the latest), :data:`SCORE_COLUMNS` plus
-    ``run_id``; a clear error if ``profile`` has not run."""
+    """The scores of profile run ``run`` (default the latest): ``run_id``,
+    :data:`SCORE_COLUMNS`, ``unit`` and the evidence of each score's source
+    (:data:`psyprofile.profiles.evidence.EVIDENCE_COLUMNS`); a clear error if ``profile``
+    has not run."""
+    from psyprofile.profiles.evidence import with_evidence
+
     with ws.connect() as con:
         rid = resolve_run(con, run, ws.path)
-        cols = ", ".join(SCORE_COLUMNS)
-        df = con.execute(f"SELECT run_id, {cols} FROM profile_run_scores WHERE run_id = ?",
-                         [rid]).df()
-    return df
+        cols = ", ".join(f"s.{c}" for c in SCORE_COLUMNS)
+        df = con.execute(f"SELECT s.run_id, {cols}, n.unit FROM profile_run_scores s "
+                         "LEFT JOIN profile_run_norms n ON n.run_id = s.run_id AND "
+                         "n.dimension = s.dimension AND n.source = s.source "
+                         "WHERE s.run_id = ?", [rid]).df()
+    return with_evidence(df)
 
 
 def read_users(ws: Workspace, run: int | None = None) -> pd.DataFrame:
