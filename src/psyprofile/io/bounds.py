@@ -7,6 +7,7 @@ Public names (for every reader, including new ones):
   ``info.limits`` (:class:`~psyprofile.io.base.FileInfo`).
 - :func:`open_binary` (path) -> a decompressed (gzip, zstd, bzip2 by magic bytes), capped
   byte stream whose decompression and read errors become one clear :class:`InputError`.
+- :func:`is_compressed` (path) -> whether :func:`open_binary` would decompress it.
 - :func:`guard` (stream, name, limit) -> the same guard around any byte stream (zip
   members, sockets).
 - :func:`open_member` (archive path, member name) -> a guarded stream of one member of a
@@ -171,6 +172,13 @@ class _ZstdStream(io.RawIOBase):
     def close(self) -> None:
         self._raw.close()
         super().close()
+
+
+def is_compressed(path: Path) -> bool:
+    """Whether the file starts like gzip, zstd or bzip2 data."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    return magic[:2] == GZIP_MAGIC or magic == ZSTD_MAGIC or magic[:3] == BZIP2_MAGIC
 
 
 def open_binary(path: Path, limits: Limits = DEFAULT_LIMITS) -> io.BufferedReader:

@@ -23,7 +23,7 @@ from psyprofile.io.base import (
     FileInfo,
     Reject,
 )
-from psyprofile.io.bounds import describe_names, open_binary
+from psyprofile.io.bounds import describe_names, is_compressed, open_binary
 from psyprofile.io.csvscan import scan_csv
 from psyprofile.io.timeparse import parse_times
 
@@ -152,8 +152,9 @@ def _csv_chunks(path: Path, columns: ColumnMap, info: FileInfo, delimiter: str) 
         info.notes.append("the file is empty")
         return
     encoding = scan.encoding
-    # Every block must hold the longest record, or pyarrow stops ("straddles two blocks").
-    block = max(1 << 22, 2 * scan.max_record_bytes + (1 << 16))
+    # Every block must hold the longest record, or pyarrow stops ("straddles two blocks");
+    # 3x: the scan counts field characters, and quoting can double them.
+    block = max(1 << 22, 3 * scan.max_record_bytes + (1 << 16))
     invalid = 0
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -163,8 +164,10 @@ def _csv_chunks(path: Path, columns: ColumnMap, info: FileInfo, delimiter: str) 
         return "skip"
 
     def open_reader(types: dict[str, pa.DataType]) -> pacsv.CSVStreamingReader:
+        # A plain file cannot inflate: pyarrow reads it natively (faster than through Python).
+        source = open_binary(path, info.limits) if is_compressed(path) else pa.OSFile(str(path))
         return pacsv.open_csv(
-            open_binary(path, info.limits),
+            source,
             read_options=pacsv.ReadOptions(encoding=encoding, block_size=block),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                              invalid_row_handler=on_invalid),
