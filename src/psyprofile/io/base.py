@@ -14,7 +14,8 @@ from typing import Protocol
 import pyarrow as pa
 
 # Columns of Chunk.table, in this order, then any group columns (all strings).
-#   row   int64   1-based position of the record in its file (line for text formats)
+#   row   int64   1-based position of the record in its file: the line of a JSON lines file,
+#                 the data record of a CSV/TSV/Parquet file, the element of a JSON array
 #   id    string  the post's id in the source, or null
 #   user  string  the author's id in the source, or null
 #   text  string  the post text, or null

@@ -29,7 +29,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO, Any
 
-from psyprofile.errors import InputError, describe, printable
+from psyprofile.errors import InputError, describe
 from psyprofile.io.base import (
     AUDIENCE,
     DIRECT_MESSAGE,
@@ -57,6 +57,9 @@ OUTBOX = "outbox.json"
 ITEMS = "orderedItems"
 _PUBLIC = {"https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public"}
 PUBLIC, FOLLOWERS, DIRECT = "public", "followers", "direct"
+# ActivityStreams activity types, named in reject details (any other value is not shown).
+_ACTIVITY_TYPES = {"Create", "Update", "Delete", "Like", "Follow", "Undo", "Add", "Remove", "Block",
+                   "Flag", "Move", "Accept", "Reject", "Question", "View"}
 
 
 class _TextOf(HTMLParser):
@@ -265,7 +268,8 @@ def _add(builder: ChunkBuilder, row: int, item: object, groups: tuple[str, ...])
     obj = item.get("object")
     if kind != "Create" or not isinstance(obj, dict):
         what = ("a boost of another post" if kind == "Announce"
-                else f"a {printable(kind, 30)} activity" if isinstance(kind, str) else "an activity without a type")
+                else f"a {kind} activity" if isinstance(kind, str) and kind in _ACTIVITY_TYPES
+                else "an activity of another kind")
         builder.reject(Reject(row, NOT_A_POST, what))
         return
     try:

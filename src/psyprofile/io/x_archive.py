@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from psyprofile.errors import InputError
+from psyprofile.errors import InputError, printable
 from psyprofile.io.base import (
     LANG,
     NOT_A_POST,
@@ -106,14 +106,14 @@ def _account_id(path: Path, names: list[str], info: FileInfo) -> str | None:
         text = fh.read(info.limits.line + 1)
     fix = "Give the whole archive as downloaded (its data/account.js names the account)."
     if len(text) > info.limits.line:
-        raise InputError(f"{path}: {account} is over {info.limits.line >> 20} MiB, far more than "
+        raise InputError(f"{path}: {printable(account, 80)} is over {info.limits.line >> 20} MiB, far more than "
                          f"an account record. {fix}")
     try:
         entries = json.loads(text[text.index("[", text.index("=")):])
         acc = entries[0]["account"]
         return as_scalar(acc.get("accountId") or acc["username"], "accountId")
     except (ValueError, LookupError, TypeError, AttributeError, RecursionError, WrongType) as exc:
-        raise InputError(f"{path}: cannot read the account id from {account} "
+        raise InputError(f"{path}: cannot read the account id from {printable(account, 80)} "
                          f"({type(exc).__name__}). {fix}") from None
 
 
@@ -129,7 +129,7 @@ def read_x_archive(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: i
     builder = ChunkBuilder(path, columns.groups, chunk_rows, optional=(LANG,))
     offset = 0
     for name in files:
-        last = 0
+        last, shown = 0, printable(name, 80)
         with _open(path, name, info.limits) as fh:
             try:
                 for index, element in iter_array(fh, _OPENING, max_chars=info.limits.line):
@@ -137,12 +137,12 @@ def read_x_archive(path: Path, columns: ColumnMap, info: FileInfo, chunk_rows: i
                     if builder.full():
                         yield builder.take()
                     if isinstance(element, Reject):
-                        builder.reject(Reject(row, element.reason, f"{name}: {element.detail}"))
-                        info.notes.append(f"{name} is broken after tweet {index - 1:,}: {element.detail}")
+                        builder.reject(Reject(row, element.reason, f"{shown}: {element.detail}"))
+                        info.notes.append(f"{shown} is broken after tweet {index - 1:,}: {element.detail}")
                     else:
                         _add(builder, row, element, user, columns.groups)
             except NoArray:
-                raise InputError(f"{path}: {name} does not hold a JSON array; is the archive intact?") from None
+                raise InputError(f"{path}: {shown} does not hold a JSON array; is the archive intact?") from None
         offset += last
     yield from builder.rest()
 
