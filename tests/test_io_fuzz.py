@@ -370,3 +370,31 @@ def test_every_format_on_any_archive_raises_only_psyprofile_errors(data, fmt, me
             detected = None
         for f in {fmt, detected} - {None}:
             read(p, f)
+
+
+# --- through the ingest pipeline --------------------------------------------------------
+
+
+@settings(FUZZ, max_examples=max(_EXAMPLES // 4, 8))  # a workspace per example: slower
+@given(files=st.lists(st.tuples(json_lines(post_records), st.sampled_from(["plain", "gz"])), min_size=1, max_size=3))
+def test_ingest_stores_or_counts_every_line(files):
+    """rows read = stored + Σ rejected, and rows read = the lines written, per file."""
+    from psyprofile.io.ingest import ingest
+    from psyprofile.store.workspace import Workspace
+
+    with workdir() as d:
+        ws = Workspace.create(d / "study")
+        paths, expected = [], []
+        for i, (lines, how) in enumerate(files):
+            p = d / f"part{i}.jsonl"
+            p.write_bytes(pack(encode_lines(lines), how))
+            paths.append(p)
+            expected.append(sum(1 for line in lines if line.strip()))
+        try:
+            report = ingest(ws, paths, progress=False)
+        except PsyprofileError:
+            return
+        assert [f.rows_read for f in report.files] == expected
+        with ws.connect(read_only=True) as con:
+            stored = con.execute("SELECT count(*) FROM messages WHERE run_id = ?", [report.run_id]).fetchall()[0][0]
+        assert stored == report.rows_stored
