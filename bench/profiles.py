@@ -81,6 +81,18 @@ def make_study(path: Path, users: list[int] | None = None) -> tuple[object, dict
     return ws, {u: pseudo(str(u)) for u in df["user_id"].unique().tolist()}
 
 
+def open_or_make(path: Path, users: list[int] | None, reuse: bool) -> tuple[object, dict[int, str]]:
+    """The study at ``path`` as the last run left it (``reuse``: its features and caches are
+    kept; the users are whatever it holds), else a fresh one (:func:`make_study`)."""
+    from psyprofile.store.workspace import Workspace
+
+    if not (reuse and (path / "study.duckdb").exists()):
+        return make_study(path, users)
+    ws = Workspace.open(path)
+    pseudo = ws.pseudonymizer("user")
+    return ws, {u: pseudo(str(u)) for u in blog_messages()["user_id"].unique().tolist()}
+
+
 def static_spec():
     """The default profile with the static zero-shot embedder: the full model's 16 posts per
     user would take ~1.6 h for the 1,000 bloggers on this shared machine (5.9 s per user)."""
@@ -227,19 +239,15 @@ def agreement(scores) -> dict:
     return out
 
 
-def big5_sources(n_sample: int) -> dict:
-    """Split-half reliability, agreement and age links of every Big Five source (see the
-    module docstring). The full study's run is the one the norms are written from."""
-    from dataclasses import replace
-
-    import pandas as pd
-
+def big5_full(reuse: bool = False) -> dict:
+    """The WWBP lexicon (with every other bundled lexicon and VADER) on all bloggers:
+    split-half reliability and r with age. Its run is the one the norms are written from."""
     from psyprofile.profiles.reliability import split_half
     from psyprofile.profiles.spec import default_spec
     from psyprofile.profiles.study import profile_study, read_scores
 
     out: dict = {}
-    ws, ids = make_study(WORK / "study")
+    ws, ids = open_or_make(WORK / "study", None, reuse)
     spec = default_spec("wwbp")  # every bundled lexicon, VADER, WWBP Big Five
     t0 = time.perf_counter()
     rep = profile_study(ws, progress=False, spec=spec, reference="study")
@@ -249,9 +257,25 @@ def big5_sources(n_sample: int) -> dict:
     out["full"]["split_half"] = sh[sh["family"] == "big5"].round(4).to_dict(orient="records")
     out["full"]["split_half_all"] = sh.round(4).to_dict(orient="records")
     out["full"]["age"] = age_links(read_scores(ws), ids)
+    return out
+
+
+def big5_sample(n_sample: int, reuse: bool = False) -> dict:
+    """The WWBP lexicon and both zero-shot embedders on a sample of bloggers: split-half
+    reliability, agreement between the sources, r with age."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from psyprofile.profiles.reliability import split_half
+    from psyprofile.profiles.spec import default_spec
+    from psyprofile.profiles.study import profile_study, read_scores
+
+    spec = default_spec("wwbp")
     rng = np.random.default_rng(1)
     users = sorted(blog_messages()["user_id"].unique().tolist())
-    sample, sids = make_study(WORK / "big5_sample", rng.choice(users, n_sample, replace=False).tolist())
+    sample, sids = open_or_make(WORK / "big5_sample",
+                                rng.choice(users, n_sample, replace=False).tolist(), reuse)
     wwbp = tuple(s for s in spec.lexica if s.lexicon == "wwbp_big5")
     parts, rel = [], []
     for emb in ("minilm-static", "minilm"):
@@ -263,10 +287,9 @@ def big5_sources(n_sample: int) -> dict:
         parts.append(sc)
         rel.append(sh)
     scores = pd.concat(parts, ignore_index=True)
-    out["sample"] = {"users": int(scores["user_id"].nunique()),
-                     "split_half": pd.concat(rel).round(4).to_dict(orient="records"),
-                     "agreement": agreement(scores), "age": age_links(scores, sids)}
-    return out
+    return {"users": int(scores["user_id"].nunique()),
+            "split_half": pd.concat(rel).round(4).to_dict(orient="records"),
+            "agreement": agreement(scores), "age": age_links(scores, sids)}
 
 
 def write_norms(figures: dict) -> None:
@@ -319,6 +342,8 @@ def main() -> None:
                     help="'profile' reuses the embedder figures of the last run, 'norms' all "
                          "figures (and the studies) of the last run")
     ap.add_argument("--sample", type=int, default=80)
+    ap.add_argument("--reuse", action="store_true",
+                    help="--only big5: reuse the studies (and their caches) of the last run")
     args = ap.parse_args()
     figures: dict = {}
     prev = OUT_DIR / "profiles.json"
@@ -336,10 +361,13 @@ def main() -> None:
         figures["validity"] = validity(ws, ids)
         figures["dlatk"] = dlatk_lexica()
     if args.only in ("all", "big5"):
-        figures["big5"] = big5_sources(args.sample)
+        figures["big5"] = big5_full(args.reuse)
     if args.only in ("all", "big5", "norms"):
         write_norms(figures)
-    write_results("profiles", figures)
+    write_results("profiles", figures)  # kept if the sample below fails
+    if args.only in ("all", "big5"):
+        figures["big5"]["sample"] = big5_sample(args.sample, args.reuse)
+        write_results("profiles", figures)
     if args.only == "big5":
         report_big5(figures["big5"])
         return
