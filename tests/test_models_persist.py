@@ -11,10 +11,13 @@ import stat
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_models_synth import make_study
 
 from psyprofile.errors import PsyprofileError
 from psyprofile.models import integrity
+from psyprofile.models.model_checks import ModelFileError, read_arrays
 from psyprofile.models.persist import bundled_dir, list_models, load_model, save_model
 from psyprofile.models.predict import fit_reliability, predict, sigma
 from psyprofile.models.train import TrainOptions, train
@@ -272,3 +275,40 @@ def test_reliability_fit_recovers_error_law():
     rel = fit_reliability(resid, words)
     # E|N(0, s)| = s sqrt(2/pi): the fit recovers s sqrt(2/pi), and sigma() undoes the factor.
     assert sigma(rel, np.array([400]))[0] == pytest.approx(1.0 + 30.0 / 20, rel=0.1)
+
+
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+VALID_NPZ = _npz(a=np.arange(6.0).reshape(2, 3), b=np.array([1, 2], dtype=np.int32))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.one_of(st.binary(max_size=2000),
+                 st.tuples(st.integers(0, len(VALID_NPZ) - 1), st.binary(min_size=1, max_size=8))
+                 .map(lambda p: VALID_NPZ[:p[0]] + p[1] + VALID_NPZ[p[0] + len(p[1]):])))
+def test_array_reader_refuses_any_corruption_with_its_own_error(data):
+    """Arbitrary bytes and damaged copies of a real npz: numbers out, or ModelFileError."""
+    try:
+        arrays = read_arrays(data)
+    except ModelFileError:
+        return
+    for v in arrays.values():
+        assert v.dtype.kind in "fiub" and (v.dtype.kind != "f" or np.isfinite(v).all())
+
+
+@settings(max_examples=100, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(record=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                           lambda c: st.lists(c, max_size=4)
+                           | st.dictionaries(st.text(max_size=10), c, max_size=4), max_leaves=20))
+def test_any_integrity_record_but_a_signed_one_is_refused_with_a_message(saved, tmp_path, record):
+    folder = tmp_path / "m"
+    if not folder.exists():
+        _copy(saved[2], folder)
+    (folder / "integrity.json").write_text(json.dumps(record))
+    with pytest.raises(PsyprofileError):
+        load_model(folder)

@@ -17,12 +17,20 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from psyprofile.errors import printable
+
 MAX_ARRAY_BYTES = 1 << 30  # all arrays of one model, decompressed
+MAX_ARRAYS = 10_000  # a model has a few per member
+# What zipfile and zlib raise on a damaged archive: a newer zip version (NotImplementedError),
+# an encrypted member (RuntimeError), bad deflate data (zlib.error), short or bad headers.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError,
+               EOFError, ValueError)
 _KINDS = "fiub"  # float, signed/unsigned int, bool: numbers only
 
 
@@ -35,21 +43,24 @@ def read_arrays(data: bytes, limit: int = MAX_ARRAY_BYTES) -> dict[str, np.ndarr
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+    except _ZIP_ERRORS as exc:
         raise ModelFileError(f"not an npz archive ({type(exc).__name__})") from None
+    if len(infos) > MAX_ARRAYS:
+        raise ModelFileError(f"it holds more than {MAX_ARRAYS:,} arrays")
     if sum(i.file_size for i in infos) > limit:
         raise ModelFileError(f"its arrays take more than {limit >> 20} MB")
     out: dict[str, np.ndarray] = {}
     for info in infos:
         name = info.filename.removesuffix(".npy")
+        shown = printable(name, 40)
         try:
             with zf.open(info) as fh:
                 raw = fh.read(limit + 1)
             out[name] = _read_npy(raw, limit)
         except ModelFileError as exc:
-            raise ModelFileError(f"array '{name}': {exc}") from None
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise ModelFileError(f"array '{name}' cannot be read ({type(exc).__name__})") from None
+            raise ModelFileError(f"array '{shown}': {exc}") from None
+        except _ZIP_ERRORS as exc:
+            raise ModelFileError(f"array '{shown}' cannot be read ({type(exc).__name__})") from None
     return out
 
 
