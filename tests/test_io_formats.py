@@ -714,6 +714,10 @@ def test_deeply_nested_json_is_a_counted_reject(tmp_path):
     table, rejects, _ = read_all(p, "jsonl")
     assert table.num_rows == 1 and [(r.row, r.reason) for r in rejects] == [(2, "bad_json")]
     assert "nested too deeply" in rejects[0].detail
+    # Objects about as deep as json.loads goes: finding column names must not recurse.
+    p.write_text('{"user": "u", "text": "deep keys", "more": ' + '{"k": ' * 900 + '"x"' + "}" * 901 + "\n")
+    table, rejects, _ = read_all(p, "jsonl")
+    assert table.num_rows + len(rejects) == 1
     arr = tmp_path / "outbox.json"
     arr.write_text(outbox_text([[activity(0)]], total=2)[:-2] + ", " + deep + "]}")
     with pytest.raises(InputError, match="holds 2 items .*nested too deeply"):

@@ -41,6 +41,8 @@ NESTED_CANDIDATES: dict[str, tuple[str, ...]] = {
     "user": ("user.id_str", "user.id", "user.screen_name", "author.id", "author.username"),
     "id": ("id_str",),
 }
+# Objects nested deeper than this are one column (and never walked into by recursion).
+MAX_NAME_DEPTH = 8
 _SPACE = " \t\r\n"
 _FIELDS = ("id", "user", "text", "time")
 _IDENTITY = {f: f for f in _FIELDS}
@@ -389,16 +391,16 @@ def _sample_keys(records: list[tuple[int, Any]]) -> list[str]:
     """Column names of the sampled records: their keys, objects flattened to dotted names."""
     seen: dict[str, None] = {}
 
-    def walk(obj: dict, prefix: str) -> None:
+    def walk(obj: dict, prefix: str, depth: int) -> None:
         for k, v in obj.items():
-            if isinstance(v, dict) and v:
-                walk(v, f"{prefix}{k}.")
+            if isinstance(v, dict) and v and depth < MAX_NAME_DEPTH:
+                walk(v, f"{prefix}{k}.", depth + 1)
             else:
                 seen.setdefault(f"{prefix}{k}", None)
 
     for _, rec in records:
         if isinstance(rec, dict):
-            walk(rec, "")
+            walk(rec, "", 1)
     return list(seen)
 
 
