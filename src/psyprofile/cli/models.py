@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from psyprofile.cli.engine_options import EngineChoice, engine_options
 from psyprofile.errors import PsyprofileError
+
+if TYPE_CHECKING:
+    from psyprofile.store.workspace import Workspace
 
 study_arg = click.argument("study", type=click.Path(file_okay=False, path_type=Path))
 
@@ -67,7 +71,7 @@ def _line(task: str, m: dict) -> str:
               help="Fit log(outcome) and back-transform predictions (positive outcomes, e.g. age).")
 @click.option("--Cs", "cs", help="Logistic-regression penalties C tried by inner CV (classification), "
                                  "e.g. 0.001,0.01,0.1; default 0.0001,0.001,0.01,0.1,1.")
-@click.option("--inner-folds", type=click.IntRange(min=2), default=5, show_default=True,
+@click.option("--inner-folds", type=click.IntRange(min=2), default=3, show_default=True,
               help="Folds of the inner CV (choosing C, and the out-of-fold predictions --stack combines).")
 @click.option("--feature-sets-compare", "compare", is_flag=True, help="Also train each set alone; print a table.")
 @click.option("--audit-by", help="Comma-separated columns: metrics per subgroup (numeric ones in quartiles).")
@@ -136,7 +140,7 @@ def train(study: Path, outcome: str, features: str, controls: str | None, task: 
         click.echo(f"  saved model and card to {report['saved']}")
 
 
-def _positive(ws: object, outcome: str, report: dict) -> str:
+def _positive(ws: Workspace, outcome: str, report: dict) -> str:
     """'; positive = 1 (female)' for a two-class outcome: the class whose probability is
     predicted, and its value label when the study has one."""
     from psyprofile.store.outcomes import value_labels
@@ -144,7 +148,7 @@ def _positive(ws: object, outcome: str, report: dict) -> str:
     classes = report.get("classes") or []
     if len(classes) != 2:
         return ""
-    with ws.connect(read_only=True) as con:  # type: ignore[attr-defined]
+    with ws.connect(read_only=True) as con:
         label = value_labels(con, outcome).get(classes[1])
     return f"; positive = {classes[1]}" + (f" ({label})" if label else "")
 

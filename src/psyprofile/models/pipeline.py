@@ -28,6 +28,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
 # L2 logistic penalties tried by inner CV; spans DLATK's fixed C=0.01.
 CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+SEARCH_TOL = 1e-3  # lbfgs tolerance while choosing C by inner CV (scikit-learn's default: 1e-4)
 DENSE_CELLS = 2_000_000  # a design up to this many cells (16 MB) is fitted as a dense array
 
 
@@ -119,7 +120,7 @@ class LinearHead(BaseEstimator):
     """
 
     def __init__(self, task: str = "regression", alphas: tuple[float, ...] = ALPHAS,
-                 Cs: tuple[float, ...] = CS, inner_folds: int = 5, random_state: int = 0) -> None:
+                 Cs: tuple[float, ...] = CS, inner_folds: int = 3, random_state: int = 0) -> None:
         self.task = task
         self.alphas = alphas
         self.Cs = Cs
@@ -139,17 +140,21 @@ class LinearHead(BaseEstimator):
             self.intercept_ = np.atleast_1d(m.intercept_).astype(float)
             self.penalty_ = float(m.alpha_)
             return self
-        if len(self.Cs) == 1:
-            m = LogisticRegression(C=self.Cs[0], max_iter=5000).fit(X, y)
-            self.penalty_ = float(self.Cs[0])
-        else:
-            # The CV version walks the Cs with warm starts: several times cheaper than a grid.
+        C = self.Cs[0]
+        if len(self.Cs) > 1:
+            # The CV version walks the Cs with warm starts; searched at a looser tolerance and
+            # without its refit, then one fit at the chosen C: on 880 users x 6,737 features
+            # 3.8 s instead of 23 s (5 folds at full tolerance), the same C chosen.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # sklearn 1.9 API-change notices
-                m = LogisticRegressionCV(
-                    Cs=list(self.Cs), scoring="neg_log_loss", max_iter=5000,
-                    cv=_inner_cv("classification", self.inner_folds, self.random_state)).fit(X, y)
-            self.penalty_ = float(np.ravel(m.C_)[0])
+                search = LogisticRegressionCV(
+                    Cs=list(self.Cs), scoring="neg_log_loss", max_iter=5000, tol=SEARCH_TOL,
+                    refit=False, cv=_inner_cv("classification", self.inner_folds, self.random_state)
+                ).fit(X, y)
+            # mean inner log-likelihood per C (folds x Cs; every class holds the same scores)
+            C = self.Cs[int(np.argmax(next(iter(search.scores_.values())).mean(axis=0)))]
+        m = LogisticRegression(C=C, max_iter=5000).fit(X, y)
+        self.penalty_ = float(C)
         self.coef_ = m.coef_
         self.intercept_ = m.intercept_.astype(float)
         return self
@@ -169,7 +174,7 @@ class BlockModel(BaseEstimator):
 
     def __init__(self, widths: tuple[int, ...] = (), task: str = "regression", transform: str = "none",
                  reduce: str = "none", alphas: tuple[float, ...] = ALPHAS, Cs: tuple[float, ...] = CS,
-                 inner_folds: int = 5, random_state: int = 0, head: str = "auto") -> None:
+                 inner_folds: int = 3, random_state: int = 0, head: str = "auto") -> None:
         self.widths = widths
         self.task = task
         self.transform = transform
@@ -233,7 +238,7 @@ class LanguageModel(BaseEstimator):
                  task: str = "regression", combine: str = "concat", transform: str = "none",
                  reduce: str = "none", target_transform: str = "none",
                  alphas: tuple[float, ...] = ALPHAS, Cs: tuple[float, ...] = CS,
-                 inner_folds: int = 5, random_state: int = 0, member_head: str = "auto") -> None:
+                 inner_folds: int = 3, random_state: int = 0, member_head: str = "auto") -> None:
         self.blocks = blocks
         self.n_controls = n_controls
         self.task = task

@@ -54,7 +54,7 @@ class TrainOptions:
     n_boot: int = 2000
     alphas: tuple[float, ...] = ALPHAS
     Cs: tuple[float, ...] = CS
-    inner_folds: int = 5
+    inner_folds: int = 3
     member_head: str = "auto"  # 'ridge': classification members are ridge fits, see LanguageModel
 
 
