@@ -1,10 +1,10 @@
 """``profile_texts`` scores one person in memory with the numbers the study pipeline gives.
 
-The lexicon figures are hand computations; the VADER and static zero-shot figures were
-computed with the previous implementation (a throw-away study running ``profile_study``'s
-sources); the full-model zero-shot scores are compared live with ``profile_study`` on a
-study of the same texts (transformer output differs across CPUs in the last digits, so no
-stored figures); the lexicon and VADER values are also compared live on several users.
+The lexicon figures are hand computations, VADER's interval and percentile a hand
+computation from the bundled norms; the zero-shot scores (static and full model) are
+compared live with ``profile_study`` on a study of the same texts (embedder output differs
+across CPUs in the last digits, so no stored figures); the lexicon and VADER values are also
+compared live on several users.
 """
 
 from __future__ import annotations
@@ -84,16 +84,25 @@ LEXICON_VADER = {
     "sadness": (4 / 95, None, None, None),  # abandoned, abandonment, abandon; 'feel down'
     "age": (20 + (3 * 30 - 2 * 40 + 3 * 5) / 95, None, None, None),
     "gender_female": (0.621221674717879, None, None, None),  # logistic(0.5 + (2*2 - 3*1.5)/95)
-    "vader_compound": (0.383885, -0.25188239622811853, 1.0196523962281185, 98.10913526910052),
+    "vader_compound": (0.383885, None, None, None),  # interval and pct: from the norms, below
 }
-ZEROSHOT_STATIC = {
-    "openness": (1.1671473152113254, -2.994835044016377, 5.329129674439028, 89.16677933966301),
-    "conscientiousness": (0.3617064408488729, -3.255620866857535, 3.9790337485552807,
-                          64.24963778343223),
-    "extraversion": (7.296474628449526, 2.5262602596369295, 12.066688997262123, 100.0),
-    "agreeableness": (3.336215136742272, -1.3993663749494996, 8.071796648434042, 99.15725949095743),
-    "neuroticism": (0.5562599724559495, -2.865630942059282, 3.9781508869711812, 69.98083182456388),
-}
+
+
+def _with_norms(value: float, words: int = 95) -> tuple[float, float, float, float]:
+    """(value, lo, hi, pct) of a VADER score against the bundled blog norms, by hand."""
+    import numpy as np
+
+    from psyprofile.profiles.texts import load_norms
+
+    nrm = load_norms()["dimensions"][("vader_compound", "vader")]
+    half = 1.959963984540054 * nrm["c"] / words ** 0.5
+    pct = float(np.interp(value, nrm["quantiles"], np.linspace(0, 100, 101)))
+    return value, value - half, value + half, pct
+
+
+LEXICON_VADER["vader_compound"] = _with_norms(0.383885)
+
+
 def check(out: dict, expected: dict, big5_words: int = 95) -> None:
     got = {s["dimension"]: s for s in out["scores"]}
     assert list(got) == list(expected)
@@ -120,13 +129,15 @@ def test_lexicon_and_vader_scores_equal_previous_path(tmp_path):
     assert vader["validation"]["reference_users"] > 900  # the bundled blog norms
 
 
-def test_zeroshot_static_equals_previous_path(tmp_path):
+def test_zeroshot_static_equals_study_path(tmp_path):
     from psyprofile.features.static_embed import cache_path
 
     if not cache_path().exists():
         pytest.skip("the distilled static MiniLM is not built (about 2 min on first use)")
-    out = profile_texts(TEXTS, timestamps=STAMPS, min_words=10, spec=fixture_spec(tmp_path))
-    check(out, {**LEXICON_VADER, **ZEROSHOT_STATIC})
+    spec = fixture_spec(tmp_path)
+    out = profile_texts(TEXTS, timestamps=STAMPS, min_words=10, spec=spec)
+    check(out, LEXICON_VADER | {k: v for k, v in live_study_scores(tmp_path, spec).items()
+                                if k in TRAITS})
 
 
 def test_zeroshot_full_model_equals_study_path(tmp_path):
