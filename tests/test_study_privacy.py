@@ -498,3 +498,29 @@ def test_a_failed_out_records_nothing(study, tmp_path):
     with ws.connect() as con:
         assert scalar(con, "SELECT count(*) FROM study_runs") == 1
         assert scalar(con, "SELECT count(DISTINCT release_id) FROM privacy_budget") == 1
+
+
+# ---------------------------------------------------------------- the audit itself
+
+def test_audit_finds_determined_atoms_and_small_unions_only():
+    from psyprofile.analysis.audit import pinned_sets
+
+    a, b = frozenset(range(10)), frozenset(range(10, 20))
+    # a, b and a + b + x: x is determined
+    assert pinned_sets([a, b, a | b | {20}], 10) == {frozenset({20})}
+    # the difference {40, 41} is split by f/m into two atoms: found as a union of two
+    r1 = a | b | {40, 41}
+    f, m = frozenset(range(0, 100, 2)), frozenset(range(1, 100, 2))
+    assert pinned_sets([a, b, r1, f, m], 10) == {frozenset({40, 41})}
+    # three atoms: {40}, {41}, {42} split by two more columns
+    r2 = a | b | {40, 41, 42}
+    g = frozenset(range(0, 100, 3))
+    assert pinned_sets([a, b, r2, f, m, g], 10) == {frozenset({40, 41, 42})}
+    # crossed partitions of 1,000 users into cells of about 7: nothing is derivable
+    rng = np.random.default_rng(0)
+    cols = [rng.integers(0, n, 1000) for n in (5, 4, 6, 3, 8, 2, 7)]
+    sets = [frozenset(np.flatnonzero(c == v).tolist()) for c in cols for v in np.unique(c)]
+    assert pinned_sets(sets, 10) == set()
+    # a small set determined through a chain of releases pins nothing of k users or more
+    big = frozenset(range(30))
+    assert pinned_sets([big, big - set(range(12))], 10) == set()

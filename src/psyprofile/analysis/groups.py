@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from psyprofile.analysis import compare, dp, raking
-from psyprofile.analysis.suppress import Ledger, round_sig, round_value
+from psyprofile.analysis.suppress import Ledger, Partition, round_sig, round_value
 from psyprofile.errors import InputError, PsyprofileError
 from psyprofile.profiles.periods import PERIOD_FORMATS
 from psyprofile.store.db import quote_ident, scalar, table_exists
@@ -439,6 +439,8 @@ def _plan(by: list[str], members: dict[str, list[pd.DataFrame]],
     """
     rows: list[dict] = []
     tasks: dict[int, tuple] = {}
+    parts: list[Partition] = []
+    pending: list[tuple] = []  # per partition: family, values, group positions, weights, posts
     empty = pd.DataFrame(columns=tables[None].columns, dtype=float)
     for col in by:
         whole_frame = members[col][0]
@@ -478,21 +480,22 @@ def _plan(by: list[str], members: dict[str, list[pd.DataFrame]],
                          for g, i in idx.items()}
                     # a weighted group counts by its effective size
                     small = {g for g, wi in w.items()
-                             if np.ndim(wi) and not np.all(wi == wi[0])
-                             and raking.kish_ess(wi) < ledger.k}
-                    suppressed = ledger.decide(col, per, dim,
-                                               {g: frozenset(elems[i]) for g, i in idx.items()},
-                                               small=small)
-                    for g, i in idx.items():
-                        row = dict.fromkeys(GROUP_COLUMNS)
-                        row.update(by=col, grp=g, period=per, family=fam, score=dim,
-                                   suppressed=g in suppressed, dp=False)
-                        if g not in suppressed:
-                            wi = w[g] if np.ndim(w[g]) else np.ones(len(i))
-                            row.update(n_users=len(i), n_posts=int(posts[i].sum()))
-                            tasks[len(rows)] = (x_all[i], wi, n_boot,
-                                                group_seed(seed, col, per, dim, g))
-                        rows.append(row)
+                             if not np.all(wi == wi[0]) and raking.kish_ess(wi) < ledger.k}
+                    parts.append(Partition(col, per, dim, {g: frozenset(elems[i])
+                                                           for g, i in idx.items()}, small))
+                    pending.append((fam, x_all, idx, w, posts))
+    # the whole release is audited at once, with everything released before
+    for part, out, (fam, x_all, idx, w, posts) in zip(parts, ledger.decide_all(parts), pending,
+                                                      strict=True):
+        col, per, dim = part.by, part.period, part.score
+        for g, i in idx.items():
+            row = dict.fromkeys(GROUP_COLUMNS)
+            row.update(by=col, grp=g, period=per, family=fam, score=dim, suppressed=g in out,
+                       dp=False)
+            if g not in out:
+                row.update(n_users=len(i), n_posts=int(posts[i].sum()))
+                tasks[len(rows)] = (x_all[i], w[g], n_boot, group_seed(seed, col, per, dim, g))
+            rows.append(row)
     return rows, tasks
 
 

@@ -29,11 +29,12 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
 
-from psyprofile.analysis.audit import pinned_sets
+from psyprofile.analysis.audit import SetIndex, pinned_sets, small_differences
 from psyprofile.store.db import scalar
 
 # The audit of rule 3; tests turn it off to show that the attacks they stage would succeed.
@@ -68,6 +69,19 @@ def complement_suppression(sizes: dict[str, int], suppressed: set[str], k: int) 
     return out
 
 
+@dataclass
+class Partition:
+    """One partition of a release: its column, period and score, its groups (group ->
+    member elements) and the groups to suppress as if they had fewer than k users (an
+    effective sample size under k)."""
+
+    by: str
+    period: str | None
+    score: str
+    groups: dict[str, frozenset[str]]
+    small: set[str] = field(default_factory=set)
+
+
 class Ledger:
     """Every member set released from the study, per score, and the audit of new releases.
 
@@ -83,6 +97,8 @@ class Ledger:
         # by, grp, period, score, kind, set id of the sets this run releases
         self.new: list[tuple[str, str | None, str | None, str, str, str]] = []
         self._pinned: dict[frozenset[str], set[frozenset[str]]] = {}
+        self._indexes: dict[frozenset[str], SetIndex] = {}  # of the last history audited
+        self._near: dict[str, bool] = {}  # set id -> close to a set of that history
         self.seconds = 0.0  # time spent auditing, for the bench and the report
         self.audits = 0
 
@@ -122,38 +138,72 @@ class Ledger:
 
     def safe(self, score: str, users: list[frozenset[str]]) -> bool:
         """Whether releasing sums over ``users`` besides everything released for ``score``
-        pins no set of 1..k-1 elements that was not pinned already."""
+        pins no set of 1..k-1 elements that was not pinned already: no new set differs from
+        a released (or another new) set by 1..k-1 elements, and no new sum over fewer than
+        k elements follows by linear combination."""
         before = frozenset(self._released[score])
         ids = set(before)
         for u in users:
             sid = set_id(u)
             self.sets.setdefault(sid, u)
             ids.add(sid)
-        return self._pins(frozenset(ids)) <= self._pins(before)
+        fresh = [self.sets[s] for s in sorted(ids - before)]
+        if not fresh:
+            return True
+        t0 = time.perf_counter()
+        if before not in self._indexes:  # keep the index of the latest history only
+            self._indexes = {before: SetIndex([self.sets[s] for s in sorted(before)])}
+            self._near = {}
+        for sid in ids - before:
+            if sid not in self._near:
+                self._near[sid] = bool(self._indexes[before].near([self.sets[sid]], self.k))
+        near = any(self._near[sid] for sid in ids - before) or small_differences(
+            fresh, fresh, self.k)
+        self.seconds += time.perf_counter() - t0
+        return not near and self._pins(frozenset(ids)) <= self._pins(before)
 
     def decide(self, by: str, period: str | None, score: str,
                groups: dict[str, frozenset[str]], small: Iterable[str] = ()) -> set[str]:
-        """The suppressed groups of one partition; records the released ones in the ledger.
+        """The suppressed groups of one partition (see :meth:`decide_all`)."""
+        return self.decide_all([Partition(by, period, score, groups, set(small))])[0]
 
-        ``groups`` maps group -> member elements; ``small`` names groups to suppress as if
-        they had fewer than k users (e.g. an effective sample size under k).
+    def decide_all(self, parts: list[Partition]) -> list[set[str]]:
+        """The suppressed groups of each partition of one release; records the released
+        ones in the ledger.
+
+        Rules 1 and 2 per partition, then the audit of all of a score's partitions at once
+        (one rank audit in the common, safe case); when the release would pin a small set,
+        partitions are added in order and, within a partition that fails, its groups
+        largest first, each kept only if the release stays safe. A withheld group has >= k
+        users, so the suppressed groups of a partition keep holding 0 or >= k users.
         """
-        sizes = {g: len(u) for g, u in groups.items()}
-        out = {g for g, n in sizes.items() if n < self.k} | set(small)
-        out = complement_suppression(sizes, out, self.k)
-        cand = sorted(set(groups) - out, key=lambda g: (-sizes[g], g))
-        if AUDIT and cand and not self.safe(score, [groups[g] for g in cand]):
-            # keep the largest groups that stay safe; each withheld one is >= k users, so
-            # the partition's suppressed groups keep holding 0 or >= k users
+        outs = []
+        for p in parts:
+            sizes = {g: len(u) for g, u in p.groups.items()}
+            out = {g for g, n in sizes.items() if n < self.k} | p.small
+            outs.append(complement_suppression(sizes, out, self.k))
+        for score in dict.fromkeys(p.score for p in parts):
+            mine = [i for i, p in enumerate(parts) if p.score == score]
+            cand = {i: sorted(set(parts[i].groups) - outs[i],
+                              key=lambda g, i=i: (-len(parts[i].groups[g]), g)) for i in mine}
+            sets = [parts[i].groups[g] for i in mine for g in cand[i]]
+            if not AUDIT or not sets or self.safe(score, sets):
+                continue
             kept: list[frozenset[str]] = []
-            for g in cand:
-                if self.safe(score, [*kept, groups[g]]):
-                    kept.append(groups[g])
-                else:
-                    out.add(g)
-        for g in sorted(set(groups) - out):
-            self._record(by, g, period, score, "group", groups[g])
-        return out
+            for i in mine:
+                whole = [parts[i].groups[g] for g in cand[i]]
+                if self.safe(score, kept + whole):
+                    kept += whole
+                    continue
+                for g in cand[i]:
+                    if self.safe(score, [*kept, parts[i].groups[g]]):
+                        kept.append(parts[i].groups[g])
+                    else:
+                        outs[i].add(g)
+        for p, out in zip(parts, outs, strict=True):
+            for g in sorted(set(p.groups) - out):
+                self._record(p.by, g, p.period, p.score, "group", p.groups[g])
+        return outs
 
     def _record(self, by: str, grp: str | None, period: str | None, score: str, kind: str,
                 users: frozenset[str]) -> None:
