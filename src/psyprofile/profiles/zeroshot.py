@@ -12,11 +12,15 @@ limits: this is weakly valid at best.
 
 Embedders (``ProfileSpec.embedder``):
 
-* ``minilm-static`` (default): the distilled static MiniLM on *all* of a user's text,
-  cached per message in ``emb$minilm-static``;
-* ``minilm``: the full model on the first 254-wordpiece window of up to
-  ``ProfileSpec.max_messages`` messages per user, spread evenly over the user's messages,
-  cached in ``emb$minilm$max1`` (the cache ``extract_embeddings(..., max_windows=1)`` uses).
+* ``minilm-static``: the distilled static MiniLM on *all* of a user's text, cached per
+  message in its ``emb$minilm-static$...`` table;
+* ``minilm``: the full model (its default runtime, int8 ONNX where onnxruntime is
+  installed) on the first 254-wordpiece window of up to ``ProfileSpec.max_messages``
+  messages per user, spread evenly over the user's messages, cached in the table that
+  ``extract_embeddings(..., max_windows=1)`` uses for the same runtime (``cache_table``).
+
+Both embedders come from :func:`~psyprofile.features.embeddings.shared_embedder`, so a
+process builds each once.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pyarrow as pa
 
 from psyprofile.profiles.sources import Messages, Source, _sum_by
 from psyprofile.profiles.spec import BIG5_UNIT_ZEROSHOT, TRAITS, Dimension, ProfileSpec
+from psyprofile.store.db import quote_ident
 
 DIM = 384
 WINDOW = 254  # wordpieces per MiniLM window: its 256 less [CLS] and [SEP] (features.embeddings)
@@ -63,7 +68,8 @@ def _read_cache(con, table: str, msgs: Messages, capped: bool) -> tuple[np.ndarr
     """Vectors (n_messages, 384) and embedded words (n_messages,) from cache ``table``;
     zero rows and weights for messages not in it. ``capped``: the cache holds first windows
     only, so a long message rests on part of its words."""
-    t = con.sql(f'SELECT message_id, vector, n_words, n_tokens, n_windows FROM "{table}"').to_arrow_table()
+    t = con.sql("SELECT message_id, vector, n_words, n_tokens, n_windows FROM "
+                f"{quote_ident(table)}").to_arrow_table()
     idx = msgs.index()
     rows = np.array([idx.get(m, -1) for m in t.column(0).to_pylist()], dtype=np.int64)
     vec = t.column(1).combine_chunks().flatten().to_numpy().reshape(-1, DIM)
@@ -89,52 +95,39 @@ def embedded_words(words: np.ndarray, n_windows: np.ndarray, n_tokens: np.ndarra
 
 def _embed_full_sample(con, msgs: Messages, k: int, progress: bool) -> str:
     """Embed (first window only) the sampled messages missing from the full model's cache."""
-    from tqdm.auto import tqdm
+    from psyprofile.features.embeddings import (
+        cache_table,
+        create_cache,
+        embed_missing,
+        shared_embedder,
+    )
 
-    from psyprofile.features.embeddings import cache_table, get_embedder
-    from psyprofile.text.tokenize import tokenize
-
-    table = cache_table("minilm", 1)
-    con.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (message_id VARCHAR PRIMARY KEY, '
-                f"vector FLOAT[{DIM}], n_windows INTEGER, n_tokens INTEGER, n_words INTEGER)")
+    emb = shared_embedder("minilm", max_windows=1)
+    table = cache_table(emb, 1)
+    create_cache(con, table, emb.dim)
     want = pa.table({"message_id": msgs.ids[sampled_messages(msgs, k)].tolist()})
     con.register("_want", want)
     try:
-        todo = con.execute(f'SELECT m.message_id, m.text FROM messages m JOIN _want USING (message_id) '
-                           f'WHERE m.message_id NOT IN (SELECT message_id FROM "{table}")').fetchall()
+        todo = con.execute("SELECT m.message_id, m.text FROM messages m JOIN _want USING (message_id) "
+                           f"WHERE m.message_id NOT IN (SELECT message_id FROM {quote_ident(table)})"
+                           ).fetchall()
     finally:
         con.unregister("_want")
-    if not todo:
-        return table
-    emb = get_embedder("minilm", max_windows=1)
-    bar = tqdm(total=len(todo), desc="embed minilm (sample)", unit=" msg", disable=not progress)
-    for s in range(0, len(todo), 256):
-        ids, texts = zip(*todo[s:s + 256], strict=True)
-        e = emb.embed(list(texts), bar)
-        batch = pa.table({
-            "message_id": list(ids),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(e.vectors.ravel(), pa.float32()), DIM),
-            "n_windows": e.n_windows.astype(np.int32), "n_tokens": e.n_tokens.astype(np.int32),
-            "n_words": np.array([len(tokenize(t)) for t in texts], dtype=np.int32)})
-        con.register("_emb_in", batch)
-        try:
-            con.execute(f'INSERT INTO "{table}" SELECT * FROM _emb_in')
-        finally:
-            con.unregister("_emb_in")
-    bar.close()
+    embed_missing(con, emb, table, todo, progress, desc=f"embed minilm sample ({emb.runtime})")
     return table
 
 
 def embed_messages(ws, msgs: Messages, spec: ProfileSpec, progress: bool) -> tuple[np.ndarray, np.ndarray]:
     """Message vectors and their word weights for ``spec.embedder`` (see the module docstring)."""
-    from psyprofile.features.embeddings import cache_table
+    from psyprofile.features.embeddings import cache_table, shared_embedder
 
     if spec.embedder == "minilm-static":
         from psyprofile.features.extract import extract_features
 
         extract_features(ws, level="user", ngrams=(), embeddings="minilm-static", progress=progress)
         with ws.connect() as con:
-            return _read_cache(con, cache_table("minilm-static"), msgs, capped=False)
+            return _read_cache(con, cache_table(shared_embedder("minilm-static")), msgs,
+                               capped=False)
     with ws.connect() as con:
         table = _embed_full_sample(con, msgs, spec.max_messages, progress)
         V, w = _read_cache(con, table, msgs, capped=True)
@@ -168,8 +161,8 @@ class ZeroShotScores(Source):
 
 def zeroshot_source(ws, msgs: Messages, spec: ProfileSpec, progress: bool = True) -> ZeroShotScores:
     """The zero-shot Big Five source of ``spec`` over ``msgs`` (embedding what is missing)."""
-    from psyprofile.features.embeddings import get_embedder
+    from psyprofile.features.embeddings import shared_embedder
 
-    D, _ = item_directions(get_embedder(spec.embedder), spec.inventories)
+    D, _ = item_directions(shared_embedder(spec.embedder), spec.inventories)
     V, w = embed_messages(ws, msgs, spec, progress)
     return ZeroShotScores(msgs, V, w, D, spec.zeroshot_source())

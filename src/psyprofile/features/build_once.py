@@ -1,0 +1,45 @@
+"""Build a cached artefact once per machine: under a file lock, written atomically.
+
+Several processes (CLI runs, API workers, test sessions) may ask for the same derived model
+file at the same moment; the first takes the lock and builds, the others wait on the lock and
+then find the finished file. A killed build leaves only a temporary file behind, never a
+half-written artefact under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+LOCK_TIMEOUT_S = 3600  # a first build takes minutes on 2 loaded cores; never wait forever
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of the file at ``path``."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_once(path: Path, build: Callable[[Path], None]) -> Path:
+    """``path``, built by ``build(tmp)`` if missing; ``build`` writes the artefact to ``tmp``
+    (same folder), which is renamed to ``path`` only once complete."""
+    from filelock import FileLock
+
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S):
+        if path.exists():  # built by whoever held the lock before us
+            return path
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            build(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path
