@@ -8,7 +8,7 @@ user after another (``api_vs_direct_serial_throughput`` > 1: the server's concur
 for its HTTP overhead). There is no DLATK counterpart: DLATK has no service.
 
     python3 bench/api.py                      # 30 s, 8 clients, 2 workers, the default spec
-    python3 bench/api.py --embedder minilm-static   # the default spec, static embedder
+    python3 bench/api.py --big5 zeroshot --embedder minilm-static   # zero-shot Big Five, static
     python3 bench/api.py --spec fixture       # small lexicon files only (no download)
 
 ``first_request_s`` is the cold start: from the server answering ``/healthz`` to the first
@@ -48,9 +48,10 @@ def load_users(n_messages: int, max_users: int = 200) -> list[list[str]]:
     return groups[:max_users]
 
 
-def make_study(folder: Path, spec: str, embedder: str | None = None) -> str:
-    """A study served with ``spec`` ('default' or 'fixture') and, if given, the zero-shot
-    ``embedder``; returns an API key."""
+def make_study(folder: Path, spec: str, big5: str | None = None,
+               embedder: str | None = None) -> str:
+    """A study served with ``spec`` ('default' or 'fixture') and, if given, the Big Five
+    source ``big5`` and zero-shot ``embedder``; returns an API key."""
     Workspace.create(folder)
     api = folder / "api"
     api.mkdir()
@@ -61,7 +62,8 @@ def make_study(folder: Path, spec: str, embedder: str | None = None) -> str:
         profile = ('[profile]\nbig5 = "none"\nvader = false\n[profile.lexica]\n'
                    'nrc_emot = "nrc_emot.csv"\ndd_emnlp14_ageGender = "dd_emnlp14_ageGender.csv"\n')
     else:
-        profile = "[profile]\n" + (f'embedder = "{embedder}"\n' if embedder else "")
+        profile = "[profile]\n" + "".join(f'{k} = "{v}"\n' for k, v in (
+            ("big5", big5), ("embedder", embedder)) if v)
     (api / "config.toml").write_text(profile + limits)
     return create_key(folder, "bench")[0]
 
@@ -115,6 +117,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--messages", type=int, default=50, help="posts per user")
     ap.add_argument("--spec", choices=["default", "fixture"], default="default")
+    ap.add_argument("--big5", default=None,
+                    help="Big Five source of the default spec, e.g. zeroshot (default: the "
+                         "service's)")
     ap.add_argument("--embedder", default=None,
                     help="zero-shot embedder of the default spec (default: the service's)")
     ap.add_argument("--workers", type=int, default=2,
@@ -128,7 +133,7 @@ def main() -> None:
     print(f"{len(users)} users of {args.messages} posts (median {int(np.median(words))} words)")
     with tempfile.TemporaryDirectory(prefix="psyprofile-bench-api-") as tmp:
         study = Path(tmp) / "study"
-        token = make_study(study, args.spec, args.embedder)
+        token = make_study(study, args.spec, args.big5, args.embedder)
         with LocalServer(study, extra_args=("--no-jobs", "--workers", str(args.workers)),
                          startup_seconds=300) as srv:
             # Warm-up: every worker loads the lexica and models once.
@@ -141,7 +146,8 @@ def main() -> None:
         direct = direct_seconds(study, users[:args.direct])
     ms = np.array(lat) * 1000
     res = {
-        "endpoint": "POST /v1/profile", "spec": args.spec, "embedder": args.embedder,
+        "endpoint": "POST /v1/profile", "spec": args.spec, "big5": args.big5,
+        "embedder": args.embedder,
         "clients": args.clients, "first_request_s": round(first, 1),
         "workers": args.workers,
         "seconds": round(wall, 2), "messages_per_user": args.messages,

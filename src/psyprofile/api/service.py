@@ -4,7 +4,7 @@ Settings live in an optional ``SERVED/api/config.toml``::
 
     [profile]
     min_words = 500            # default: the study's min_words, else 500
-    big5 = "zeroshot"          # or saved model name(s) joined by ',', or "none"
+    big5 = "wwbp"              # default; "zeroshot", saved model name(s) joined by ',', "none"
     embedder = "minilm"        # zero-shot embedder; "minilm-static" is ~10x faster, less valid
     vader = true
 
