@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -175,6 +176,9 @@ def test_demo_builds_a_study_from_the_corpus(fake_sdist, tmp_path):
     assert "3 rows, 3 users loaded with columns gender, age, occu, score" in res.output
     assert "posts 5   users 3" in res.output
     assert "1gram_occ0.05" in res.output  # the features step ran
+    # every step says how long the demo has run so far, and the end gives the wall time
+    assert re.search(r"== step 9: the report.*\[\d+ s\]", res.output)
+    assert re.search(r"== demo finished in \d+ s", res.output)
     assert "skipped: outcome 'age': only 3 users" in res.output  # too few users for a DLA
     # Run again: an existing study is kept unless --force, which rebuilds it.
     res = CliRunner().invoke(cli, ["demo", str(study), "--quiet"])

@@ -8,6 +8,7 @@ at the end of :func:`run_demo`.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ DEFAULT_DIR = Path("psyprofile-demo")
 DEMO_NAME = "blog-demo"
 
 
-def _header(step: int, title: str) -> None:
-    print(f"\n== step {step}: {title}", flush=True)
+def _header(step: int, title: str, t0: float) -> None:
+    """Print a step's header with the wall time since the demo started (so a slow step shows)."""
+    print(f"\n== step {step}: {title}  [{time.perf_counter() - t0:.0f} s]", flush=True)
 
 
 def is_study(path: Path) -> bool:
@@ -66,7 +68,8 @@ def run_demo(study_dir: Path = DEFAULT_DIR, force: bool = False,
     (:class:`~psyprofile.profiles.study.ProfileReport`), ``predict`` (the bundled age model's
     :class:`~psyprofile.models.predict.PredictReport`), ``study`` (the
     :class:`~psyprofile.analysis.groups.StudyResult` of occupations by month) and ``report``
-    (:class:`~psyprofile.report.html.ReportResult`, ``STUDY_DIR/report.html``). ``min_words``
+    (:class:`~psyprofile.report.html.ReportResult`, ``STUDY_DIR/report.html``) and
+    ``seconds`` (the demo's wall time; each step's header shows the time so far). ``min_words``
     overrides the study's minimum words per user for the filter and the analyses.
     """
     from psyprofile.datasets.blogs import blog_corpus
@@ -80,37 +83,38 @@ def run_demo(study_dir: Path = DEFAULT_DIR, force: bool = False,
     # Refuse early, before a download, when the folder cannot be used.
     prepare_study_dir(study_dir, force)
     out: dict[str, Any] = {"study": study_dir}
+    t0 = time.perf_counter()
 
-    _header(1, "get the blog corpus")
+    _header(1, "get the blog corpus", t0)
     for src in (BLOG_CORPUS, DLATK):
         print(f"{src.name}\n  cite: {src.citation}\n  terms: {src.licence}\n  {src.url}")
     out["messages"], out["users"] = blog_corpus(progress=progress)
     print(f"posts in {out['messages']}\nusers in {out['users']}")
 
-    _header(2, f"create the study in {study_dir}")
+    _header(2, f"create the study in {study_dir}", t0)
     ws = Workspace.create(study_dir, name=DEMO_NAME)
     print(f"created study '{ws.config['name']}' (key {ws.key_path}: keep it private)")
 
-    _header(3, "ingest the posts")
+    _header(3, "ingest the posts", t0)
     columns = ColumnMap(id="message_id", user="user_id", time="created_time", text="message")
     out["ingest"] = ingest(ws, [out["messages"]], fmt="parquet", columns=columns,
                            progress=progress)
     print(out["ingest"].summary())
 
-    _header(4, "load the bloggers' outcomes (gender, age, occupation, sign)")
+    _header(4, "load the bloggers' outcomes (gender, age, occupation, sign)", t0)
     out["outcomes"] = load_outcomes(ws, out["users"], user_col="user_id")
     print(out["outcomes"].summary())
 
-    _header(5, "language features: 1grams (used by >= 5% of users), emotions, well-being, topics")
+    _header(5, "language features: 1grams (used by >= 5% of users), emotions, well-being, topics", t0)
     out["features"] = _features(ws, progress, min_words)
 
-    _header(6, "differential language analysis of age and gender")
+    _header(6, "differential language analysis of age and gender", t0)
     try:
         out["dla"] = _dla(ws, study_dir / "clouds", progress, min_words)
     except PsyprofileError as exc:  # e.g. a corpus too small to test anything
         print(f"  skipped: {exc}")
 
-    _header(7, "profiles of every blogger: Big Five, emotions, well-being, age, gender, ...")
+    _header(7, "profiles of every blogger: Big Five, emotions, well-being, age, gender, ...", t0)
     from psyprofile.profiles.study import profile_study
 
     try:
@@ -129,17 +133,19 @@ def run_demo(study_dir: Path = DEFAULT_DIR, force: bool = False,
     except PsyprofileError as exc:
         print(f"  skipped {DEMO_MODEL}: {exc}")
 
-    _header(8, f"group study: {', '.join(DEMO_GROUPS)} as a whole and month by month")
+    _header(8, f"group study: {', '.join(DEMO_GROUPS)} as a whole and month by month", t0)
     try:
         out["study"] = _study(ws, progress)
     except PsyprofileError as exc:  # e.g. no profiles, or too few users
         print(f"  skipped: {exc}")
 
-    _header(9, "the report: one HTML file to open in a browser")
+    _header(9, "the report: one HTML file to open in a browser", t0)
     from psyprofile.report.html import write_report
 
     out["report"] = write_report(ws, study_dir / "report.html", progress=progress)
     print(out["report"].summary())
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    print(f"\n== demo finished in {out['seconds']:.0f} s")
     return out
 
 
