@@ -352,3 +352,23 @@ def test_two_processes_build_the_static_table_once(tmp_path):
     table = np.load(outs[0].split()[-1])
     assert table.shape == (E.wordpieces().vocab_size, 384) and np.isfinite(table).all()
     assert S.RECIPE in Path(outs[1].split()[-1]).name
+
+
+def test_without_onnxruntime_the_default_is_torch_and_int8_names_the_package():
+    # A real interpreter in which onnxruntime cannot be imported (as on an install without it).
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["onnxruntime"] = None
+        from psyprofile.errors import PsyprofileError
+        from psyprofile.features import embeddings as E
+        print(E.choose_runtime())
+        try:
+            E.MiniLM("onnx-int8")
+        except PsyprofileError as exc:
+            print(exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, message = out.stdout.splitlines()[:2]
+    assert first in ("torch-fp32", "torch-bf16")
+    assert "the onnx-int8 runtime needs onnxruntime" in message and "pip install onnxruntime" in message

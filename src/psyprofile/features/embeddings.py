@@ -144,7 +144,7 @@ def load_minilm():
     except ImportError:
         raise PsyprofileError(
             "the torch runtimes of MiniLM need torch and sentence-transformers, which are not "
-            "installed: `pip install 'psyprofile[torch]'`, or use runtime 'onnx-int8'."
+            "installed: `pip install torch sentence-transformers`, or use runtime 'onnx-int8'."
         ) from None
     from transformers.utils import logging as hf_logging
 
