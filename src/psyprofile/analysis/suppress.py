@@ -34,11 +34,13 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from psyprofile.analysis.audit import SetIndex, pinned_sets, small_differences
+from psyprofile.analysis.audit import SetIndex, pinned_sets
 from psyprofile.store.db import scalar
 
 # The audit of rule 3; tests turn it off to show that the attacks they stage would succeed.
 AUDIT = True
+# Up to this many groups a failing release is repaired group by group (keeps the most).
+GREEDY_MAX = 24
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS released_sets (set_id VARCHAR PRIMARY KEY, n_users BIGINT);
@@ -136,31 +138,40 @@ class Ledger:
             self.audits += 1
         return self._pinned[ids]
 
-    def safe(self, score: str, users: list[frozenset[str]]) -> bool:
-        """Whether releasing sums over ``users`` besides everything released for ``score``
-        pins no set of 1..k-1 elements that was not pinned already: no new set differs from
-        a released (or another new) set by 1..k-1 elements, and no new sum over fewer than
-        k elements follows by linear combination."""
+    def risks(self, score: str,
+              users: list[frozenset[str]]) -> tuple[set[str], set[frozenset[str]]]:
+        """What releasing sums over ``users`` besides everything released for ``score``
+        would newly give away: the ids of new sets that differ from a released (or another
+        new) set by 1..k-1 elements, and the new small sets that follow by linear
+        combination (pinned now, not before). Both empty: the release is safe."""
         before = frozenset(self._released[score])
         ids = set(before)
         for u in users:
             sid = set_id(u)
             self.sets.setdefault(sid, u)
             ids.add(sid)
-        fresh = [self.sets[s] for s in sorted(ids - before)]
+        fresh = sorted(ids - before)
         if not fresh:
-            return True
+            return set(), set()
         t0 = time.perf_counter()
         if before not in self._indexes:  # keep the index of the latest history only
             self._indexes = {before: SetIndex([self.sets[s] for s in sorted(before)])}
             self._near = {}
-        for sid in ids - before:
+        for sid in fresh:
             if sid not in self._near:
                 self._near[sid] = bool(self._indexes[before].near([self.sets[sid]], self.k))
-        near = any(self._near[sid] for sid in ids - before) or small_differences(
-            fresh, fresh, self.k)
+        near = {sid for sid in fresh if self._near[sid]}
+        among = SetIndex([self.sets[s] for s in fresh])
+        near |= {sid for sid in fresh if among.near([self.sets[sid]], self.k)}
         self.seconds += time.perf_counter() - t0
-        return not near and self._pins(frozenset(ids)) <= self._pins(before)
+        if near:
+            return near, set()
+        return near, self._pins(frozenset(ids)) - self._pins(before)
+
+    def safe(self, score: str, users: list[frozenset[str]]) -> bool:
+        """Whether releasing sums over ``users`` gives nothing away (see :meth:`risks`)."""
+        near, pins = self.risks(score, users)
+        return not near and not pins
 
     def decide(self, by: str, period: str | None, score: str,
                groups: dict[str, frozenset[str]], small: Iterable[str] = ()) -> set[str]:
@@ -172,10 +183,13 @@ class Ledger:
         ones in the ledger.
 
         Rules 1 and 2 per partition, then the audit of all of a score's partitions at once
-        (one rank audit in the common, safe case); when the release would pin a small set,
-        partitions are added in order and, within a partition that fails, its groups
-        largest first, each kept only if the release stays safe. A withheld group has >= k
-        users, so the suppressed groups of a partition keep holding 0 or >= k users.
+        (one rank audit in the common, safe case). When the release would give something
+        away and has at most :data:`GREEDY_MAX` groups left, groups are kept one by one while
+        the release stays safe (:meth:`_greedy`); a larger release withholds every group
+        holding an element of a newly pinned set (or close to a released set) and is
+        audited again, until it passes (greedy when no group holds one). A
+        withheld group has >= k users, so the suppressed groups of a partition keep holding
+        0 or >= k users.
         """
         outs = []
         for p in parts:
@@ -186,24 +200,44 @@ class Ledger:
             mine = [i for i, p in enumerate(parts) if p.score == score]
             cand = {i: sorted(set(parts[i].groups) - outs[i],
                               key=lambda g, i=i: (-len(parts[i].groups[g]), g)) for i in mine}
-            sets = [parts[i].groups[g] for i in mine for g in cand[i]]
-            if not AUDIT or not sets or self.safe(score, sets):
+            if not AUDIT:
                 continue
-            kept: list[frozenset[str]] = []
-            for i in mine:
-                whole = [parts[i].groups[g] for g in cand[i]]
-                if self.safe(score, kept + whole):
-                    kept += whole
-                    continue
-                for g in cand[i]:
-                    if self.safe(score, [*kept, parts[i].groups[g]]):
-                        kept.append(parts[i].groups[g])
-                    else:
-                        outs[i].add(g)
+            while True:
+                live = [(i, g) for i in mine for g in cand[i]]
+                near, pins = self.risks(score, [parts[i].groups[g] for i, g in live])
+                if not near and not pins:
+                    break
+                exposed = frozenset().union(*pins) if pins else frozenset()
+                culprits = [(i, g) for i, g in live if set_id(parts[i].groups[g]) in near
+                            or not exposed.isdisjoint(parts[i].groups[g])]
+                # a small release keeps as much as it can (one audit per group); a large
+                # one withholds every group holding what would be given away, a few audits
+                if len(live) <= GREEDY_MAX or not culprits:
+                    self._greedy(score, parts, mine, cand, outs)
+                    break
+                for i, g in culprits:
+                    outs[i].add(g)
+                    cand[i].remove(g)
         for p, out in zip(parts, outs, strict=True):
             for g in sorted(set(p.groups) - out):
                 self._record(p.by, g, p.period, p.score, "group", p.groups[g])
         return outs
+
+    def _greedy(self, score: str, parts: list[Partition], mine: list[int],
+                cand: dict[int, list[str]], outs: list[set[str]]) -> None:
+        """Partitions added in order and, within a partition that fails, its groups largest
+        first, each kept only if the release stays safe."""
+        kept: list[frozenset[str]] = []
+        for i in mine:
+            whole = [parts[i].groups[g] for g in cand[i]]
+            if self.safe(score, kept + whole):
+                kept += whole
+                continue
+            for g in cand[i]:
+                if self.safe(score, [*kept, parts[i].groups[g]]):
+                    kept.append(parts[i].groups[g])
+                else:
+                    outs[i].add(g)
 
     def _record(self, by: str, grp: str | None, period: str | None, score: str, kind: str,
                 users: frozenset[str]) -> None:

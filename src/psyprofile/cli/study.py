@@ -169,9 +169,10 @@ def render(res: Any, top: int = 15) -> str:
                          "sampling error")
     audit = r.get("audit")
     if audit:
+        rounded = ("" if dp_run else "; numbers rounded to 3 significant digits, at most 2 "
+                   "decimals")
         lines.append(f"\naudit: this release checked with every earlier one ({audit['checks']} "
-                     f"rank audit(s), {audit['seconds']:.2f} s); numbers rounded to 3 significant "
-                     "digits, at most 2 decimals")
+                     f"rank audit(s), {audit['seconds']:.2f} s){rounded}")
     lines.append(f"stored as study run {res.run_id} (tables study_groups, study_comparisons)")
     return "\n".join(lines)
 
