@@ -139,7 +139,7 @@ def _zero_sum_unions(basis: RowSpace, cand: np.ndarray, rows: np.ndarray, sizes:
     r = rng.standard_normal(basis.m.shape[1])
     # the projection on r of each atom's residual (I - P) e_a: a zero-sum union has zero sum
     h = r[cand] - rows @ basis.coefficients(r)
-    tol = 1e-6 * max(1.0, float(np.abs(h).max()))
+    tol = 1e-8 * max(1.0, float(np.abs(h).max()))
     order = np.argsort(h)
     hs, pos = h[order], order
     found: list[tuple[int, ...]] = []
