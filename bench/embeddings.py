@@ -1,35 +1,36 @@
-"""Sentence embeddings on the blog corpus: runtimes, windowing cost, static vs full model.
+"""Sentence-embedding runtimes on the blog corpus: speed, fidelity to fp32, user-level validity.
 
-Run: ``nice -n 5 python3 bench/embeddings.py`` (writes ``bench/out/embeddings.json``).
+Run: ``nice -n 10 python3 bench/embeddings.py [--users 300] [--posts-per-user 5]``
+(writes ``bench/out/embeddings.json``). One run prints, for every runtime of MiniLM
+(torch fp32 = the reference, torch bf16 autocast where the CPU has native bf16, ONNX fp32,
+ONNX int8 per-channel) and for the static tables (today's v2 and the v1 it replaces):
 
-The full model costs about 5 GFLOP per 256-wordpiece window, so on 2 shared cores it
-embeds a few long blog windows per second; the full-model parts therefore use samples
-(sizes printed and stored): runtimes on ``RUNTIME_POSTS`` random posts, and the downstream
-comparison on one random post per user (first window). The static path runs on every post.
-No DLATK ratio: DLATK's ``--add_embedding`` needs torch and transformers in its venv (not
-installed there) and fetches its default model from the Hugging Face hub, which this
-machine cannot reach.
+* posts/s on short posts (<= 64 wordpieces) and on long posts (>= 254 wordpieces, every
+  window), each runtime timed twice in alternation and the faster pass kept (the 2 cores are
+  shared, so a single pass is mostly noise), and the ratio to torch fp32;
+* cosine of each post's vector to torch fp32's (mean, min) on those posts;
+* user-level validity on a random subsample of ``--users`` bloggers (seed 0) with DLATK's own
+  folds: age r (RidgeCV) and gender AUC (logistic regression), each full-model runtime on
+  the first window of ``--posts-per-user`` posts per user (spread over the user's posts), the
+  static tables on the same posts and on all of the user's posts (only they can afford it);
+* the static path's build time (the vocabulary embedded once by ONNX fp32, post-processed).
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
-import torch
 
-from psyprofile.features.embeddings import MiniLM
-from psyprofile.features.static_embed import StaticMiniLM, cache_path, static_table
-from psyprofile.text.tokenize import tokenize
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, for `bench._dlatk`
+from bench._dlatk import blog_messages, blog_users, dlatk_folds, write_results  # noqa: E402
 
-DATA = Path("/work/shared/data/blogs")
-OUT = Path(__file__).parent / "out" / "embeddings.json"
-RUNTIME_POSTS = 40
-WINDOW_POSTS = 80
+SEED = 0
 ALPHAS = [0.1, 1, 10, 100, 1e3, 1e4, 1e5]
 
 
@@ -37,127 +38,179 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
-def timed(fn, *args):
-    t = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - t
+def best_of_two(embedders: dict, texts: list[str]) -> tuple[dict, dict]:
+    """Seconds (the faster of two alternating passes) and vectors of each embedder."""
+    secs = {k: np.inf for k in embedders}
+    vecs = {}
+    for _ in range(2):
+        for k, e in embedders.items():
+            t = time.perf_counter()
+            vecs[k] = e.embed(texts).vectors
+            secs[k] = min(secs[k], time.perf_counter() - t)
+    return secs, vecs
 
 
-def runtimes(m: MiniLM, texts: list[str]) -> list[dict]:
-    """fp32 (torch's default threads), fp32 on 1 thread, bf16 autocast: speed and fidelity."""
-    rows, ref = [], None
-    default_threads = torch.get_num_threads()
-    for name, runtime, threads in [("fp32", "fp32", default_threads), ("fp32-1thread", "fp32", 1),
-                                   ("bf16-autocast", "bf16", default_threads)]:
-        torch.set_num_threads(threads)
-        m.runtime = runtime
-        e, sec = timed(m.embed, texts)
-        ref = e.vectors if ref is None else ref
-        c = cosine(e.vectors, ref)
-        rows.append({"runtime": name, "threads": threads, "seconds": round(sec, 2),
-                     "messages_per_s": round(len(texts) / sec, 2),
-                     "windows_per_s": round(int(e.n_windows.sum()) / sec, 2),
-                     "cosine_min": round(float(c.min()), 6), "cosine_mean": round(float(c.mean()), 6)})
-        print(rows[-1], flush=True)
-    torch.set_num_threads(default_threads)
-    m.runtime = "fp32"
+def speed_table(embedders: dict, texts: list[str], label: str) -> dict:
+    secs, vecs = best_of_two(embedders, texts)
+    ref = vecs["torch-fp32"]
+    rows = {}
+    for k in embedders:
+        c = cosine(vecs[k], ref)
+        rows[k] = {"posts_per_s": round(len(texts) / secs[k], 2),
+                   "x_torch_fp32": round(secs["torch-fp32"] / secs[k], 2),
+                   "cosine_mean": round(float(c.mean()), 5), "cosine_min": round(float(c.min()), 5)}
+        print(f"  {label:<6} {k:<12} {rows[k]['posts_per_s']:>9} posts/s  "
+              f"{rows[k]['x_torch_fp32']:>6}x fp32  cosine mean {rows[k]['cosine_mean']:.4f} "
+              f"min {rows[k]['cosine_min']:.4f}", flush=True)
     return rows
 
 
-def windowing(m: MiniLM, texts: list[str]) -> dict:
-    """All windows vs the first window only (what truncation would embed)."""
-    full, t_full = timed(m.embed, texts)
-    m.max_windows = 1
-    trunc, t_trunc = timed(m.embed, texts)
-    m.max_windows = None
-    long = full.n_windows > 1
-    c = cosine(full.vectors[long], trunc.vectors[long])
-    out = {"posts": len(texts), "windows": int(full.n_windows.sum()), "posts_with_2plus_windows": int(long.sum()),
-           "seconds_all_windows": round(t_full, 2), "seconds_first_window": round(t_trunc, 2),
-           "cost_ratio": round(t_full / t_trunc, 2),
-           "cosine_truncated_vs_windowed_long_posts_mean": round(float(c.mean()), 4),
-           "cosine_truncated_vs_windowed_long_posts_min": round(float(c.min()), 4)}
-    print(out, flush=True)
-    return out
-
-
-def ridge_r(X: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
-    """Pearson r of out-of-fold RidgeCV predictions (standardised per fold), as DLATK does."""
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    pred = np.empty_like(y)
-    for f in np.unique(folds):
-        test = folds == f
-        model = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS)).fit(X[~test], y[~test])
-        pred[test] = model.predict(X[test])
-    return round(float(np.corrcoef(pred, y)[0, 1]), 4)
-
-
-def user_means(vec: np.ndarray, users: np.ndarray, weights: np.ndarray, order: list[str]) -> np.ndarray:
-    idx = {u: i for i, u in enumerate(order)}
-    rows = np.array([idx.get(u, -1) for u in users])
-    ok = rows >= 0
-    W = sp.csr_matrix((weights[ok], (rows[ok], np.flatnonzero(ok))), shape=(len(order), len(users)))
-    W = sp.diags(1.0 / np.asarray(W.sum(axis=1)).ravel()) @ W
+def user_means(vec: np.ndarray, rows: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """(n, dim) weighted means of message vectors by user row."""
+    W = sp.csr_matrix((weights, (rows, np.arange(len(rows)))), shape=(n, len(rows)))
+    W = sp.diags(1.0 / np.maximum(np.asarray(W.sum(axis=1)).ravel(), 1e-12)) @ W
     return np.asarray(W @ vec)
 
 
+def validity(X: np.ndarray, age: np.ndarray, gender: np.ndarray, fr: np.ndarray,
+             fc: np.ndarray) -> dict:
+    """Out-of-fold age r (RidgeCV) and gender AUC (logistic, C by inner CV), as DLATK does."""
+    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pa, pg = np.empty(len(age)), np.empty(len(age))
+    for f in np.unique(fr):
+        te = fr == f
+        m = make_pipeline(StandardScaler(), RidgeCV(alphas=ALPHAS)).fit(X[~te], age[~te])
+        pa[te] = m.predict(X[te])
+    for f in np.unique(fc):
+        te = fc == f
+        m = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=[1e-3, 1e-2, 0.1, 1], max_iter=2000))
+        pg[te] = m.fit(X[~te], gender[~te]).predict_proba(X[te])[:, 1]
+    return {"age_r": round(float(np.corrcoef(pa, age)[0, 1]), 4),
+            "gender_auc": round(float(roc_auc_score(gender, pg)), 4)}
+
+
+class LegacyStatic:
+    """The v1 static table as it was embedded before (raw rows, log1p(index) weights)."""
+
+    name, runtime, dim = "minilm-static-v1", "static-v1", 384
+
+    def __init__(self, raw: np.ndarray, tokenizer):
+        self.raw, self.tokenizer = raw, tokenizer
+        self.weights = np.log1p(np.arange(len(raw), dtype=np.float64))
+
+    def embed(self, texts, bar=None):
+        from psyprofile.features.embeddings import Embedded
+
+        ids = self.tokenizer.ids(texts)
+        lens = np.array([len(t) for t in ids])
+        flat = np.fromiter((i for t in ids for i in t), dtype=np.int64, count=int(lens.sum()))
+        C = sp.csr_matrix((self.weights[flat], flat, np.concatenate([[0], np.cumsum(lens)])),
+                          shape=(len(texts), len(self.raw)))
+        v = np.asarray(C @ self.raw, dtype=np.float32)
+        n = np.linalg.norm(v, axis=1, keepdims=True)
+        return Embedded(np.divide(v, n, out=np.zeros_like(v), where=n > 0), np.ones(len(texts)), lens)
+
+
 def main() -> None:
-    msgs = pd.read_csv(DATA / "messages.csv.gz", usecols=["message_id", "user_id", "message"])
-    msgs = msgs[msgs.message.astype(str).str.strip().ne("") & msgs.message.notna()].reset_index(drop=True)
-    msgs["message"] = msgs.message.astype(str)
-    folds = pd.read_csv(DATA / "dlatk_folds_regression.csv")
-    users = pd.read_csv(DATA / "users.csv")[["user_id", "age"]].merge(folds, on="user_id")
-    result: dict = {"corpus_posts": len(msgs), "users": len(users), "torch_threads": torch.get_num_threads()}
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=300)
+    ap.add_argument("--posts-per-user", type=int, default=5)
+    ap.add_argument("--short-posts", type=int, default=200)
+    ap.add_argument("--long-posts", type=int, default=24)
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")  # lbfgs convergence notes on the inner CV folds
 
-    m = MiniLM()
-    sample = msgs.sample(WINDOW_POSTS, random_state=0).message.tolist()
-    result["runtimes"] = runtimes(m, sample[:RUNTIME_POSTS])
-    result["windowing"] = windowing(m, sample)
+    from psyprofile.features import static_embed as S
+    from psyprofile.features.embeddings import MiniLM, native_bf16, wordpieces
+    from psyprofile.features.minilm_onnx import cpu_flags, has_vnni
+    from psyprofile.text.tokenize import tokenize
 
-    # Static path: distillation (once per machine), then every post of the corpus.
-    if not cache_path().exists():
-        _, result["static_distill_seconds"] = timed(static_table)
-    static = StaticMiniLM(progress=False)
-    texts = msgs.message.tolist()
-    se, sec = timed(static.embed, texts)
-    result["static_all_posts"] = {"posts": len(texts), "seconds": round(sec, 2),
-                                  "messages_per_s": round(len(texts) / sec, 1)}
-    print(result["static_all_posts"], flush=True)
+    t_all = time.perf_counter()
+    out: dict = {"args": vars(args), "cpu": {"native_bf16": native_bf16(), "vnni": has_vnni(),
+                                             "avx512f": "avx512f" in cpu_flags()}}
+    msgs = blog_messages()
+    msgs = msgs[msgs.message.str.strip().ne("")].reset_index(drop=True)
+    tok = wordpieces()
+    n_pieces = np.array([len(t) for t in tok.ids(msgs.message.tolist())])
 
-    # Downstream: one random post per user (first window) for full vs static on the same text.
-    one = msgs[msgs.user_id.isin(users.user_id)].groupby("user_id").sample(1, random_state=0)
-    m.max_windows = 1
-    fe, sec = timed(m.embed, one.message.tolist())
-    m.max_windows = None
-    result["full_one_post_per_user"] = {"posts": len(one), "seconds": round(sec, 2),
-                                        "messages_per_s": round(len(one) / sec, 2)}
-    print(result["full_one_post_per_user"], flush=True)
-    s1 = static.embed(one.message.tolist()).vectors
-    c = cosine(fe.vectors, s1)
-    result["static_vs_full_cosine_per_message"] = {
-        "mean": round(float(c.mean()), 4), "median": round(float(np.median(c)), 4),
-        "min": round(float(c.min()), 4)}
+    runtimes = ["torch-fp32", "onnx-fp32", "onnx-int8"]
+    if native_bf16():
+        runtimes.insert(1, "torch-bf16")
+    else:
+        out["torch-bf16"] = "skipped: this CPU has no native bf16 (emulated, ~5x slower than fp32)"
+        print(f"torch-bf16: {out['torch-bf16']}")
+    full = {r: MiniLM(r) for r in runtimes}
+    out["runtime_ids"] = {r: e.runtime_id for r, e in full.items()}
 
-    order = users.user_id.tolist()
-    y = users.age.to_numpy(float)
-    f = users.fold.to_numpy()
-    ou = one.user_id.to_numpy()
-    ones = np.ones(len(one))
-    words = np.array([max(len(tokenize(t)), 1) for t in texts], dtype=float)
-    au = msgs.user_id.to_numpy()
-    result["age_r_10fold"] = {
-        "full_one_post": ridge_r(user_means(fe.vectors, ou, ones, order), y, f),
-        "static_one_post": ridge_r(user_means(s1, ou, ones, order), y, f),
-        "static_all_posts_words_weighted": ridge_r(user_means(se.vectors, au, words, order), y, f),
-        "static_all_posts_unweighted": ridge_r(user_means(se.vectors, au, np.ones(len(au)), order), y, f),
-    }
-    print(result["age_r_10fold"], flush=True)
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2))
-    print(f"wrote {OUT}")
+    print("static path: building the table (vocabulary through ONNX fp32, post-processing)")
+    t = time.perf_counter()
+    raw = S.piece_vectors(MiniLM("onnx-fp32", batch_size=1024), progress=False)
+    table = S.post_process(raw)
+    out["static_build_seconds"] = round(time.perf_counter() - t, 1)
+    print(f"  built in {out['static_build_seconds']} s")
+    static = S.StaticMiniLM.__new__(S.StaticMiniLM)
+    static.tokenizer, static.table, static.runtime_id = tok, table, "bench"
+    statics = {"static-v2": static, "static-v1": LegacyStatic(raw, tok)}
+
+    rng = np.random.default_rng(SEED)
+    short_idx = rng.choice(np.flatnonzero((n_pieces > 0) & (n_pieces <= 64)), args.short_posts, replace=False)
+    long_idx = rng.choice(np.flatnonzero(n_pieces >= 254), args.long_posts, replace=False)
+    print("speed and fidelity (best of 2 alternating passes)")
+    out["speed"] = {}
+    for label, idx in (("short", short_idx), ("long", long_idx)):
+        texts = msgs.message.iloc[idx].tolist()
+        out["speed"][label] = speed_table({**full, **statics}, texts, label)
+        out["speed"][label]["_posts"] = len(texts)
+        out["speed"][label]["_mean_wordpieces"] = round(float(n_pieces[idx].mean()), 1)
+
+    # Users: a random subsample of those with DLATK folds for both tasks.
+    users = blog_users()[["user_id", "age", "gender"]].dropna()
+    users = (users.merge(dlatk_folds("regression"), on="user_id")
+             .merge(dlatk_folds("classification"), on="user_id", suffixes=("_r", "_c")))
+    users = users.sample(min(args.users, len(users)), random_state=SEED).reset_index(drop=True)
+    row_of = {u: i for i, u in enumerate(users.user_id)}
+    mine = msgs[msgs.user_id.isin(row_of)].copy()
+    mine["row"] = mine.user_id.map(row_of)
+    k = args.posts_per_user
+    sample = mine.groupby("row", group_keys=False).apply(
+        lambda d: d.iloc[np.unique(np.linspace(0, len(d) - 1, min(k, len(d))).round().astype(int))])
+    age = users.age.to_numpy(float)
+    gender = users.gender.to_numpy(int)
+    fr, fc = users.fold_r.to_numpy(), users.fold_c.to_numpy()
+    n = len(users)
+    out["validity"] = {"_users": n, "_sampled_posts": len(sample), "_all_posts": len(mine)}
+    print(f"user-level validity: {n} users; {len(sample)} sampled posts (first window), "
+          f"{len(mine)} posts in all")
+    s_texts = sample.message.tolist()
+    s_w = np.array([max(len(tokenize(x)), 1) for x in s_texts], float)
+    for name, e in full.items():
+        e.max_windows = 1
+        t = time.perf_counter()
+        v = e.embed(s_texts).vectors
+        sec = time.perf_counter() - t
+        e.max_windows = None
+        res = validity(user_means(v, sample.row.to_numpy(), s_w, n), age, gender, fr, fc)
+        out["validity"][f"{name} sampled posts"] = {**res, "seconds": round(sec, 1)}
+        print(f"  {name:<12} sampled posts  age r {res['age_r']:.3f}  gender AUC "
+              f"{res['gender_auc']:.3f}  ({sec:.0f} s)", flush=True)
+    a_texts = mine.message.tolist()
+    a_w = np.array([max(len(tokenize(x)), 1) for x in a_texts], float)
+    for name, e in statics.items():
+        for label, texts, rows, w in (("sampled posts", s_texts, sample.row.to_numpy(), s_w),
+                                      ("all posts", a_texts, mine.row.to_numpy(), a_w)):
+            t = time.perf_counter()
+            v = e.embed(texts).vectors
+            sec = time.perf_counter() - t
+            res = validity(user_means(v, rows, w, n), age, gender, fr, fc)
+            out["validity"][f"{name} {label}"] = {**res, "seconds": round(sec, 1)}
+            print(f"  {name:<12} {label:<14} age r {res['age_r']:.3f}  gender AUC "
+                  f"{res['gender_auc']:.3f}  ({sec:.1f} s)", flush=True)
+    out["bench_seconds"] = round(time.perf_counter() - t_all, 1)
+    print(f"wrote {write_results('embeddings', out)} ({out['bench_seconds']} s)")
 
 
 if __name__ == "__main__":

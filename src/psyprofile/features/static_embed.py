@@ -15,8 +15,16 @@ The (30522, 384) float32 table (47 MB) is built once per machine, under a file l
 atomically (:mod:`psyprofile.features.build_once`), in psyprofile's cache folder
 (``$PSYPROFILE_CACHE`` or the user cache folder), under a name keyed by the model package's
 version and :data:`RECIPE`; its sha256 is part of the runtime id, so cached vectors of an
-older table are never mixed with new ones. Build time, speed and user-level validity
-against the full model and the v1 table: ``bench/embeddings.py``.
+older table are never mixed with new ones. Built in 72-95 s through ONNX fp32 on the loaded
+2 cores (``bench/embeddings.py``, which also compares speed and validity with the full model).
+
+Against the v1 table it replaces (raw rows, ``log(1 + index)`` weights): on 300 random
+bloggers (seed 0), all their posts, DLATK's folds, word-weighted user means, age r .569 vs
+.571 and gender AUC .787 vs .766; variants tried on the same users: centred rows with
+``log1p`` weights (.566 / .773), SIF a = 1e-3 (.566 / .783) and 1e-5 (.570 / .795),
+uncentred SIF (.574 / .773), PCA to 384 (.574 / .775) or 256 dims (.538 / .790). So the gain
+is in gender only and small against the noise of 300 users; post-to-post cosine to the full
+model rose from .32 to .36 on short posts and .15 to .18 on long ones.
 """
 
 from __future__ import annotations
