@@ -176,8 +176,9 @@ def main() -> None:
     mine = msgs[msgs.user_id.isin(row_of)].copy()
     mine["row"] = mine.user_id.map(row_of)
     k = args.posts_per_user
-    sample = mine.groupby("row", group_keys=False).apply(
-        lambda d: d.iloc[np.unique(np.linspace(0, len(d) - 1, min(k, len(d))).round().astype(int))])
+    picks = [idx[np.unique(np.linspace(0, len(idx) - 1, min(k, len(idx))).round().astype(int))]
+             for idx in mine.groupby("row").indices.values()]
+    sample = mine.iloc[np.concatenate(picks)]
     age = users.age.to_numpy(float)
     gender = users.gender.to_numpy(int)
     fr, fc = users.fold_r.to_numpy(), users.fold_c.to_numpy()
