@@ -39,7 +39,9 @@ bf16 was skipped), best of two alternating passes, ratios to torch fp32 in the s
 
 On this loaded machine int8 reached 1.9x, short of the 2.5x goal of issue 18: single-thread
 int8 was 3.9x torch on short posts in a separate interleaved run at load 6, so the ratio
-moves with the load; rerun the bench on an idle machine before trusting either figure.
+moves with the load. A second run of the same command, on a quieter machine, after that
+change: int8 3.3x torch fp32 on short posts (191 vs 58 posts/s) and 2.25x on long ones (9.6
+vs 4.3), same cosines; ONNX fp32 1.41x / 1.01x; static build 46 s.
 
 Long posts are not truncated: a message's wordpieces are cut into windows of the model's
 maximum sequence length (256 with [CLS] and [SEP], so 254 text tokens, no overlap), every
