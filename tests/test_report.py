@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from markupsafe import escape as html_escape
 
 from psyprofile.analysis.dla import run_dla
 from psyprofile.cli.main import cli
@@ -82,10 +83,10 @@ def test_every_section_and_chart_is_there(study):
     for title in ["Distribution of big5 scores across users", "Distribution of age scores across users",
                   "big5 by occu: group means with 95% CIs", "age by occu: group means with 95% CIs",
                   "big5 by occu over time: means with 95% CI bands",
-                  "Traits by occu: z-scored group means (S = suppressed)",
+                  "Traits by occu: group difference from the mean, Cohen's d (S = suppressed)",
                   "age, 1gram: positively associated", "age, 1gram: negatively associated"]:
         assert title in result.charts
-        assert title in html  # as the caption and the alt text
+        assert html_escape(title) in html  # as the caption and the alt text
     assert len(re.findall(r"<img ", html)) == len(result.charts)
 
 
@@ -206,6 +207,6 @@ def test_report_renders_in_headless_chromium(study, tmp_path):
     assert len(widths) == len(study["result"].charts) and all(w > 0 for w in widths)
     assert headings == [title for _, title in SECTIONS]
     for title in ["big5 by occu: group means with 95% CIs",
-                  "Traits by occu: z-scored group means (S = suppressed)"]:
+                  "Traits by occu: group difference from the mean, Cohen's d (S = suppressed)"]:
         assert any(c.startswith(title) for c in captions)
     assert shot.stat().st_size > 50_000
