@@ -19,7 +19,7 @@ from psyprofile.analysis.groups import (
     run_study,
     weighted_median,
 )
-from psyprofile.analysis.suppress import round_sig, round_value
+from psyprofile.analysis.suppress import round_value
 from psyprofile.cli.main import cli
 from psyprofile.errors import InputError, PsyprofileError
 from psyprofile.io.base import ColumnMap
@@ -184,7 +184,7 @@ def test_comparisons_against_hand_computation_and_statsmodels(tmp_path):
     assert r["estimate"] == round_value(d)
     assert (r["ci_lo"], r["ci_hi"]) == pytest.approx(
         (round_value(d - 1.959964 * se), round_value(d + 1.959964 * se)), abs=1e-9)
-    assert r["p"] == round_sig(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert r["p"] == round_value(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
     groups = [truth.loc[truth["region"] == g, "extraversion"].to_numpy() for g in "abc"]
     allv = np.concatenate(groups)
@@ -192,7 +192,7 @@ def test_comparisons_against_hand_computation_and_statsmodels(tmp_path):
         ((allv - allv.mean()) ** 2).sum())
     e = c[(c["score"] == "extraversion") & (c["effect"] == "eta2")].iloc[0]
     assert e["estimate"] == round_value(eta2)
-    assert e["p"] == round_sig(stats.f_oneway(*groups).pvalue)
+    assert e["p"] == round_value(stats.f_oneway(*groups).pvalue)
     assert e["ci_lo"] <= round_value(eta2) <= e["ci_hi"]
     # 3 pairs + 1 omnibus for each of 2 scores, corrected together (from unrounded p)
     assert len(c) == 8
@@ -324,3 +324,10 @@ def test_period_must_be_day_week_or_month(study):
     ws, _ = study
     with pytest.raises(PsyprofileError, match=r"period must be one of day, week, month"):
         period_scores(ws, "year", ["joy"])
+
+
+def test_rounding_keeps_small_units_readable():
+    # lexicon scores are shares of about 0.001: a fixed number of decimals would print 0
+    assert round_value(0.001234) == 0.00123
+    assert round_value(23.46) == 23.5 and round_value(-0.1234) == -0.123
+    assert round_value(0.0) == 0.0 and round_value(None) is None

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from psyprofile.analysis import compare, dp, raking
-from psyprofile.analysis.suppress import Ledger, Partition, round_sig, round_value
+from psyprofile.analysis.suppress import Ledger, Partition, round_value
 from psyprofile.errors import InputError, PsyprofileError
 from psyprofile.profiles.periods import PERIOD_FORMATS
 from psyprofile.store.db import quote_ident, scalar, table_exists
@@ -541,7 +541,7 @@ def _fill_dp(rows: list[dict], tasks: dict[int, tuple], plan: dp.BudgetPlan,
 
 def _comparisons(groups: pd.DataFrame, tasks: dict[int, tuple]) -> pd.DataFrame:
     """Pairwise d (Welch p) and omnibus η² (ANOVA p) among released whole-history groups,
-    rounded like the group numbers (p and q to 3 significant digits)."""
+    rounded like the group numbers (3 significant digits)."""
     out = []
     whole = groups[groups["period"].isna() & ~groups["suppressed"]]
     for (col, score), g in whole.groupby(["by", "score"], sort=False):
@@ -556,10 +556,8 @@ def _comparisons(groups: pd.DataFrame, tasks: dict[int, tuple]) -> pd.DataFrame:
             out.append([col, score, None, None, "eta2", e, lo, hi, p])
     df = pd.DataFrame(out, columns=COMPARISON_COLUMNS[:-1])
     df["q"] = compare.bh_fdr(df["p"].to_numpy()) if len(df) else []
-    for c in ("estimate", "ci_lo", "ci_hi"):
+    for c in ("estimate", "ci_lo", "ci_hi", "p", "q"):
         df[c] = df[c].map(round_value)
-    for c in ("p", "q"):
-        df[c] = df[c].map(round_sig)
     return df
 
 

@@ -279,21 +279,16 @@ def released_set_count(con: duckdb.DuckDBPyConnection) -> int:
     return int(scalar(con, "SELECT count(*) FROM released_sets") or 0)
 
 
-def round_value(x: float | None, sig: int = 3, decimals: int = 2) -> float | None:
-    """``x`` to ``sig`` significant digits and at most ``decimals`` decimals (23.46 -> 23.5,
-    0.1234 -> 0.12); None/NaN unchanged.
+def round_value(x: float | None, sig: int = 3) -> float | None:
+    """``x`` to ``sig`` significant digits (23.46 -> 23.5, 0.001234 -> 0.00123); None/NaN
+    unchanged.
 
     Released non-DP numbers carry no more precision than a report needs, so sums recovered
-    by differencing releases that the audit cannot see are off by up to n × 0.005.
+    by differencing releases that the audit cannot see are off by up to n × 0.5% of the
+    value. The precision is relative, not a fixed number of decimals, because scores come in
+    very different units: a fixed two decimals would print every lexicon share (about 0.001)
+    as 0.
     """
-    if x is None or not math.isfinite(x) or x == 0:
-        return x
-    places = min(decimals, sig - 1 - math.floor(math.log10(abs(x))))
-    return float(round(x, places))
-
-
-def round_sig(x: float | None, sig: int = 3) -> float | None:
-    """``x`` to ``sig`` significant digits (p- and q-values); None/NaN unchanged."""
     if x is None or not math.isfinite(x) or x == 0:
         return x
     return float(round(x, sig - 1 - math.floor(math.log10(abs(x)))))
