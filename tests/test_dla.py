@@ -369,7 +369,7 @@ def test_binary_directions_use_value_labels_and_topics_their_words(tmp_path):
 
     from psyprofile.cli.main import cli
     from psyprofile.lexica.registry import resolve_lexicon
-    from psyprofile.report.clouds import topic_label
+    from psyprofile.features.topic_words import topic_label
 
     ws, out, X, T, words = _study(tmp_path)
     # 'female' as 0/1 with labels; topics t0..t2 renamed to fb2000_cp topic ids

@@ -307,3 +307,14 @@ def test_mentions_are_one_token_in_features_and_handles_stay_only_in_messages(tm
     assert not [f for f in feats if any(h in f.lower() for h in handles)]
     assert rows(ws, "1gram")[(ws.pseudonymizer("user")("u1"), "<user>")][0] == 2.0
     assert "@Alice_Smith" in texts
+
+
+def test_export_features_writes_the_long_table(ws, tmp_path):
+    extract_features(ws, ngrams=(1,), progress=False)
+    out = tmp_path / "1gram.csv"
+    res = CliRunner().invoke(cli, ["export", str(ws.path), "features", "--set", "1gram",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "group_id,feature,value,group_norm"
+    assert len(lines) - 1 == len(rows(ws, "1gram"))

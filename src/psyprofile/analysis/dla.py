@@ -320,7 +320,7 @@ def run_dla(
 
 def _labels(ws: Workspace, result: pd.DataFrame, level: str) -> pd.Series:
     """A readable name per feature: a topic's top words ('dinner, cook, eat'), else None."""
-    from psyprofile.report.clouds import topic_labels
+    from psyprofile.features.topic_words import topic_labels
 
     names = topic_labels(ws, sorted(result["feature_set"].unique()), level)
     return pd.Series([names.get(s, {}).get(f) for s, f in zip(result["feature_set"], result["feature"],

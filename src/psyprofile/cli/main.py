@@ -162,7 +162,9 @@ def export(study: Path, what: str, out: Path, feature_set: str | None, level: st
     if what == "features":
         if not feature_set:
             raise click.UsageError("give the feature set to export with --set NAME (e.g. --set 1gram).")
-        n = ex.export_features(ws, feature_set, level, out)
+        from psyprofile.features.store import export_features
+
+        n = export_features(ws, feature_set, level, out)
     else:
         n = {"posts": ex.export_posts, "outcomes": ex.export_outcomes, "predictions": ex.export_predictions}[what](ws, out)
     click.echo(f"wrote {n:,} {what} rows to {out}")

@@ -27,7 +27,11 @@ from psyprofile.errors import PsyprofileError
 from psyprofile.store.db import one, quote_ident
 
 if TYPE_CHECKING:  # scipy costs 0.6 s of CPU to import, in every tokenizing worker too
+    from pathlib import Path
+
     import scipy.sparse as sp
+
+    from psyprofile.store.workspace import Workspace
 
 FEATURE_COLUMNS = ("group_id", "feature", "value", "group_norm")
 FEATURE_SCHEMA = pa.schema(
@@ -264,3 +268,16 @@ def read_matrix(
     X = sp.csr_matrix((v[ok], (rows[ok], cols[ok])), shape=(len(groups), len(features)))
     X.sum_duplicates()
     return FeatureMatrix(X, list(groups), list(features))
+
+
+def export_features(ws: Workspace, name: str, level: str, out: str | Path) -> int:
+    """Write a feature table in the long shape (group_id, feature, value, group_norm) to
+    ``out`` (.csv or .parquet); returns the rows written."""
+    from psyprofile.store.export import export_query
+
+    with ws.connect(read_only=True) as con:
+        table = require_feature_set(con, name, level)
+    return export_query(
+        ws, f"SELECT group_id, feature, value, group_norm FROM {quote_ident(table)} "
+        "ORDER BY group_id, feature", out
+    )

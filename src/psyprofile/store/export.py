@@ -39,18 +39,6 @@ def export_posts(ws: Workspace, out: str | Path) -> int:
     )
 
 
-def export_features(ws: Workspace, name: str, level: str, out: str | Path) -> int:
-    """A feature table in the long shape (group_id, feature, value, group_norm)."""
-    from psyprofile.features.store import require_feature_set
-
-    with ws.connect(read_only=True) as con:
-        table = require_feature_set(con, name, level)
-    return export_query(
-        ws, f"SELECT group_id, feature, value, group_norm FROM {quote_ident(table)} "
-        "ORDER BY group_id, feature", out
-    )
-
-
 def export_outcomes(ws: Workspace, out: str | Path) -> int:
     """Per-user outcomes with pseudonymous ids."""
     _require_table(ws, "outcomes", "load outcomes with `psyprofile outcomes STUDY FILE --user-col ID`")
