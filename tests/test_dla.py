@@ -368,8 +368,8 @@ def test_binary_directions_use_value_labels_and_topics_their_words(tmp_path):
     from click.testing import CliRunner
 
     from psyprofile.cli.main import cli
-    from psyprofile.lexica.registry import resolve_lexicon
     from psyprofile.features.topic_words import topic_label
+    from psyprofile.lexica.registry import resolve_lexicon
 
     ws, out, X, T, words = _study(tmp_path)
     # 'female' as 0/1 with labels; topics t0..t2 renamed to fb2000_cp topic ids
