@@ -10,6 +10,6 @@ fi
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q -e ".[test]"
+python -m pip install -q -e ".[all,test]"
 ruff check .
 python -m pytest -q "$@"

@@ -60,7 +60,9 @@ LN40 = math.log(40.0)
 
 @cache
 def _opendp():
-    import opendp.prelude as odp
+    from psyprofile.extras import require
+
+    odp = require("opendp.prelude", "dp")
 
     odp.enable_features("contrib")
     return odp

@@ -41,6 +41,10 @@ def serve(served: Path | None, host: str, port: int, run_jobs: bool, workers: in
 
     Clients need an API key (`psyprofile keys create`). Settings: STUDY/api/config.toml.
     """
+    from psyprofile.extras import require
+
+    for module in ("fastapi", "uvicorn", "multipart"):
+        require(module, "api")
     from psyprofile.api.app import create_app
     from psyprofile.api.service import Service
 

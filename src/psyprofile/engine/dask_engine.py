@@ -35,8 +35,11 @@ class DaskEngine(Engine):
     def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
         import os
 
-        import dask
-        from distributed import Client, LocalCluster
+        from psyprofile.extras import require
+
+        dask = require("dask", "dask")
+        Client, LocalCluster = require("distributed", "dask").Client, require(
+            "distributed", "dask").LocalCluster
 
         # The scheduler re-runs a task whose worker died; MAX_ATTEMPTS - 1 deaths are allowed.
         dask.config.set({"distributed.scheduler.allowed-failures": MAX_ATTEMPTS - 1})

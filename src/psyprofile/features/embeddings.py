@@ -85,6 +85,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from psyprofile.errors import PsyprofileError
+from psyprofile.extras import require
 from psyprofile.features.multilingual import e5_multilingual
 from psyprofile.features.store import write_features
 from psyprofile.store.db import one, quote_ident
@@ -157,13 +158,7 @@ def load_minilm():
 
     offline()
     path = model_dir()
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise PsyprofileError(
-            "the torch runtimes of MiniLM need torch and sentence-transformers, which are not "
-            "installed: `pip install torch sentence-transformers`, or use runtime 'onnx-int8'."
-        ) from None
+    SentenceTransformer = require("sentence_transformers", "embeddings").SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     # Windowing deliberately tokenizes past the model's length; the warning would mislead.
@@ -177,12 +172,10 @@ class Wordpieces:
     """The bundled model's WordPiece tokenizer (``tokenizers`` only, no truncation)."""
 
     def __init__(self):
-        from tokenizers import Tokenizer
-
         from psyprofile.features.minilm_onnx import model_dir
 
         folder = model_dir()
-        self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tok = require("tokenizers", "embeddings").Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tok.no_truncation()
         self.tok.no_padding()
         self.cls = self.tok.token_to_id("[CLS]")

