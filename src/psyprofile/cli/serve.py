@@ -43,7 +43,7 @@ def serve(served: Path | None, host: str, port: int, run_jobs: bool, workers: in
     """
     from psyprofile.extras import require
 
-    for module in ("fastapi", "uvicorn", "multipart"):
+    for module in ("fastapi", "uvicorn", "python_multipart"):
         require(module, "api")
     from psyprofile.api.app import create_app
     from psyprofile.api.service import Service
