@@ -221,8 +221,7 @@ def verify(folder: Path) -> Verified:
     has_record = (folder / RECORD).is_file()
     published = None if has_record else published_sha256(folder)
     if published is not None:
-        files = _hash_files(folder, sorted(published))
-        changed = [n for n, b in files.items() if hashlib.sha256(b).hexdigest() != published[n]]
+        files, changed = _changed(folder, published)
         if changed:
             from psyprofile import __version__
 
@@ -249,14 +248,19 @@ def verify(folder: Path) -> Verified:
             f"{folder / RECORD}: the integrity record was changed (its signature does not match "
             "this installation's model key). Use the original model files, or re-train the "
             "model with `psyprofile train ... --save`.")
-    files = _hash_files(folder, sorted(sums))
-    changed = [n for n, b in files.items() if hashlib.sha256(b).hexdigest() != sums[n]]
+    files, changed = _changed(folder, sums)
     if changed:
         raise PsyprofileError(
             f"{folder}: {', '.join(changed)} changed after the model was saved (the SHA-256 "
             f"differs from the signed {RECORD}). Use the original model files, or re-train the "
             "model with `psyprofile train ... --save`.")
     return Verified(files, content_digest(sums), "keyed")
+
+
+def _changed(folder: Path, sums: dict[str, str]) -> tuple[dict[str, bytes], list[str]]:
+    """The files named in ``sums`` (name -> expected SHA-256) and those whose digest differs."""
+    files = _hash_files(folder, sorted(sums))
+    return files, [n for n, b in files.items() if hashlib.sha256(b).hexdigest() != sums[n]]
 
 
 def _read_record(folder: Path) -> tuple[dict[str, str], str, str]:
