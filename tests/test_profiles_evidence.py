@@ -130,7 +130,7 @@ def test_npm_route_fetches_the_published_lexicon(tmp_path, monkeypatch):
     monkeypatch.setenv("PSYPROFILE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(wwbp.ENV, raising=False)
     path = wwbp.lexicon_path()
-    assert path == wwbp.cached_path() and wwbp.sha256_of(path) == wwbp.SHA256
+    assert path == wwbp.cached_path() and wwbp.sha256_file(path) == wwbp.SHA256
     lex = load_bundled("wwbp_big5")
     assert lex.categories == sorted(TRAITS) and not lex.notes
     e = lex.entries.to_pandas().set_index(["term", "category"])["weight"]

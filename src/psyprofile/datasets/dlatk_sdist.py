@@ -8,7 +8,6 @@ DLATK's data files only; its (GPL-3.0) code is never imported or run by psyprofi
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from psyprofile.digests import sha256_file
 from psyprofile.errors import PsyprofileError
 
 DLATK_VERSION = "1.3.15"
@@ -68,16 +68,8 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("psyprofile"))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check_hash(path: Path) -> None:
-    got = _sha256(path)
+    got = sha256_file(path)
     if got != SDIST_SHA256:
         raise PsyprofileError(
             f"{path}: sha256 is {got}, expected {SDIST_SHA256} for {SDIST_NAME}. The file is "

