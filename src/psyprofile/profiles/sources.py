@@ -59,6 +59,16 @@ class Messages:
     def index(self) -> dict[str, int]:
         return {m: i for i, m in enumerate(self.ids.tolist())}
 
+    def place(self, t: pa.Table) -> np.ndarray:
+        """One value per message, shape (n_messages,), from a table of (message_id, value)
+        rows; messages without a row (or rows of other messages) give 0."""
+        idx = self.index()
+        out = np.zeros(len(self.ids))
+        for m, v in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True):
+            if m in idx:
+                out[idx[m]] = v
+        return out
+
 
 def load_messages(con) -> Messages:
     """The study's messages with their word counts (needs the message-level 1grams)."""
@@ -171,12 +181,7 @@ def matched_counts(con, msgs: Messages, source: LexiconSource, lex: Lexicon) -> 
                     "IN (SELECT word FROM _matched) GROUP BY 1").to_arrow_table()
     finally:
         con.unregister("_lex")
-    idx = msgs.index()
-    out = np.zeros(len(msgs.ids))
-    for g, v in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True):
-        if g in idx:
-            out[idx[g]] = v
-    return out
+    return msgs.place(t)
 
 
 class VaderScores(Source):
@@ -225,11 +230,6 @@ def vader_compound(con, msgs: Messages, progress: bool = True) -> np.ndarray:
         finally:
             con.unregister("_vader_in")
     t = con.sql("SELECT message_id, compound FROM profile_vader").to_arrow_table()
-    idx = msgs.index()
-    out = np.zeros(len(msgs.ids))
-    for m, v in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True):
-        if m in idx:
-            out[idx[m]] = v
-    return out
+    return msgs.place(t)
 
 
