@@ -200,9 +200,9 @@ def test_worker_pool_gives_the_same_tables(tmp_path):
 
     with ws.connect() as con:
         params = {"1gram": {}, "2gram": {}, "1to2gram": {}}
-        text_pass(con, "user", (1, 2), True, False, None, params, workers=0, progress=False)
+        text_pass(con, "user", (1, 2), (1, 2), False, None, params, workers=0, progress=False)
         inproc = con.execute('SELECT * FROM "feat$1to2gram$user"').fetchall()
-        text_pass(con, "user", (1, 2), True, False, None, params, workers=2, progress=False,
+        text_pass(con, "user", (1, 2), (1, 2), False, None, params, workers=2, progress=False,
                   chunk_chars=500)
         pooled = con.execute('SELECT * FROM "feat$1to2gram$user"').fetchall()
     assert pooled == inproc and len(inproc) > 100

@@ -81,11 +81,21 @@ def test_features_lexicon_matches_1_to_3grams(tmp_path):
             for u, t in TEXTS.items()]
     pd.DataFrame(rows).to_csv(tmp_path / "posts.csv", index=False)
     ws = make_study(tmp_path / "s", tmp_path / "posts.csv")
-    res = CliRunner().invoke(cli, ["features", str(ws.path), "--lexicon", str(BIGFIVE), "--quiet"])
-    assert res.exit_code == 2 and "has 2-word terms" in res.output and "--ngrams 1,2,3" in res.output
-    res = CliRunner().invoke(cli, ["features", str(ws.path), "--ngrams", "1,2,3", "--lexicon",
-                                   str(BIGFIVE), "--quiet"])
+    # matching on 2grams/3grams needs those tables: without them the lexicon step refuses...
+    from psyprofile.errors import PsyprofileError
+    from psyprofile.features.extract import extract_features
+    from psyprofile.features.lexicon import extract_lexicon
+
+    extract_features(ws, ngrams=(1,), progress=False)
+    with pytest.raises(PsyprofileError, match="has 2-word terms"):
+        extract_lexicon(ws, read_lexicon_file(BIGFIVE), source_set="1gram", progress=False)
+    # ...and `features --lexicon` counts them in its own pass, without the 1to3gram union
+    res = CliRunner().invoke(cli, ["features", str(ws.path), "--lexicon", str(BIGFIVE)])
     assert res.exit_code == 0, res.output
+    assert "added 2grams, 3grams" in res.output
+    with ws.connect() as con:
+        sets = {r[0] for r in con.execute("SELECT name FROM feature_sets").fetchall()}
+    assert {"2gram", "3gram"} <= sets and "1to3gram" not in sets
     with ws.connect() as con:
         df = con.execute('SELECT group_id, feature, value, group_norm FROM '
                          '"feat$bigfive_lexicon$user"').df()

@@ -183,14 +183,9 @@ DEMO_LEXICA = ("nrc_emot", "dd_permaV3", "fb2000_cp")
 
 def _features(ws, progress: bool, min_words: int | None) -> dict[str, Any]:
     from psyprofile.features.extract import extract_features
-    from psyprofile.features.lexicon import term_lengths
-    from psyprofile.lexica.registry import LexiconUnavailable, resolve_lexicon
+    from psyprofile.lexica.registry import LexiconUnavailable
 
     try:
-        # multi-word lexicon terms are matched against 2grams/3grams, extracted first
-        lengths = {n for name in DEMO_LEXICA for n in term_lengths(resolve_lexicon(name, ws))}
-        for n in sorted(lengths - {1}):
-            extract_features(ws, ngrams=(n,), min_words=min_words, progress=progress)
         res = extract_features(ws, ngrams=(1,), lexica=DEMO_LEXICA, min_users_pct=0.05,
                                min_words=min_words, progress=progress)
     except LexiconUnavailable as exc:

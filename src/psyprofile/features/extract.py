@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -37,6 +37,9 @@ from psyprofile.features.store import (
 )
 from psyprofile.store.db import one, quote_ident, scalar
 from psyprofile.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    from psyprofile.lexica.load import Lexicon
 
 STYLE = "style"
 TOKENIZER = "psyprofile.text.tokenize/2"  # bump when the tokenizer's output changes (2: <user>)
@@ -141,7 +144,7 @@ def text_pass(
     con: duckdb.DuckDBPyConnection,
     level: str,
     ns: Sequence[int],
-    combine: bool,
+    combine: Sequence[int],
     style: bool,
     min_words: int | None,
     params: dict[str, dict[str, Any]],
@@ -151,8 +154,8 @@ def text_pass(
     engine: Engine | None = None,
     chars: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """Stream the posts at ``level`` once and write the n-gram sets of ``ns`` (plus their
-    union when ``combine``), ``style`` and the character n-grams of lengths ``chars`` if
+    """Stream the posts at ``level`` once and write the n-gram sets of ``ns`` (plus the union
+    of the sets of lengths ``combine``, when given), ``style`` and the character n-grams of lengths ``chars`` if
     asked, and ``group_words`` for ``level``.
 
     ``params[name]`` is stored with each set. Chunks of about ``chunk_chars`` characters of
@@ -199,8 +202,8 @@ def text_pass(
         for name, w in writers.items():
             out[name] = w.commit(kinds[name], params[name])
         if combine:
-            out[ng.combined_name(ns)] = ng.write_combined(con, ns, level,
-                                                          params[ng.combined_name(ns)])
+            out[ng.combined_name(combine)] = ng.write_combined(con, combine, level,
+                                                               params[ng.combined_name(combine)])
     except BaseException:
         for w in writers.values():
             w.abort()
@@ -302,11 +305,22 @@ def extract_features(
     if (lexica or pmi is not None) and 1 not in ns:
         ns = (1, *ns)
         notes.append("added 1grams: lexica and the PMI filter are computed from them")
+    from psyprofile.features.lexicon import term_lengths
+    from psyprofile.lexica.registry import resolve_lexicon
+
+    lexs = [(ref, resolve_lexicon(ref, ws)) for ref in lexica]
+    # multi-word terms are matched against 2grams/3grams: counted in the same pass, but not
+    # part of the union the researcher asked for, nor filtered
+    extra = {n for _, lex in lexs for n in term_lengths(lex)} - set(ns)
+    if extra:
+        notes.append(f"added {', '.join(f'{n}grams' for n in sorted(extra))}: the lexica's "
+                     "multi-word terms are matched against them")
+    all_ns = tuple(sorted({*ns, *extra}))
     with ws.connect() as con:
         level_expression(con, level)  # a clear error for an unknown level, before any work
         inputs = input_fingerprint(con)
         base = {"tokenizer": TOKENIZER, "min_words": min_words, "inputs": inputs}
-        params = {ng.set_name(n): {**base, "n": n} for n in ns}
+        params = {ng.set_name(n): {**base, "n": n} for n in all_ns}
         combine = len(ns) > 1
         if combine:
             params[ng.combined_name(ns)] = {**base, "ns": list(ns)}
@@ -319,10 +333,10 @@ def extract_features(
             if name not in stale:
                 report["sets"][name] = {"skipped": _SKIPPED}
         if stale:
-            redo_ns = ns if combine and ng.combined_name(ns) in stale else tuple(
-                n for n in ns if ng.set_name(n) in stale)
+            union = ns if combine and ng.combined_name(ns) in stale else ()
+            redo_ns = tuple(n for n in all_ns if n in union or ng.set_name(n) in stale)
             t0 = time.perf_counter()
-            res = text_pass(con, level, redo_ns, combine and ng.combined_name(ns) in stale,
+            res = text_pass(con, level, redo_ns, union,
                             STYLE in stale, min_words, params, workers, progress,
                             chunk_chars, engine, lengths if char_set in stale else None)
             seconds = time.perf_counter() - t0
@@ -336,7 +350,9 @@ def extract_features(
             if res["messages_without_group"]:
                 notes.append(f"{res['messages_without_group']:,} messages without a {level} "
                              "value skipped")
-        counted = [name for name in params if name != STYLE]  # word and character n-grams
+        # word and character n-grams the researcher asked for
+        counted = [name for name in params if name != STYLE
+                   and name not in {ng.set_name(n) for n in extra}]
         if min_users_pct is not None:
             w = int(min_words if min_words is not None else ws.config["min_words"])
             for name in counted:
@@ -351,8 +367,8 @@ def extract_features(
                 _filter(con, report, src, level, pmi_name(src, pmi), {"pmi": pmi},
                         lambda n, p: pmi_filter(con, n, level, pmi, p))
     words_params = params.get(ng.set_name(1))
-    for lexicon in lexica:
-        _lexicon(ws, report, lexicon, level, words_params, progress)
+    for ref, lex in lexs:
+        _lexicon(ws, report, ref, lex, level, words_params, progress)
     if embeddings:
         _embeddings(ws, report, embeddings, level, inputs, progress)
     return report
@@ -372,12 +388,10 @@ def _filter(con, report: dict, name: str, level: str, new: str, options: dict, r
     report["sets"][res.pop("name")] = {**res, "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def _lexicon(ws: Workspace, report: dict, lexicon: str, level: str, words_params: dict,
+def _lexicon(ws: Workspace, report: dict, lexicon: str, lex: Lexicon, level: str, words_params: dict,
              progress: bool) -> None:
     from psyprofile.features.lexicon import extract_lexicon
-    from psyprofile.lexica.registry import resolve_lexicon
 
-    lex = resolve_lexicon(lexicon, ws)
     request = {**_lexicon_request(lexicon), "words": words_params}
     with ws.connect() as con:
         if _stamped(con, lex.name, level, request):

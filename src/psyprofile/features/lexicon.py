@@ -99,9 +99,10 @@ def matching_source(con: Any, lex: Lexicon, source_set: str, level: str) -> str:
             table = require_feature_set(con, ng_set_name(n), level)
         except PsyprofileError:
             raise PsyprofileError(
-                f"lexicon '{lex.name}' has {n}-word terms, matched against {n}grams: extract "
-                f"them first (`psyprofile features STUDY --level {level} --ngrams "
-                f"{','.join(map(str, term_lengths(lex)))} --lexicon {lex.name}`).") from None
+                f"lexicon '{lex.name}' has {n}-word terms, matched against {n}grams, which "
+                f"this study lacks at level {level}: extract the lexicon with "
+                f"`psyprofile features STUDY --level {level} --lexicon {lex.name}` (or "
+                "extract_features), which counts them too.") from None
         parts.append(
             f"SELECT f.group_id, f.feature, f.value, f.value / g.words AS group_norm "
             f"FROM {quote_ident(table)} f JOIN group_words g ON g.level = $level AND "

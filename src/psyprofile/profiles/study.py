@@ -123,17 +123,12 @@ def prepare(ws: Workspace, spec: ProfileSpec, progress: bool = True) -> Prepared
     """Extract what is missing (message-level 1–3grams and lexica, VADER, embeddings) and
     build the sources of ``spec`` over the study's messages."""
     from psyprofile.features.extract import extract_features
-    from psyprofile.features.lexicon import term_lengths
 
     with ws.connect() as con:
         if not con.execute("SELECT 1 FROM messages LIMIT 1").fetchall():
             raise PsyprofileError(f"{ws.path}: the study holds no posts; ingest some with "
                                   "`psyprofile ingest STUDY FILE`.")
     meta = lexicon_meta(ws, spec)
-    # one n-gram length per pass: asking for several at once also writes their union
-    # (1to3gram), which nothing here reads
-    for n in sorted({n for lex, _ in meta for n in term_lengths(lex)} - {1}):
-        extract_features(ws, level="message", ngrams=(n,), progress=progress)
     extract_features(ws, level="message", ngrams=(1,), lexica=[s.ref for s in spec.lexica],
                      progress=progress)
     with ws.connect() as con:
