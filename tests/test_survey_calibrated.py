@@ -73,3 +73,19 @@ def test_survey_train_predict_gives_everyone_a_score_and_surveyed_users_out_of_f
     pred = pd.read_csv(out)
     assert pred["fit"].value_counts().to_dict() == {"out_of_fold": N_SURVEYED,
                                                      "applied": N_USERS - N_SURVEYED}
+    # profiling with the model uses this model's values only, not those of another model
+    # saved elsewhere under the same name
+    other = tmp_path / "elsewhere" / "extraversion"
+    res = run(cli, ["train", study, "--outcome", "mini-ipip_extraversion", "--features", "nrc_sent",
+                    "--folds", "5", "--bootstrap", "0", "--save", str(other), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert run(cli, ["predict", study, "--model", str(other)]).exit_code == 0
+    res = run(cli, ["profile", study, "--big5", "extraversion", "--quiet"])
+    assert res.exit_code == 0, res.output
+    from psyprofile.profiles.study import read_scores
+    from psyprofile.store.workspace import Workspace
+
+    ext = read_scores(Workspace.open(study)).query("dimension == 'extraversion'")
+    assert len(ext) > 0 and ext["user_id"].is_unique
+    got = ext.set_index("user_id")["value"]
+    assert np.allclose(got, pred.set_index("user_id")["value"].loc[got.index])

@@ -284,8 +284,9 @@ def _model_rows(ws: Workspace, ref: str, min_words: int, keep_users: set[str]) -
         extract_features(ws, level="user", ngrams=(1,), lexica=lexica, progress=False)
     predict(ws, saved, min_words=min_words)
     with ws.connect() as con:
-        df = con.execute("SELECT user_id, value, lo, hi, words FROM predictions WHERE model = ?",
-                         [saved.name]).df()
+        # by name and content: another model saved under the same name has its own rows
+        df = con.execute("SELECT user_id, value, lo, hi, words FROM predictions "
+                         "WHERE model = ? AND model_hash = ?", [saved.name, saved.digest]).df()
     df = df[df["user_id"].isin(keep_users)].copy()
     df["family"], df["dimension"], df["source"] = "big5", dim, f"model:{saved.name}"
     df["pct"] = percentiles(df["value"].to_numpy(dtype=float))
