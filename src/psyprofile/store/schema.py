@@ -131,6 +131,56 @@ MIGRATIONS: list[str] = [
     ALTER TABLE IF EXISTS dla_results ADD COLUMN IF NOT EXISTS r DOUBLE;
     ALTER TABLE IF EXISTS dla_results ADD COLUMN IF NOT EXISTS label VARCHAR;
     """,
+    # 8: the schema in one place. The tables modules used to create on first use, with the
+    # columns an upgraded workspace already has (migrations 5-7 included); docs/architecture.md
+    # names each table's owner. Plus embedding_caches, the register of the per-model vector
+    # caches (features.embeddings): caches made by earlier builds are registered by name.
+    """
+    CREATE TABLE IF NOT EXISTS lexica (
+        name VARCHAR PRIMARY KEY, kind VARCHAR, weighted BOOLEAN, licence VARCHAR,
+        citation VARCHAR, source VARCHAR, params JSON, created_at TIMESTAMP);
+    CREATE TABLE IF NOT EXISTS profile_vader (message_id VARCHAR PRIMARY KEY, compound DOUBLE);
+    CREATE TABLE IF NOT EXISTS survey_scales (
+        inventory VARCHAR, scale VARCHAR, n_items INTEGER, max_missing INTEGER,
+        n_scored BIGINT, mean DOUBLE, sd DOUBLE, n_complete BIGINT,
+        alpha DOUBLE, alpha_lo DOUBLE, alpha_hi DOUBLE,
+        omega DOUBLE, omega_lo DOUBLE, omega_hi DOUBLE,
+        n_boot INTEGER, seed INTEGER, created_at TIMESTAMP);
+    CREATE TABLE IF NOT EXISTS survey_flags (
+        user_id VARCHAR, inventory VARCHAR, n_answered INTEGER, n_missing INTEGER,
+        longstring INTEGER, even_odd DOUBLE, flag_longstring BOOLEAN,
+        flag_even_odd BOOLEAN, careless BOOLEAN);
+    CREATE TABLE IF NOT EXISTS predictions (
+        user_id VARCHAR NOT NULL, model VARCHAR NOT NULL, outcome VARCHAR NOT NULL,
+        value DOUBLE, lo DOUBLE, hi DOUBLE, words BIGINT, model_hash VARCHAR, fit VARCHAR);
+    CREATE TABLE IF NOT EXISTS study_runs (run_id INTEGER, created_at TIMESTAMP, params VARCHAR,
+        n_users BIGINT);
+    CREATE TABLE IF NOT EXISTS study_comparisons (run_id INTEGER, "by" VARCHAR, score VARCHAR,
+        group_a VARCHAR, group_b VARCHAR, effect VARCHAR, estimate DOUBLE, ci_lo DOUBLE,
+        ci_hi DOUBLE, p DOUBLE, q DOUBLE);
+    CREATE TABLE IF NOT EXISTS dla_runs (
+        run_id INTEGER PRIMARY KEY, created_at TIMESTAMP, outcomes VARCHAR[], feature_sets VARCHAR,
+        level VARCHAR, params JSON, summary JSON);
+    CREATE TABLE IF NOT EXISTS dla_results (
+        run_id INTEGER, level VARCHAR, feature_sets VARCHAR, outcome VARCHAR, feature VARCHAR,
+        feature_set VARCHAR, coef DOUBLE, ci_lo DOUBLE, ci_hi DOUBLE, p DOUBLE,
+        p_corrected DOUBLE, n BIGINT, odds_ratio DOUBLE, r DOUBLE, label VARCHAR);
+    CREATE TABLE IF NOT EXISTS privacy_budget (release_id INTEGER, run_id INTEGER,
+        created_at TIMESTAMP, epsilon DOUBLE, mechanism VARCHAR, what VARCHAR);
+    CREATE TABLE IF NOT EXISTS released_sets (set_id VARCHAR PRIMARY KEY, n_users BIGINT);
+    CREATE TABLE IF NOT EXISTS released_set_members (set_id VARCHAR, user_id VARCHAR);
+    CREATE TABLE IF NOT EXISTS study_releases (run_id INTEGER, "by" VARCHAR, grp VARCHAR,
+        period VARCHAR, score VARCHAR, kind VARCHAR, set_id VARCHAR);
+    CREATE TABLE IF NOT EXISTS embedding_caches (
+        table_name VARCHAR PRIMARY KEY, model VARCHAR, runtime VARCHAR, max_windows INTEGER,
+        dim INTEGER, created_at TIMESTAMP);
+    INSERT OR IGNORE INTO embedding_caches
+        SELECT table_name, split_part(table_name, '$', 2), split_part(table_name, '$', 3),
+            TRY_CAST(NULLIF(replace(split_part(table_name, '$', 5), 'max', ''), '') AS INTEGER),
+            NULL, NULL
+        FROM information_schema.tables
+        WHERE table_schema = 'main' AND table_type = 'BASE TABLE' AND table_name LIKE 'emb$%';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
