@@ -155,7 +155,7 @@ def prepare_study(lexicon_db: Path, embeddings: tuple[str, ...] = (EMB, FULL_EMB
     Big Five lexicon, style and the ``embeddings`` (the full MiniLM takes ~40 min once);
     built once, then reused. Returns path, timings."""
     from psyprofile.features.embeddings import extract_embeddings
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.io.base import ColumnMap
     from psyprofile.io.ingest import ingest
     from psyprofile.store.outcomes import load_outcomes
@@ -171,9 +171,11 @@ def prepare_study(lexicon_db: Path, embeddings: tuple[str, ...] = (EMB, FULL_EMB
     ws = Workspace.open(path)
     t0 = time.perf_counter()
     # the 2- and 3grams first: lexica with multi-word terms (PERMA, the Big Five) match them
-    extract_features(ws, level="user", ngrams=(1, 2, 3), min_users_pct=P_OCC, pmi=PMI, progress=False)
-    extract_features(ws, level="user", ngrams=(1,), lexica=(f"{lexicon_db}:{TOPICS}", *LEXICA, PRIOR),
-                     style=True, chars=CHAR_LENGTHS, min_users_pct=P_OCC, progress=False)
+    extract_features(ws, FeatureOptions(level="user", ngrams=(1, 2, 3), min_users_pct=P_OCC,
+                                        pmi=PMI), progress=False)
+    lexica = (f"{lexicon_db}:{TOPICS}", *LEXICA, PRIOR)
+    extract_features(ws, FeatureOptions(level="user", ngrams=(1,), lexica=lexica, style=True,
+                                        chars=CHAR_LENGTHS, min_users_pct=P_OCC), progress=False)
     info["extract_seconds_this_run"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
     for model in embeddings:

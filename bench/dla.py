@@ -41,7 +41,7 @@ TOP = 20
 def psyprofile_study(lexicon_db: Path) -> tuple[Path, dict[str, Any]]:
     """The blog study with 1grams, their 5% occurrence filter and fb2000_cp topics (built once;
     the topics from the same DLATK lexicon table DLATK uses). Returns its path and timings."""
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.io.base import ColumnMap
     from psyprofile.io.ingest import ingest
     from psyprofile.store.outcomes import load_outcomes
@@ -59,8 +59,9 @@ def psyprofile_study(lexicon_db: Path) -> tuple[Path, dict[str, Any]]:
         load_outcomes(ws, BLOGS / "users.csv", columns=OUTCOMES)
     ws = Workspace.open(path)
     t0 = time.perf_counter()
-    extract_features(ws, level="user", ngrams=(1,), lexica=(f"{lexicon_db}:fb2000_cp",),
-                     min_users_pct=P_OCC, progress=False)
+    extract_features(ws, FeatureOptions(level="user", ngrams=(1,), lexica=(f"{lexicon_db}:fb2000_cp",
+                                                                           ), min_users_pct=P_OCC),
+                     progress=False)
     info["extract_seconds_this_run"] = time.perf_counter() - t0  # ~0 when cached
     return path, info
 

@@ -91,10 +91,11 @@ def _with_workers(report: dict, cpu0: float) -> dict:
 
 def run_extract(study: str, kwargs: dict) -> dict:
     cpu0 = _tree_cpu()
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.store.workspace import Workspace
 
-    return _with_workers(extract_features(Workspace.open(study), progress=False, **kwargs), cpu0)
+    return _with_workers(extract_features(Workspace.open(study), FeatureOptions(**kwargs),
+                                          progress=False), cpu0)
 
 
 def run_lexicon(study: str, lexicon: str) -> dict:

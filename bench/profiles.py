@@ -182,9 +182,9 @@ def embedders(n_users: int, k: int = 16) -> dict:
     rng = np.random.default_rng(1)
     all_users = sorted(blog_messages()["user_id"].unique().tolist())
     ws, _ = make_study(WORK / "sample", rng.choice(all_users, n_users, replace=False).tolist())
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
 
-    extract_features(ws, level="message", ngrams=(1,), progress=False)
+    extract_features(ws, FeatureOptions(level="message", ngrams=(1,)), progress=False)
     with ws.connect() as con:
         msgs = load_messages(con)
     keep = msgs.user_words() >= 500

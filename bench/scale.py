@@ -43,7 +43,7 @@ SAMPLE_SECONDS = 0.2
 def run_one(spec: dict) -> dict:
     """One (size, engine) run in this process: ingest then 1gram features on a new study."""
     from psyprofile.engine import get_engine
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.io.ingest import ingest
     from psyprofile.store.db import one
     from psyprofile.store.workspace import Workspace
@@ -59,7 +59,7 @@ def run_one(spec: dict) -> dict:
         out["ingest_seconds"] = round(time.perf_counter() - t0, 2)
         out["rows_stored"] = rep.rows_stored
         t0 = time.perf_counter()
-        feats = extract_features(ws, ngrams=(1,), engine=engine, progress=False)
+        feats = extract_features(ws, FeatureOptions(ngrams=(1,)), engine=engine, progress=False)
         out["features_seconds"] = round(time.perf_counter() - t0, 2)
     with ws.connect(read_only=True) as con:
         n, total, norm = one(con, 'SELECT count(*), sum(value), sum(group_norm) FROM "feat$1gram$user"')

@@ -54,7 +54,7 @@ def _bundled() -> Path:
 def build_study(work: Path) -> Path:
     """The blog study with 1grams and their occurrence-filtered copy (built once)."""
     from psyprofile.datasets.blogs import blog_corpus
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.io.base import ColumnMap
     from psyprofile.io.ingest import ingest
     from psyprofile.store.outcomes import load_outcomes
@@ -68,7 +68,7 @@ def build_study(work: Path) -> Path:
                columns=ColumnMap(id="message_id", user="user_id", time="created_time", text="message"))
         load_outcomes(ws, users, columns=["age", "gender"])
     ws = Workspace.open(study)
-    extract_features(ws, ngrams=(1,), min_users_pct=P_OCC, min_words=MIN_WORDS)
+    extract_features(ws, FeatureOptions(ngrams=(1,), min_users_pct=P_OCC, min_words=MIN_WORDS))
     return study
 
 

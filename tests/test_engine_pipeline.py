@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from test_engine import KillOnce, cluster, dask_engine  # noqa: F401  (session fixtures)
 
-from psyprofile.features.extract import extract_features
+from psyprofile.features.extract import FeatureOptions, extract_features
 from psyprofile.io.ingest import ingest
 from psyprofile.models.persist import load_model, save_model
 from psyprofile.models.predict import predict
@@ -63,11 +63,10 @@ def studies(tmp_path_factory, dask_engine):  # noqa: F811
         "local": ingest(local, [posts], chunk_rows=200, progress=False),
         "dask": ingest(dask_ws, [posts], chunk_rows=200, progress=False, engine=killer),
     }
+    opts = FeatureOptions(ngrams=(1,), lexica=[str(MOOD)], chars=(2, 3))
     feats = {
-        "local": extract_features(local, ngrams=(1,), lexica=[str(MOOD)], chars=(2, 3),
-                                  progress=False, workers=0, chunk_chars=10_000),
-        "dask": extract_features(dask_ws, ngrams=(1,), lexica=[str(MOOD)], chars=(2, 3),
-                                 progress=False, engine=killer, chunk_chars=10_000),
+        "local": extract_features(local, opts, progress=False, workers=0, chunk_chars=10_000),
+        "dask": extract_features(dask_ws, opts, progress=False, engine=killer, chunk_chars=10_000),
     }
     for ws in (local, dask_ws):
         load_outcomes(ws, ages)
@@ -158,16 +157,18 @@ def test_predictions_after_a_killed_worker(studies, model):
 def test_study_groups_equal_the_local_engine(tmp_path, dask_engine, kill):  # noqa: F811
     from test_study import add_users
 
-    from psyprofile.analysis.groups import run_study
+    from psyprofile.analysis.groups import StudyOptions, run_study
 
     ws = Workspace.create(tmp_path / "study")
     add_users(ws, tmp_path, {"north": 12, "south": 15, "east": 3, "west": 11},
               shift={"south": 1.5})
     engine = KillOnce(dask_engine, tmp_path / "scratch", at=1) if kill else dask_engine
-    local = run_study(ws, ["region"], period="month", scores=("big5", "age"), min_users=3, allow_smaller_groups=True,
-                      n_boot=200, progress=False)
-    dist = run_study(ws, ["region"], period="month", scores=("big5", "age"), min_users=3, allow_smaller_groups=True,
-                     n_boot=200, progress=False, engine=engine)
+    local = run_study(ws, StudyOptions(by=["region"], period="month", scores=("big5", "age"),
+                                       min_users=3, allow_smaller_groups=True, n_boot=200),
+                      progress=False)
+    dist = run_study(ws, StudyOptions(by=["region"], period="month", scores=("big5", "age"),
+                                      min_users=3, allow_smaller_groups=True, n_boot=200),
+                     progress=False, engine=engine)
     assert dist.run_id == local.run_id + 1 and getattr(engine, "kills", 1) == 1
     for what in ("study_groups", "study_comparisons"):
         sql = f"SELECT * EXCLUDE (run_id) FROM {what} WHERE run_id = ? ORDER BY ALL"

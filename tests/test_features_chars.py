@@ -12,7 +12,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from psyprofile.cli.main import cli
 from psyprofile.errors import PsyprofileError
 from psyprofile.features.chars import char_table, parse_lengths, set_name
-from psyprofile.features.extract import extract_features
+from psyprofile.features.extract import FeatureOptions, extract_features
 from psyprofile.io.base import ColumnMap
 from psyprofile.io.ingest import ingest
 from psyprofile.store.workspace import Workspace
@@ -109,10 +109,12 @@ def test_features_command_writes_the_set_and_its_occurrence_filter(ws):
     assert full[" hi"] == 1.0 and full["the"] == 1.0 and kind == "chars"
     # used by 2 of 3 users (>= round(0.5 * 3) = 2): the lowercase "hi" grams; " H" only by u1
     assert {" h", "hi", "i ", " hi", "hi "} <= kept and " H" not in kept and "ok" not in kept
-    again = extract_features(ws, ngrams=(), chars=(2, 3), min_words=0, progress=False)
+    again = extract_features(ws, FeatureOptions(ngrams=(), chars=(2, 3), min_words=0),
+                             progress=False)
     assert "skipped" in again["sets"][set_name(2, 3)]
     # PMI filters word sequences only: the 2grams get a PMI copy, the character set none
-    rep = extract_features(ws, ngrams=(2,), chars=(2, 3), min_words=0, pmi=3.0, progress=False)
+    rep = extract_features(ws, FeatureOptions(ngrams=(2,), chars=(2, 3), min_words=0, pmi=3.0),
+                           progress=False)
     assert "2gram_pmi3" in rep["sets"] and not any(k.startswith("char2to3_pmi") for k in rep["sets"])
 
 

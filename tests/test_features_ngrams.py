@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from psyprofile.cli.main import cli
 from psyprofile.errors import PsyprofileError
-from psyprofile.features.extract import extract_features
+from psyprofile.features.extract import FeatureOptions, extract_features
 from psyprofile.features.occurrence import occurrence_filter, pmi_filter
 from psyprofile.features.store import read_matrix
 from psyprofile.io.base import ColumnMap
@@ -68,7 +68,7 @@ def flat(table: dict) -> dict:
 
 
 def test_user_ngrams_match_hand_counts(ws, uid):
-    rep = extract_features(ws, ngrams=(1, 2, 3), progress=False)
+    rep = extract_features(ws, FeatureOptions(ngrams=(1, 2, 3)), progress=False)
     u1, u2, u3 = uid["u1"], uid["u2"], uid["u3"]
     one = {u1: {"the": 2, "cat": 2, "sat": 1, "ran": 1},
            u2: {"a": 2, "cat": 1, "!": 1, "dog": 1, "?": 1}, u3: {"hello": 1}}
@@ -97,8 +97,8 @@ def test_user_ngrams_match_hand_counts(ws, uid):
 
 
 def test_message_level_sums_to_user_level(ws):
-    extract_features(ws, level="message", ngrams=(1, 2), progress=False)
-    extract_features(ws, level="user", ngrams=(1, 2), progress=False)
+    extract_features(ws, FeatureOptions(level="message", ngrams=(1, 2)), progress=False)
+    extract_features(ws, FeatureOptions(level="user", ngrams=(1, 2)), progress=False)
     with ws.connect() as con:
         owner = dict(con.execute("SELECT message_id, user_id FROM messages").fetchall())
     for name in ("1gram", "2gram"):
@@ -113,18 +113,18 @@ def test_message_level_sums_to_user_level(ws):
 
 
 def test_group_column_level_skips_and_counts_missing_values(ws):
-    rep = extract_features(ws, level="region", ngrams=(1,), progress=False)
+    rep = extract_features(ws, FeatureOptions(level="region", ngrams=(1,)), progress=False)
     north = {"the": 1, "cat": 2, "sat": 1, "a": 2, "!": 1, "dog": 1, "?": 1}
     south = {"the": 1, "cat": 1, "ran": 1}
     assert flat(rows(ws, "1gram", "region")) == pytest.approx(flat(expected({"north": north, "south": south})))
     assert rep["messages_without_group"] == 1
     assert any("1 messages without a region value skipped" in n for n in rep["notes"])
     with pytest.raises(PsyprofileError, match="level 'country' is not a group column"):
-        extract_features(ws, level="country", progress=False)
+        extract_features(ws, FeatureOptions(level="country"), progress=False)
 
 
 def test_min_words_excludes_and_reports(ws, uid):
-    rep = extract_features(ws, ngrams=(1,), min_words=2, progress=False)
+    rep = extract_features(ws, FeatureOptions(ngrams=(1,), min_words=2), progress=False)
     assert rep["excluded_min_words"] == 1
     assert {g for g, _ in rows(ws, "1gram")} == {uid["u1"], uid["u2"]}
     with ws.connect() as con:  # group_words still describes every group
@@ -132,7 +132,7 @@ def test_min_words_excludes_and_reports(ws, uid):
 
 
 def test_occurrence_filter_keeps_hand_expected_features(ws, uid):
-    extract_features(ws, ngrams=(1,), progress=False)
+    extract_features(ws, FeatureOptions(ngrams=(1,)), progress=False)
     with ws.connect() as con:
         # groups with >= 2 words: u1, u2; threshold round(0.75 * 2) = 2 -> only 'cat' (both)
         res = occurrence_filter(con, "1gram", "user", 0.75, 2)
@@ -145,7 +145,7 @@ def test_occurrence_filter_keeps_hand_expected_features(ws, uid):
 
 
 def test_pmi_filter_hand_computed(ws):
-    extract_features(ws, ngrams=(1, 2, 3), progress=False)
+    extract_features(ws, FeatureOptions(ngrams=(1, 2, 3)), progress=False)
     # corpus 1gram counts: the 2, cat 3, sat 1, ran 1, a 2, ! 1, dog 1, ? 1, hello 1; N = 13
     n = 13
     pmi = {
@@ -167,7 +167,7 @@ def test_pmi_filter_hand_computed(ws):
 
 
 def test_read_matrix_gives_dense_counts(ws, uid):
-    extract_features(ws, ngrams=(1,), progress=False)
+    extract_features(ws, FeatureOptions(ngrams=(1,)), progress=False)
     with ws.connect() as con:
         m = read_matrix(con, "1gram", "user", groups=[uid["u1"], uid["u2"], uid["u3"]], column="value")
     assert m.features == sorted(["!", "?", "a", "cat", "dog", "hello", "ran", "sat", "the"])
@@ -179,7 +179,7 @@ def test_read_matrix_gives_dense_counts(ws, uid):
 
 
 def test_read_matrix_keeps_only_asked_groups_and_features_in_their_order(ws, uid):
-    extract_features(ws, ngrams=(1,), progress=False)
+    extract_features(ws, FeatureOptions(ngrams=(1,)), progress=False)
     with ws.connect() as con:
         m = read_matrix(con, "1gram", "user", groups=[uid["u2"], "nobody", uid["u1"]],
                         column="value", features=["the", "absent", "cat", "!"])
@@ -297,7 +297,7 @@ def test_mentions_are_one_token_in_features_and_handles_stay_only_in_messages(tm
            "m1,u1,2020-01-01 01:00:00,thanks @Alice_Smith and @bob99 for today,\n"
            "m2,u2,2020-01-02 01:00:00,@alice_smith see you,\n")
     ws = make_study(tmp_path, csv)
-    extract_features(ws, ngrams=(1, 2), chars=(3, 4), progress=False, workers=0)
+    extract_features(ws, FeatureOptions(ngrams=(1, 2), chars=(3, 4)), progress=False, workers=0)
     handles = ("alice", "bob99")
     with ws.connect() as con:
         feats = [f for (f,) in con.execute(
@@ -310,7 +310,7 @@ def test_mentions_are_one_token_in_features_and_handles_stay_only_in_messages(tm
 
 
 def test_export_features_writes_the_long_table(ws, tmp_path):
-    extract_features(ws, ngrams=(1,), progress=False)
+    extract_features(ws, FeatureOptions(ngrams=(1,)), progress=False)
     out = tmp_path / "1gram.csv"
     res = CliRunner().invoke(cli, ["export", str(ws.path), "features", "--set", "1gram",
                                    "--out", str(out)])

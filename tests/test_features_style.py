@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from psyprofile.features.extract import extract_features
+from psyprofile.features.extract import FeatureOptions, extract_features
 from psyprofile.features.style import STYLE_FEATURES, style_table
 from psyprofile.io.base import ColumnMap
 from psyprofile.io.ingest import ingest
@@ -77,7 +77,7 @@ def test_style_through_extract_features(tmp_path):
     ws = Workspace.create(tmp_path / "s")
     ingest(ws, [src], fmt="csv", columns=ColumnMap(text="text", user="user", time="time", id="id"),
            progress=False)
-    rep = extract_features(ws, ngrams=(), style=True, progress=False)
+    rep = extract_features(ws, FeatureOptions(ngrams=(), style=True), progress=False)
     assert rep["sets"]["style"]["groups"] == 2
     with ws.connect() as con:
         got = dict(con.execute(

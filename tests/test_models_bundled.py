@@ -45,7 +45,7 @@ REPEATS = {"office": 20, "student": 20, "parent": 20, "brief": 1}
 
 
 def _blog_study(root: Path) -> Workspace:
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.io.base import ColumnMap
     from psyprofile.io.ingest import ingest
 
@@ -57,7 +57,7 @@ def _blog_study(root: Path) -> Workspace:
     ws = Workspace.create(root / "study")
     ingest(ws, [csv], fmt="csv", progress=False,
            columns=ColumnMap(text="message", user="user_id", time="created_time", id="message_id"))
-    extract_features(ws, ngrams=(1,), progress=False)
+    extract_features(ws, FeatureOptions(ngrams=(1,)), progress=False)
     return ws
 
 

@@ -83,10 +83,10 @@ def test_features_lexicon_matches_1_to_3grams(tmp_path):
     ws = make_study(tmp_path / "s", tmp_path / "posts.csv")
     # matching on 2grams/3grams needs those tables: without them the lexicon step refuses...
     from psyprofile.errors import PsyprofileError
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.features.lexicon import extract_lexicon
 
-    extract_features(ws, ngrams=(1,), progress=False)
+    extract_features(ws, FeatureOptions(ngrams=(1,)), progress=False)
     with pytest.raises(PsyprofileError, match="has 2-word terms"):
         extract_lexicon(ws, read_lexicon_file(BIGFIVE), source_set="1gram", progress=False)
     # ...and `features --lexicon` counts them in its own pass, without the 1to3gram union

@@ -16,7 +16,7 @@ from markupsafe import escape as html_escape
 
 from psyprofile.analysis.dla import run_dla
 from psyprofile.cli.main import cli
-from psyprofile.features.extract import extract_features
+from psyprofile.features.extract import FeatureOptions, extract_features
 from psyprofile.io.base import ColumnMap
 from psyprofile.io.ingest import ingest
 from psyprofile.report.charts import group_bars
@@ -63,7 +63,7 @@ def study(tmp_path_factory):
     ingest(ws, [posts], columns=ColumnMap(id="id", user="user", time="time", text="text"),
            progress=False)
     load_outcomes(ws, users)
-    extract_features(ws, ngrams=(1,), min_words=0, progress=False)
+    extract_features(ws, FeatureOptions(ngrams=(1,), min_words=0), progress=False)
     run_dla(ws, ["age"], ["1gram"], min_words=0, progress=False)
     shutil.copytree(FIXTURES / "age_fixture", ws.path / "models" / "age_fixture")
     with ws.connect() as con:

@@ -13,6 +13,7 @@ from statsmodels.stats.multitest import multipletests
 
 from psyprofile.analysis import compare
 from psyprofile.analysis.groups import (
+    StudyOptions,
     bootstrap_stats,
     group_seed,
     read_study,
@@ -103,7 +104,7 @@ def test_means_medians_and_counts_match_hand_figures(study):
                     "VALUES (1, 'ghost', 'big5', 'extraversion', 9)")
         con.execute("INSERT INTO profile_run_users (run_id, user_id, words, status) "
                     "VALUES (1, 'ghost', 600, 'scored')")
-    res = run_study(ws, ["region"], scores=["big5"], progress=False)
+    res = run_study(ws, StudyOptions(by=["region"], scores=["big5"]), progress=False)
     assert res.results["excluded"] == {"no_region": 1}
     for grp in ("north", "south"):
         t = truth[truth["region"] == grp]
@@ -119,7 +120,8 @@ def test_means_medians_and_counts_match_hand_figures(study):
 
 def test_bootstrap_ci_matches_numpy_with_the_group_seed(study):
     ws, truth = study
-    res = run_study(ws, ["region"], scores=["extraversion"], seed=5, n_boot=500, progress=False)
+    res = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], seed=5, n_boot=500),
+                    progress=False)
     # the stored users' order: sorted pseudonymous ids (the profile table's order)
     t = truth[truth["region"] == "north"].sort_values("user_id")
     x = t["extraversion"].to_numpy()
@@ -129,9 +131,11 @@ def test_bootstrap_ci_matches_numpy_with_the_group_seed(study):
     lo, hi = np.percentile(means, [2.5, 97.5])
     r = _row(res, "north", "extraversion")
     assert (r["ci_lo"], r["ci_hi"]) == (round_value(lo), round_value(hi))
-    again = run_study(ws, ["region"], scores=["extraversion"], seed=5, n_boot=500, progress=False)
+    again = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], seed=5, n_boot=500),
+                      progress=False)
     assert _row(again, "north", "extraversion")["ci_lo"] == r["ci_lo"]
-    other = run_study(ws, ["region"], scores=["extraversion"], seed=6, n_boot=500, progress=False)
+    other = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], seed=6, n_boot=500),
+                      progress=False)
     assert _row(other, "north", "extraversion")["ci_lo"] != r["ci_lo"]
 
 
@@ -147,7 +151,8 @@ def test_bootstrap_stats_weighted_and_median_rules():
 
 def test_weight_by_posts_and_weights_file(study, tmp_path):
     ws, truth = study
-    res = run_study(ws, ["region"], scores=["extraversion"], weight_by="posts", progress=False)
+    res = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], weight_by="posts"),
+                    progress=False)
     t = truth[truth["region"] == "south"]
     expect = np.average(t["extraversion"], weights=t["posts"])
     assert _row(res, "south", "extraversion")["mean"] == round_value(expect)
@@ -156,7 +161,8 @@ def test_weight_by_posts_and_weights_file(study, tmp_path):
     raw_w = {u: 1 + k % 4 for k, u in enumerate(truth["raw"])}
     pd.DataFrame({"user_id": list(raw_w), "weight": list(raw_w.values())}).to_csv(wfile,
                                                                                  index=False)
-    res = run_study(ws, ["region"], scores=["extraversion"], weights=wfile, progress=False)
+    res = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], weights=wfile),
+                    progress=False)
     expect = np.average(t["extraversion"], weights=t["raw"].map(raw_w))
     assert _row(res, "south", "extraversion")["mean"] == round_value(expect)
     assert res.results["ess"] == pytest.approx(
@@ -165,13 +171,14 @@ def test_weight_by_posts_and_weights_file(study, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("user_id,weight\nnorth0,1\nnorth1,zero\n")
     with pytest.raises(InputError, match=r"bad.csv, row 3: weight 'zero'"):
-        run_study(ws, ["region"], scores=["extraversion"], weights=bad, progress=False)
+        run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], weights=bad),
+                  progress=False)
 
 
 def test_comparisons_against_hand_computation_and_statsmodels(tmp_path):
     ws = Workspace.create(tmp_path / "s")
     truth = add_users(ws, tmp_path, {"a": 12, "b": 14, "c": 13}, shift={"b": 1.0, "c": -0.5})
-    res = run_study(ws, ["region"], scores=["big5"], progress=False)
+    res = run_study(ws, StudyOptions(by=["region"], scores=["big5"]), progress=False)
     c = res.comparisons
     a = truth.loc[truth["region"] == "a", "extraversion"].to_numpy()
     b = truth.loc[truth["region"] == "b", "extraversion"].to_numpy()
@@ -220,8 +227,9 @@ def test_engine_map_gives_the_same_numbers(study):
             Recorder.calls += 1
             return map(fn, items)
 
-    local = run_study(ws, ["region"], scores=["big5"], seed=3, progress=False)
-    via = run_study(ws, ["region"], scores=["big5"], seed=3, engine=Recorder(), progress=False)
+    local = run_study(ws, StudyOptions(by=["region"], scores=["big5"], seed=3), progress=False)
+    via = run_study(ws, StudyOptions(by=["region"], scores=["big5"], seed=3), engine=Recorder(),
+                    progress=False)
     assert Recorder.calls == 1
     cols = ["mean", "median", "ci_lo", "ci_hi"]
     pd.testing.assert_frame_equal(local.groups[cols], via.groups[cols])
@@ -230,14 +238,14 @@ def test_engine_map_gives_the_same_numbers(study):
 def test_clear_errors(tmp_path, study):
     empty = Workspace.create(tmp_path / "empty")
     with pytest.raises(PsyprofileError, match=r"no user profiles yet; run `psyprofile profile"):
-        run_study(empty, ["region"], progress=False)
+        run_study(empty, StudyOptions(by=["region"]), progress=False)
     ws, _ = study
     with pytest.raises(InputError, match=r"--by: no column regio\. Message group columns: "
                                          r"region; outcome columns: none\."):
-        run_study(ws, ["regio"], progress=False)
+        run_study(ws, StudyOptions(by=["regio"]), progress=False)
     with pytest.raises(InputError, match=r"--scores: big6 not in the profiles\. Families: age, "
                                          r"big5, gender"):
-        run_study(ws, ["region"], scores=["big6"], progress=False)
+        run_study(ws, StudyOptions(by=["region"], scores=["big6"]), progress=False)
     with pytest.raises(PsyprofileError, match="no study run 99; runs: none"):
         read_study(ws, 99)
 
@@ -301,8 +309,8 @@ def test_period_scores_follow_each_users_own_posts_of_the_period(tmp_path):
     assert mine[("2024-02", "anger")] == pytest.approx(2 / 9)
     assert ps.skipped == 1  # quiet's February has 1 word
 
-    res = run_study(ws, ["region"], period="month", scores=["joy", "anger"],
-                    min_period_words=3, progress=False)
+    res = run_study(ws, StudyOptions(by=["region"], period="month", scores=["joy", "anger"],
+                                     min_period_words=3), progress=False)
     jan, feb = _row(res, "north", "joy", "2024-01"), _row(res, "north", "joy", "2024-02")
     assert (jan["mean"], feb["mean"]) == (round_value(2 / 8), 0)
     # the whole-history score of every north user is the same in both months

@@ -12,7 +12,7 @@ from test_study import JOY, add_users, profiled_study
 
 from psyprofile.analysis import dp, raking, suppress
 from psyprofile.analysis.dp import BudgetPlan
-from psyprofile.analysis.groups import run_study
+from psyprofile.analysis.groups import StudyOptions, run_study
 from psyprofile.analysis.suppress import Ledger, complement_suppression, round_value
 from psyprofile.errors import InputError
 from psyprofile.store.db import quote_ident, scalar, table_exists
@@ -38,7 +38,8 @@ def _released(res, score="extraversion", period=None):
 
 def test_small_group_and_its_complement_are_suppressed_with_no_numbers(study, tmp_path):
     ws, truth = study
-    res = run_study(ws, ["region"], scores=["big5"], period="month", progress=False)
+    res = run_study(ws, StudyOptions(by=["region"], scores=["big5"], period="month"),
+                    progress=False)
     rel, g = _released(res)
     # east has 3 users; west (11) is withheld too, else total - north - south - west = east
     assert rel == {"north": True, "south": True, "east": False, "west": False}
@@ -70,13 +71,15 @@ def test_two_releases_that_differ_by_a_few_users_reveal_nothing(study, tmp_path)
     truth["gender"] = ["f", "m"] * 20 + ["f"]
     truth[["raw", "gender"]].rename(columns={"raw": "user_id"}).to_csv(gender, index=False)
     load_outcomes(ws, gender)
-    first = run_study(ws, ["region", "gender"], scores=["extraversion"], progress=False)
+    first = run_study(ws, StudyOptions(by=["region", "gender"], scores=["extraversion"]),
+                      progress=False)
     rel1, g1 = _released(first)
     assert rel1 == {"north": True, "south": True, "east": False, "west": False,
                     "f": True, "m": True}
     # three new users join north (without a gender outcome); the study is released again
     new = add_users(ws, tmp_path, {"north": 3}, tag="new", seed=9)
-    second = run_study(ws, ["region", "gender"], scores=["extraversion"], progress=False)
+    second = run_study(ws, StudyOptions(by=["region", "gender"], scores=["extraversion"]),
+                       progress=False)
     rel2, g2 = _released(second)
     mean2 = g2.set_index("grp")["mean"]
     # north differs from the released north by 3 users: withheld, so north2 - north1 is unknown
@@ -99,14 +102,15 @@ def test_two_releases_that_differ_by_a_few_users_reveal_nothing(study, tmp_path)
 def test_a_fully_released_partition_whose_total_moved_by_a_few_users_is_withheld(tmp_path):
     ws = Workspace.create(tmp_path / "s")
     truth = add_users(ws, tmp_path, {"a": 15, "b": 20})
-    first = run_study(ws, ["region"], scores=["extraversion"], progress=False)
+    first = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"]), progress=False)
     assert not first.groups["suppressed"].any()  # the total of 35 users is now derivable
     late = add_users(ws, tmp_path, {"b": 2}, tag="late", seed=4)
     raw = pd.concat([truth, late])["raw"]
     gender = tmp_path / "g.csv"
     pd.DataFrame({"user_id": raw, "gender": ["f", "m"] * 18 + ["f"]}).to_csv(gender, index=False)
     load_outcomes(ws, gender)
-    second = run_study(ws, ["region", "gender"], scores=["extraversion"], progress=False)
+    second = run_study(ws, StudyOptions(by=["region", "gender"], scores=["extraversion"]),
+                       progress=False)
     rel, _ = _released(second)
     # b moved by 2 users; a did not
     assert rel["a"] and not rel["b"]
@@ -169,8 +173,10 @@ def test_poststratified_study_uses_known_gender_and_estimated_age(study, tmp_pat
     labels = ["F", "M", "F"] * 13 + ["M", "F"]
     pd.DataFrame({"user_id": truth["raw"], "gender": labels}).to_csv(gender, index=False)
     load_outcomes(ws, gender)
-    res = run_study(ws, ["region"], scores=["extraversion"], poststratify=FIXTURES / "census.csv",
-                    strata=["age_bin", "gender"], progress=False)
+    res = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"],
+                                     poststratify=FIXTURES / "census.csv", strata=["age_bin",
+                                                                                   "gender"]),
+                    progress=False)
     r = res.results
     assert r["strata_known"] == {"age_bin": 0, "gender": 41}
     assert r["strata_estimated"] == {"age_bin": 41, "gender": 0}
@@ -192,9 +198,9 @@ def test_poststratified_study_uses_known_gender_and_estimated_age(study, tmp_pat
 
 def test_dp_release_states_its_noise_and_its_budget(study):
     ws, _ = study
-    kw = dict(scores=["extraversion", "age"], dp_epsilon=1.0, dp_bounds={"big5": (1, 5)},
-              progress=False)
-    a = run_study(ws, ["region"], **kw)
+    opts = StudyOptions(by=["region"], scores=["extraversion", "age"], dp_epsilon=1.0,
+                        dp_bounds={"big5": (1, 5)})
+    a = run_study(ws, opts, progress=False)
     rel = a.groups[~a.groups["suppressed"]]
     assert rel["dp"].all() and rel[["median", "n_posts"]].isna().all().all()
     assert a.groups[a.groups["suppressed"]][NUMBERS].isna().all().all()
@@ -211,7 +217,7 @@ def test_dp_release_states_its_noise_and_its_budget(study):
         stored = con.execute("SELECT noise_scale, n_noise_scale FROM study_groups "
                              "WHERE dp AND NOT suppressed").fetchall()
     assert stored and all(v is not None and v > 0 for row in stored for v in row)
-    b = run_study(ws, ["region"], **kw)  # OpenDP noise is not seeded: a new draw
+    b = run_study(ws, opts, progress=False)  # OpenDP noise is not seeded: a new draw
     assert not np.allclose(b.groups["mean"].dropna(), a.groups["mean"].dropna())
     budget = b.budget
     assert budget["release_id"].nunique() == 2
@@ -237,8 +243,8 @@ def test_infinite_or_missing_dp_bounds_are_refused(study):
     ws, _ = study
     for b in ((-np.inf, np.inf), (0, np.inf), (np.nan, 1)):
         with pytest.raises(InputError, match=r"DP bounds for 'extraversion' must be finite"):
-            run_study(ws, ["region"], scores=["extraversion"], dp_epsilon=1.0,
-                      dp_bounds={"big5": b}, progress=False)
+            run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], dp_epsilon=1.0,
+                                       dp_bounds={"big5": b}), progress=False)
     from click.testing import CliRunner
 
     from psyprofile.cli.main import cli
@@ -258,10 +264,10 @@ def test_dp_split_and_bounds_errors(study):
     ws, _ = study
     with pytest.raises(InputError, match=r"state them for extraversion, neuroticism with "
                                          r"--dp-bounds NAME=LO:HI"):
-        run_study(ws, ["region"], scores=["big5"], dp_epsilon=1.0, progress=False)
+        run_study(ws, StudyOptions(by=["region"], scores=["big5"], dp_epsilon=1.0), progress=False)
     with pytest.raises(InputError, match="--dp-epsilon releases equally weighted means only"):
-        run_study(ws, ["region"], scores=["age"], dp_epsilon=1.0, weight_by="posts",
-                  progress=False)
+        run_study(ws, StudyOptions(by=["region"], scores=["age"], dp_epsilon=1.0, weight_by="posts"),
+                   progress=False)
 
 
 def test_cli_reports_ess_and_privacy_budget(study, tmp_path):
@@ -334,8 +340,8 @@ def test_two_releases_a_b_then_a_b_plus_one(tmp_path, audit):
     c1 = ["a"] * 10 + ["b"] * 10 + ["c"] * 11
     c2 = ["big"] * 21 + ["rest"] * 10
     ws, truth = _columns_study(tmp_path, 31, {"c1": c1, "c2": c2})
-    r1 = run_study(ws, ["c1"], scores=["extraversion"], progress=False)
-    r2 = run_study(ws, ["c2"], scores=["extraversion"], progress=False)
+    r1 = run_study(ws, StudyOptions(by=["c1"], scores=["extraversion"]), progress=False)
+    r2 = run_study(ws, StudyOptions(by=["c2"], scores=["extraversion"]), progress=False)
     x = truth["extraversion"].iloc[20]
     derived = 21 * _mean(r2, "big") - 10 * _mean(r1, "a") - 10 * _mean(r1, "b")
     if audit:
@@ -353,9 +359,9 @@ def test_three_releases_each_harmless_in_pairs(tmp_path, audit):
     c2 = np.where((idx >= 10) & (idx < 20), "b", "not_b").tolist()
     c3 = np.where(idx <= 20, "big", "rest").tolist()
     ws, truth = _columns_study(tmp_path, n, {"c1": c1, "c2": c2, "c3": c3})
-    r1 = run_study(ws, ["c1"], scores=["extraversion"], progress=False)
-    r2 = run_study(ws, ["c2"], scores=["extraversion"], progress=False)
-    r3 = run_study(ws, ["c3"], scores=["extraversion"], progress=False)
+    r1 = run_study(ws, StudyOptions(by=["c1"], scores=["extraversion"]), progress=False)
+    r2 = run_study(ws, StudyOptions(by=["c2"], scores=["extraversion"]), progress=False)
+    r3 = run_study(ws, StudyOptions(by=["c3"], scores=["extraversion"]), progress=False)
     assert not r1.groups["suppressed"].any() and not r2.groups["suppressed"].any()
     derived = 21 * _mean(r3, "big") - 10 * _mean(r1, "a") - 10 * _mean(r2, "b")
     if audit:
@@ -370,7 +376,8 @@ def test_nested_groups_city_within_region(tmp_path, audit):
     city = ["c1"] * 10 + ["c2"] * 12 + [None, None] + ["c4"] * 21
     region = ["R1"] * 24 + ["R2"] * 21
     ws, truth = _columns_study(tmp_path, n, {"city": city, "region2": region})
-    res = run_study(ws, ["city", "region2"], scores=["extraversion"], progress=False)
+    res = run_study(ws, StudyOptions(by=["city", "region2"], scores=["extraversion"]),
+                    progress=False)
     derived = (24 * _mean(res, "R1") - 10 * _mean(res, "c1") - 12 * _mean(res, "c2")) / 2
     if audit:
         assert np.isnan(derived)
@@ -387,9 +394,9 @@ def test_nested_groups_whose_difference_a_third_column_splits(tmp_path, audit):
     region = ["R1"] * 24 + ["R2"] * 21
     gender = (["f", "m"] * 23)[:n]
     ws, truth = _columns_study(tmp_path, n, {"city": city, "region2": region, "sex": gender})
-    run_study(ws, ["sex"], scores=["extraversion"], progress=False)
-    r_city = run_study(ws, ["city"], scores=["extraversion"], progress=False)
-    r_reg = run_study(ws, ["region2"], scores=["extraversion"], progress=False)
+    run_study(ws, StudyOptions(by=["sex"], scores=["extraversion"]), progress=False)
+    r_city = run_study(ws, StudyOptions(by=["city"], scores=["extraversion"]), progress=False)
+    r_reg = run_study(ws, StudyOptions(by=["region2"], scores=["extraversion"]), progress=False)
     derived = (24 * _mean(r_reg, "R1") - 10 * _mean(r_city, "c1")
                - 12 * _mean(r_city, "c2")) / 2
     if audit:
@@ -417,9 +424,9 @@ def test_period_release_against_whole_history_releases(tmp_path, audit):
     pd.DataFrame({"user_id": raw, "c1": c1, "c2": "big"}).to_csv(tmp_path / "c.csv",
                                                                   index=False)
     load_outcomes(ws, tmp_path / "c.csv")
-    kw = dict(scores=["joy"], min_period_words=3, progress=False)
-    r1 = run_study(ws, ["c1"], **kw)
-    r2 = run_study(ws, ["c2"], period="month", **kw)
+    kw = dict(scores=["joy"], min_period_words=3)
+    r1 = run_study(ws, StudyOptions(by=["c1"], **kw), progress=False)
+    r2 = run_study(ws, StudyOptions(by=["c2"], period="month", **kw), progress=False)
     jan = _mean(r2, "big", "joy", "2024-01")
     derived = 21 * jan - 10 * _mean(r1, "a", "joy") - 10 * _mean(r1, "b", "joy")
     if audit:
@@ -437,8 +444,8 @@ def test_weighted_group_counts_by_its_effective_size(study, tmp_path):
     wfile = tmp_path / "w.csv"
     pd.DataFrame({"user_id": truth["raw"], "weight": w}).to_csv(wfile, index=False)
     for ratio in (1e15, 10.0):  # untrimmed, and trimmed to a ratio of 10
-        res = run_study(ws, ["region"], scores=["extraversion"], weights=wfile,
-                        max_weight_ratio=ratio, progress=False)
+        res = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], weights=wfile,
+                                         max_weight_ratio=ratio), progress=False)
         rel, g = _released(res)
         north = g.set_index("grp").loc["north"]
         assert not rel["north"] and np.isnan(north["mean"]) and np.isnan(north["median"])
@@ -454,14 +461,16 @@ def test_min_users_is_a_floor_unless_overridden_and_recorded(study):
     ws, _ = study
     with pytest.raises(InputError, match=r"--min-users 2 is below the study's min_group_size "
                                          r"10 .* --allow-smaller-groups"):
-        run_study(ws, ["region"], scores=["extraversion"], min_users=2, progress=False)
+        run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], min_users=2),
+                  progress=False)
     r = CliRunner().invoke(cli, ["study", str(ws.path), "--by", "region", "--scores",
                                  "extraversion", "--min-users", "3", "--allow-smaller-groups",
                                  "--quiet"])
     assert r.exit_code == 0, r.output
     assert ("OVERRIDE: --allow-smaller-groups lowered the minimum group size from the "
             "study's 10 to 3") in r.output
-    res = run_study(ws, ["region"], scores=["extraversion"], min_users=12, progress=False)
+    res = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], min_users=12),
+                    progress=False)
     assert res.params["allow_smaller_groups"] is False and res.params["min_users"] == 12
     with ws.connect() as con:
         params = [json.loads(p) for (p,) in con.execute(
@@ -483,8 +492,8 @@ def test_a_failed_out_records_nothing(study, tmp_path):
     # a write that fails after the numbers are computed (a folder where the file should be)
     (tmp_path / "taken.csv").mkdir()
     with pytest.raises(InputError, match=r"taken.csv: cannot write --out"):
-        run_study(ws, ["region"], scores=["age"], dp_epsilon=1.0, out=tmp_path / "taken.csv",
-                  progress=False)
+        run_study(ws, StudyOptions(by=["region"], scores=["age"], dp_epsilon=1.0),
+                  out=tmp_path / "taken.csv", progress=False)
     with ws.connect() as con:
         for table in ("study_runs", "study_releases", "released_sets", "privacy_budget"):
             assert not table_exists(con, table) or not scalar(

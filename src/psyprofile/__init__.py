@@ -8,7 +8,7 @@ functions. A study is a folder (:class:`Workspace`); every step reads it and wri
 
     ws = pp.Workspace.create("mystudy")                       # or pp.Workspace.open(...)
     pp.ingest(ws, ["posts.csv"], columns=pp.ColumnMap(text="body", user="author"))
-    pp.extract_features(ws, ngrams=(1,), progress=False)
+    pp.extract_features(ws, pp.FeatureOptions(ngrams=(1,)), progress=False)
     profiles = pp.profile_study(ws)                           # per-user scores + evidence
 
 The names are loaded on first use, so ``import psyprofile`` is quick and pulls in none of
@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "ColumnMap": "psyprofile.io.base",
     "ingest": "psyprofile.io.ingest",
     "load_outcomes": "psyprofile.store.outcomes",
+    "FeatureOptions": "psyprofile.features.extract",
     "extract_features": "psyprofile.features.extract",
     "TrainOptions": "psyprofile.models.train",
     "train": "psyprofile.models.train",
@@ -43,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "score_survey": "psyprofile.survey.run",
     "validity_report": "psyprofile.analysis.validity",
     "run_dla": "psyprofile.analysis.dla",
+    "StudyOptions": "psyprofile.analysis.groups",
     "run_study": "psyprofile.analysis.groups",
     "read_study": "psyprofile.analysis.groups",
     "write_report": "psyprofile.report.html",
@@ -57,6 +59,7 @@ __all__ = [
     "ColumnMap",
     "ingest",
     "load_outcomes",
+    "FeatureOptions",
     "extract_features",
     "TrainOptions",
     "train",
@@ -69,6 +72,7 @@ __all__ = [
     "score_survey",
     "validity_report",
     "run_dla",
+    "StudyOptions",
     "run_study",
     "read_study",
     "write_report",
@@ -76,10 +80,10 @@ __all__ = [
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily below
     from psyprofile.analysis.dla import run_dla
-    from psyprofile.analysis.groups import read_study, run_study
+    from psyprofile.analysis.groups import StudyOptions, read_study, run_study
     from psyprofile.analysis.validity import validity_report
     from psyprofile.errors import InputError, PsyprofileError, WorkspaceError
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.io.base import ColumnMap
     from psyprofile.io.ingest import ingest
     from psyprofile.models.persist import load_model, save_model

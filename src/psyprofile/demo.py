@@ -156,9 +156,10 @@ DEMO_SCORES = ("big5", "wellbeing", "emotions", "age")
 
 def _study(ws, progress: bool) -> Any:
     """Run the demo's group study and print what was released and the strongest differences."""
-    from psyprofile.analysis.groups import run_study
+    from psyprofile.analysis.groups import StudyOptions, run_study
 
-    res = run_study(ws, list(DEMO_GROUPS), period="month", scores=DEMO_SCORES, progress=progress)
+    res = run_study(ws, StudyOptions(by=list(DEMO_GROUPS), period="month", scores=DEMO_SCORES),
+                    progress=progress)
     g, c = res.groups, res.comparisons
     whole = g[g["period"].isna()]
     k = res.params["min_users"]
@@ -182,16 +183,17 @@ DEMO_LEXICA = ("nrc_emot", "dd_permaV3", "fb2000_cp")
 
 
 def _features(ws, progress: bool, min_words: int | None) -> dict[str, Any]:
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.lexica.registry import LexiconUnavailable
 
     try:
-        res = extract_features(ws, ngrams=(1,), lexica=DEMO_LEXICA, min_users_pct=0.05,
-                               min_words=min_words, progress=progress)
+        res = extract_features(ws, FeatureOptions(ngrams=(1,), lexica=DEMO_LEXICA,
+                                                  min_users_pct=0.05, min_words=min_words),
+                               progress=progress)
     except LexiconUnavailable as exc:
         print(f"lexica unavailable ({exc}); continuing with 1grams only")
-        res = extract_features(ws, ngrams=(1,), min_users_pct=0.05, min_words=min_words,
-                               progress=progress)
+        res = extract_features(ws, FeatureOptions(ngrams=(1,), min_users_pct=0.05,
+                                                  min_words=min_words), progress=progress)
     for name, s in res["sets"].items():
         if "features" in s:
             print(f"  {name:<16} {s['features']:>7,} features  {s['groups']:>6,} users  {s['rows']:>10,} rows")

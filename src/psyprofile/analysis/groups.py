@@ -55,19 +55,6 @@ MAX_WEIGHT_RATIO = 10.0
 COMPARISON_COLUMNS = ["by", "score", "group_a", "group_b", "effect", "estimate", "ci_lo",
                       "ci_hi", "p", "q"]
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS study_runs (run_id INTEGER, created_at TIMESTAMP, params VARCHAR,
-    n_users BIGINT);
-CREATE TABLE IF NOT EXISTS study_groups (run_id INTEGER, "by" VARCHAR, grp VARCHAR,
-    period VARCHAR, family VARCHAR, score VARCHAR, n_users BIGINT, n_posts BIGINT, mean DOUBLE,
-    median DOUBLE, ci_lo DOUBLE, ci_hi DOUBLE, suppressed BOOLEAN, dp BOOLEAN,
-    noise_scale DOUBLE, n_noise_scale DOUBLE);
-CREATE TABLE IF NOT EXISTS study_comparisons (run_id INTEGER, "by" VARCHAR, score VARCHAR,
-    group_a VARCHAR, group_b VARCHAR, effect VARCHAR, estimate DOUBLE, ci_lo DOUBLE,
-    ci_hi DOUBLE, p DOUBLE, q DOUBLE);
-"""
-
-
 @dataclass
 class StudyResult:
     """One stored study run: its options, group rows and comparisons, and the DP budget."""
@@ -245,29 +232,9 @@ def check_out_path(out: str | Path | None) -> Path | None:
 
 # ---------------------------------------------------------------- the study
 
-def run_study(
-    ws: Workspace,
-    by: list[str],
-    *,
-    period: str | None = None,
-    scores: Sequence[str] = ("big5", "wellbeing", "emotions", "age"),
-    min_users: int | None = None,
-    allow_smaller_groups: bool = False,
-    min_period_words: int | None = None,
-    weight_by: str = "users",
-    weights: str | Path | None = None,
-    max_weight_ratio: float = MAX_WEIGHT_RATIO,
-    poststratify: str | Path | None = None,
-    strata: list[str] | None = None,
-    dp_epsilon: float | None = None,
-    dp_bounds: dict[str, tuple[float, float]] | None = None,
-    seed: int = 0,
-    n_boot: int = 1000,
-    out: str | Path | None = None,
-    engine: Any = None,
-    progress: bool = True,
-) -> StudyResult:
-    """Group means/medians with bootstrap CIs of profile scores, stored as a new study run.
+@dataclass(frozen=True)
+class StudyOptions:
+    """What a group study computes; the options of ``psyprofile study`` map one to one.
 
     ``by``: group columns (message group columns or outcome columns), each analysed on its
     own; ``period``: 'day', 'week' or 'month' adds per-period rows (trends: users scored on
@@ -275,13 +242,58 @@ def run_study(
     study config) besides the whole-history rows (period NULL); ``scores``: families or
     dimension names; ``min_users``: suppression threshold (default and floor: the
     workspace's ``min_group_size``; lower only with ``allow_smaller_groups``, recorded);
-    ``weights``: CSV user_id,weight (raw ids), trimmed to ``max_weight_ratio``;
-    ``poststratify``/``strata``: margins CSV and the strata raked to; ``dp_epsilon``: total
-    ε of a differentially private release, with ``dp_bounds`` {dimension or family: (lo,
-    hi)}, finite; ``out``: a .csv/.parquet written before the run is recorded (if it cannot
-    be written, nothing is recorded); ``engine``: an engine with ``map(fn, items, desc=)``
-    (contract C3) for the bootstraps.
+    ``weight_by``: 'users' (equal) or 'posts'; ``weights``: CSV user_id,weight (raw ids),
+    trimmed to ``max_weight_ratio``; ``poststratify``/``strata``: margins CSV and the strata
+    raked to; ``dp_epsilon``: total ε of a differentially private release, with
+    ``dp_bounds`` {dimension or family: (lo, hi)}, finite; ``seed`` and ``n_boot``: the
+    bootstrap's seed and resamples per group.
     """
+
+    by: tuple[str, ...]
+    period: str | None = None
+    scores: tuple[str, ...] = ("big5", "wellbeing", "emotions", "age")
+    min_users: int | None = None
+    allow_smaller_groups: bool = False
+    min_period_words: int | None = None
+    weight_by: str = "users"
+    weights: str | Path | None = None
+    max_weight_ratio: float = MAX_WEIGHT_RATIO
+    poststratify: str | Path | None = None
+    strata: tuple[str, ...] = ()
+    dp_epsilon: float | None = None
+    dp_bounds: dict[str, tuple[float, float]] | None = None
+    seed: int = 0
+    n_boot: int = 1000
+
+    def __post_init__(self) -> None:
+        # a bare string is one column, not its letters; lists become tuples (compare by value)
+        for name in ("by", "scores", "strata"):
+            value = getattr(self, name) or ()
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+
+
+def run_study(
+    ws: Workspace,
+    options: StudyOptions,
+    *,
+    out: str | Path | None = None,
+    engine: Any = None,
+    progress: bool = True,
+) -> StudyResult:
+    """Group means/medians with bootstrap CIs of profile scores (:class:`StudyOptions`),
+    stored as a new study run.
+
+    ``out``: a .csv/.parquet written before the run is recorded (if it cannot be written,
+    nothing is recorded); ``engine``: an engine with ``map(fn, items, desc=)`` (contract C3)
+    for the bootstraps.
+    """
+    o = options
+    by, period, scores, min_users = list(o.by), o.period, o.scores, o.min_users
+    allow_smaller_groups, min_period_words, weight_by = (o.allow_smaller_groups,
+                                                         o.min_period_words, o.weight_by)
+    weights, max_weight_ratio, poststratify = o.weights, o.max_weight_ratio, o.poststratify
+    strata, dp_epsilon, dp_bounds = list(o.strata) or None, o.dp_epsilon, o.dp_bounds
+    seed, n_boot = o.seed, o.n_boot
     if not by:
         raise InputError("--by: name at least one group column.")
     if period is not None and period not in PERIOD_FORMATS:
@@ -308,7 +320,6 @@ def run_study(
 
     results: dict[str, Any] = {"excluded": {}}
     with ws.connect() as con:
-        con.execute(_DDL)
         profile = _profiles(con, ws.path)
         group_cols = {r[0] for r in con.execute("SELECT name FROM group_columns").fetchall()}
         outcomes = outcome_columns(con)
@@ -601,7 +612,6 @@ def _store(con: duckdb.DuckDBPyConnection, params: dict, n_users: int | None,
 def read_study(ws: Workspace, run_id: int | None = None) -> StudyResult:
     """A stored study run (the latest when ``run_id`` is None)."""
     with ws.connect() as con:
-        con.execute(_DDL)
         if run_id is None:
             run_id = scalar(con, "SELECT max(run_id) FROM study_runs")
             if run_id is None:

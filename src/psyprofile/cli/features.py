@@ -54,7 +54,7 @@ def features(study: Path, level: str, ngrams: str | None, lexica: tuple[str, ...
     Without a feature option, extracts 1grams. Each set is stored as feat$<set>$<level>.
     """
     from psyprofile.features.chars import parse_lengths
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.store.workspace import Workspace
 
     ns = _ngram_lengths(ngrams)
@@ -63,13 +63,12 @@ def features(study: Path, level: str, ngrams: str | None, lexica: tuple[str, ...
         ns = (1,)
     if min_words is not None and min_words < 0:
         raise PsyprofileError(f"--min-words must be 0 or more (got {min_words}).")
+    options = FeatureOptions(level=level, ngrams=ns, lexica=(*lexica, *topics),
+                             embeddings=embeddings, style=style, min_users_pct=min_users_pct,
+                             min_words=min_words, pmi=pmi, chars=char_lengths)
     with engine.open() as eng:
-        report = extract_features(
-            Workspace.open(study), level=level, ngrams=ns, lexica=(*lexica, *topics),
-            embeddings=embeddings, style=style, min_users_pct=min_users_pct,
-            min_words=min_words, pmi=pmi, progress=not quiet, engine=eng,
-            chunk_chars=partition_chars, chars=char_lengths,
-        )
+        report = extract_features(Workspace.open(study), options, progress=not quiet, engine=eng,
+                                  chunk_chars=partition_chars)
     if "messages" in report:
         click.echo(f"{report['messages']:,} messages in {report['groups']:,} {level} groups")
     for name, r in report["sets"].items():

@@ -90,19 +90,21 @@ def study(study: Path, by: tuple[str, ...], period: str | None, min_period_words
     comparisons report Cohen's d / eta squared with CIs and Benjamini-Hochberg q-values.
     Needs `psyprofile profile STUDY` first. --out is written before the run is recorded.
     """
-    from psyprofile.analysis.groups import check_out_path, run_study
+    from psyprofile.analysis.groups import StudyOptions, check_out_path, run_study
     from psyprofile.store.workspace import Workspace
 
     check_out_path(out)
     ws = Workspace.open(study)
     with engine.open() as eng:
-        res = run_study(ws, list(by), period=period, scores=_csv(scores), min_users=min_users,
-                        allow_smaller_groups=allow_smaller_groups,
-                        min_period_words=min_period_words, weight_by=weight_by,
-                        weights=weights, max_weight_ratio=max_weight_ratio,
-                        poststratify=poststratify, strata=_csv(strata) or None,
-                        dp_epsilon=dp_epsilon, dp_bounds=_bounds(dp_bounds), seed=seed,
-                        n_boot=n_boot, out=out, engine=eng, progress=not quiet)
+        res = run_study(ws, StudyOptions(by=list(by), period=period, scores=_csv(scores),
+                                         min_users=min_users,
+                                         allow_smaller_groups=allow_smaller_groups,
+                                         min_period_words=min_period_words, weight_by=weight_by,
+                                         weights=weights, max_weight_ratio=max_weight_ratio,
+                                         poststratify=poststratify, strata=_csv(strata) or None,
+                                         dp_epsilon=dp_epsilon, dp_bounds=_bounds(dp_bounds),
+                                         seed=seed, n_boot=n_boot), out=out, engine=eng,
+                        progress=not quiet)
     click.echo(render(res, top))
     if out:
         click.echo(f"wrote {len(res.groups):,} rows to {out}")

@@ -18,6 +18,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,34 +256,51 @@ def _stamped(con: duckdb.DuckDBPyConnection, name: str, level: str, request: dic
     return (feature_set_params(con, name, level) or {}).get("request") == request
 
 
+@dataclass(frozen=True)
+class FeatureOptions:
+    """What to extract; the options of ``psyprofile features`` map one to one.
+
+    ``level``: ``'user'``, ``'message'`` or a group column; ``ngrams``: n-gram lengths
+    (several also give their union, e.g. ``1to3gram``); ``lexica``: lexicon or topic names or
+    file paths (each needs the 1gram set, which is added if missing); ``embeddings``: a model
+    name; ``style``: the style measures; ``chars``: (low, high) lengths of character n-grams,
+    one set (see :mod:`psyprofile.features.chars`); ``min_users_pct`` (a share, 0.05 = 5%):
+    also write occurrence-filtered copies of the n-gram and character n-gram sets; ``pmi``:
+    also write PMI-filtered copies of the sets with 2grams or longer; ``min_words``: leave
+    groups with fewer words out of the n-gram, character and style tables (and use it as the
+    occurrence filter's word threshold instead of ``ws.config['min_words']``).
+    """
+
+    level: str = "user"
+    ngrams: tuple[int, ...] = (1,)
+    lexica: tuple[str, ...] = ()
+    embeddings: str | None = None
+    style: bool = False
+    min_users_pct: float | None = None
+    min_words: int | None = None  # None: the study's ``min_words`` for the occurrence filter
+    pmi: float | None = None
+    chars: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        # lists given by callers become tuples, so options compare and hash by value
+        object.__setattr__(self, "ngrams", tuple(self.ngrams))
+        object.__setattr__(self, "lexica", tuple(self.lexica))
+        if self.chars is not None:
+            object.__setattr__(self, "chars", tuple(self.chars))
+
+
 def extract_features(
     ws: Workspace,
-    level: str = "user",
-    ngrams: Sequence[int] = (1,),
-    lexica: Sequence[str] = (),
-    embeddings: str | None = None,
-    style: bool = False,
-    min_users_pct: float | None = None,
-    min_words: int | None = None,
-    pmi: float | None = None,
+    options: FeatureOptions | None = None,
+    *,
     progress: bool = True,
     workers: int | None = None,
     engine: Engine | None = None,
     chunk_chars: int = CHUNK_CHARS,
-    chars: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Extract the asked feature sets of ``ws`` at ``level`` (``'user'``, ``'message'`` or a
-    group column), skipping those already up to date.
+    """Extract the feature sets ``options`` asks for (default :class:`FeatureOptions`: user
+    1grams), skipping those already up to date.
 
-    ``ngrams``: n-gram lengths (several also give their union, e.g. ``1to3gram``); ``lexica``:
-    lexicon or topic names or file paths (each needs the 1gram set, which is added if
-    missing); ``embeddings``: a model name; ``style``: the style measures; ``chars``: (low,
-    high) lengths of character n-grams, one set (see :mod:`psyprofile.features.chars`);
-    ``min_users_pct`` (a share, 0.05 = 5%): also write occurrence-filtered copies of the n-gram
-    and character n-gram sets; ``pmi``: also write PMI-filtered copies of the sets with 2grams
-    or longer; ``min_words``: leave groups with fewer words out of the n-gram, character and
-    style tables (and use it as the occurrence filter's word threshold instead of
-    ``ws.config['min_words']``).
     The tokenizing pass runs in partitions of about ``chunk_chars`` characters on ``engine``
     (a :mod:`psyprofile.engine` engine; default a local pool of ``workers`` processes); every
     engine gives the same tables.
@@ -290,6 +308,9 @@ def extract_features(
     Returns ``{'level', 'sets': {name: {'features', 'groups', 'rows', 'seconds'} or
     {'skipped': note}}, 'notes': [...], 'groups', 'messages', ...}``.
     """
+    o = options or FeatureOptions()
+    level, ngrams, lexica, embeddings, style = o.level, o.ngrams, o.lexica, o.embeddings, o.style
+    min_users_pct, min_words, pmi, chars = o.min_users_pct, o.min_words, o.pmi, o.chars
     ns = tuple(sorted(set(ngrams)))
     lengths = ch.checked_lengths(chars) if chars else None
     char_set = ch.set_name(*lengths) if lengths else None

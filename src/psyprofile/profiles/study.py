@@ -122,15 +122,15 @@ def lexicon_meta(ws: Workspace | None, spec: ProfileSpec) -> list[tuple[Any, dic
 def prepare(ws: Workspace, spec: ProfileSpec, progress: bool = True) -> Prepared:
     """Extract what is missing (message-level 1–3grams and lexica, VADER, embeddings) and
     build the sources of ``spec`` over the study's messages."""
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
 
     with ws.connect() as con:
         if not con.execute("SELECT 1 FROM messages LIMIT 1").fetchall():
             raise PsyprofileError(f"{ws.path}: the study holds no posts; ingest some with "
                                   "`psyprofile ingest STUDY FILE`.")
     meta = lexicon_meta(ws, spec)
-    extract_features(ws, level="message", ngrams=(1,), lexica=[s.ref for s in spec.lexica],
-                     progress=progress)
+    extract_features(ws, FeatureOptions(level="message", ngrams=(1,),
+                                        lexica=[s.ref for s in spec.lexica]), progress=progress)
     with ws.connect() as con:
         msgs = load_messages(con)
         sources: list[Source] = [LexiconScores.from_study(con, msgs, s, lex, icpt)
@@ -268,7 +268,7 @@ def model_dimension(saved) -> str:
 def _model_rows(ws: Workspace, ref: str, min_words: int, keep_users: set[str]) -> pd.DataFrame:
     """Scores of a saved Big Five model (``psyprofile train``) applied with ``models.predict``;
     its feature sets are extracted first when they are 1grams or lexica the study lacks."""
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.features.store import list_feature_sets
     from psyprofile.lexica.registry import BUNDLED
     from psyprofile.models.persist import load_model
@@ -281,7 +281,8 @@ def _model_rows(ws: Workspace, ref: str, min_words: int, keep_users: set[str]) -
     need = [s["name"] for s in saved.spec["feature_sets"] if s["name"] not in have]
     lexica = [s for s in need if s in BUNDLED]
     if "1gram" in need or lexica:
-        extract_features(ws, level="user", ngrams=(1,), lexica=lexica, progress=False)
+        extract_features(ws, FeatureOptions(level="user", ngrams=(1,), lexica=lexica),
+                         progress=False)
     predict(ws, saved, min_words=min_words)
     with ws.connect() as con:
         # by name and content: another model saved under the same name has its own rows

@@ -17,13 +17,21 @@ Embedders (``ProfileSpec.embedder``):
 * ``minilm``: the full model (its default runtime, int8 ONNX where onnxruntime is
   installed) on the first 254-wordpiece window of up to ``ProfileSpec.max_messages``
   messages per user, spread evenly over the user's messages, cached in the table that
-  ``extract_embeddings(..., max_windows=1)`` uses for the same runtime (``cache_table``).
+  ``extract_embeddings(..., max_windows=1)`` uses for the same runtime (``cache_table``);
+* ``e5-multilingual``: multilingual-e5-small (:mod:`psyprofile.features.multilingual`) on
+  every window of the same sample of messages, cached in the table ``features --embeddings
+  e5-multilingual`` fills. Items and posts are both embedded as e5 ``"query: "`` texts: the
+  model card asks for ``query:`` on both sides of a symmetric comparison, and a post and a
+  questionnaire item are both self-description. The items stay English; the posts may be in
+  any of the embedder's languages (its vectors put translations close together).
 
-Both embedders come from :func:`~psyprofile.features.embeddings.shared_embedder`, so a
-process builds each once.
+:data:`EMBEDDING` says which messages each embedder covers. All embedders come from
+:func:`~psyprofile.features.embeddings.shared_embedder`, so a process builds each once.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -32,8 +40,24 @@ from psyprofile.profiles.sources import Messages, Source, _sum_by
 from psyprofile.profiles.spec import BIG5_UNIT_ZEROSHOT, TRAITS, Dimension, ProfileSpec
 from psyprofile.store.db import quote_ident
 
-DIM = 384
+DIM = 384  # every zero-shot embedder's vector length
 WINDOW = 254  # wordpieces per MiniLM window: its 256 less [CLS] and [SEP] (features.embeddings)
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """Which of a user's messages a zero-shot embedder covers: a sample of up to
+    ``ProfileSpec.max_messages`` per user (``sample``) or all, and of each message the first
+    ``max_windows`` windows or (None) all of it."""
+
+    sample: bool
+    max_windows: int | None
+
+
+#: zero-shot embedder (:data:`psyprofile.profiles.spec.EMBEDDERS`) -> what it embeds
+EMBEDDING = {"minilm-static": Embedding(sample=False, max_windows=None),
+             "minilm": Embedding(sample=True, max_windows=1),
+             "e5-multilingual": Embedding(sample=True, max_windows=None)}
 
 
 def item_directions(embedder, inventories: tuple[str, ...]) -> tuple[np.ndarray, dict[str, int]]:
@@ -93,8 +117,9 @@ def embedded_words(words: np.ndarray, n_windows: np.ndarray, n_tokens: np.ndarra
     return np.maximum(words * share, 1.0)
 
 
-def _embed_full_sample(con, msgs: Messages, k: int, progress: bool) -> str:
-    """Embed (first window only) the sampled messages missing from the full model's cache."""
+def _embed_sample(con, msgs: Messages, embedder: str, k: int, progress: bool) -> str:
+    """Embed the sampled messages missing from ``embedder``'s cache (as much of each as
+    :data:`EMBEDDING` says); returns the cache table."""
     from psyprofile.features.embeddings import (
         cache_table,
         create_cache,
@@ -102,8 +127,9 @@ def _embed_full_sample(con, msgs: Messages, k: int, progress: bool) -> str:
         shared_embedder,
     )
 
-    emb = shared_embedder("minilm", max_windows=1)
-    table = cache_table(emb, 1)
+    max_windows = EMBEDDING[embedder].max_windows
+    emb = shared_embedder(embedder, max_windows=max_windows)
+    table = cache_table(emb, max_windows)
     create_cache(con, table, emb.dim)
     want = pa.table({"message_id": msgs.ids[sampled_messages(msgs, k)].tolist()})
     con.register("_want", want)
@@ -113,7 +139,7 @@ def _embed_full_sample(con, msgs: Messages, k: int, progress: bool) -> str:
                            ).fetchall()
     finally:
         con.unregister("_want")
-    embed_missing(con, emb, table, todo, progress, desc=f"embed minilm sample ({emb.runtime})")
+    embed_missing(con, emb, table, todo, progress, desc=f"embed {embedder} sample ({emb.runtime})")
     return table
 
 
@@ -121,16 +147,18 @@ def embed_messages(ws, msgs: Messages, spec: ProfileSpec, progress: bool) -> tup
     """Message vectors and their word weights for ``spec.embedder`` (see the module docstring)."""
     from psyprofile.features.embeddings import cache_table, shared_embedder
 
-    if spec.embedder == "minilm-static":
-        from psyprofile.features.extract import extract_features
+    plan = EMBEDDING[spec.embedder]
+    if not plan.sample:  # minilm-static: all text, through the feature step's cache
+        from psyprofile.features.extract import FeatureOptions, extract_features
 
-        extract_features(ws, level="user", ngrams=(), embeddings="minilm-static", progress=progress)
+        extract_features(ws, FeatureOptions(level="user", ngrams=(), embeddings="minilm-static"),
+                         progress=progress)
         with ws.connect() as con:
             return _read_cache(con, cache_table(shared_embedder("minilm-static")), msgs,
                                capped=False)
     with ws.connect() as con:
-        table = _embed_full_sample(con, msgs, spec.max_messages, progress)
-        V, w = _read_cache(con, table, msgs, capped=True)
+        table = _embed_sample(con, msgs, spec.embedder, spec.max_messages, progress)
+        V, w = _read_cache(con, table, msgs, capped=plan.max_windows is not None)
     keep = np.zeros(len(msgs.ids), dtype=bool)
     keep[sampled_messages(msgs, spec.max_messages)] = True
     w[~keep] = 0.0  # cached messages outside the sample (an earlier, larger k) do not count
