@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from psyprofile.cli.quiet_option import quiet_option
+
 
 @click.command()
 @click.argument("study_dir", required=False, default="psyprofile-demo",
@@ -14,7 +16,7 @@ import click
               help="Delete STUDY_DIR first if it holds a psyprofile study (never any other folder).")
 @click.option("--min-words", type=int, default=None,
               help="Users with fewer words are left out of filters and analyses (default 500).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.pass_context
 def demo(ctx: click.Context, study_dir: Path, force: bool, min_words: int | None, quiet: bool) -> None:
     """Build a demo study in STUDY_DIR (default ./psyprofile-demo) from the blog corpus

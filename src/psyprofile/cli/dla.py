@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from psyprofile.cli.quiet_option import quiet_option
+
 
 def _csv(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
@@ -38,7 +40,7 @@ def _csv(value: str | None) -> list[str]:
 @click.option("--labels", "labels", multiple=True,
               help="Value labels of an outcome, e.g. gender=0:male,1:female (repeatable); kept in "
                    "the study, and the directions of a two-valued outcome are named by them.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def dla(study: Path, outcomes: tuple[str, ...], features: str, controls: str | None,
         min_users_pct: float | None, fdr: str, alpha: float, level: str, min_words: int | None,
         out: Path | None, clouds_dir: Path | None, top: int, labels: tuple[str, ...],

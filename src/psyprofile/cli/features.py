@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from psyprofile.cli.engine_options import EngineChoice, engine_options
+from psyprofile.cli.quiet_option import quiet_option
 from psyprofile.errors import PsyprofileError
 
 
@@ -43,7 +44,7 @@ def _ngram_lengths(text: str | None) -> tuple[int, ...]:
 @click.option("--partition-chars", type=click.IntRange(min=10_000), default=1_000_000,
               show_default=True,
               help="Characters of text per partition: a worker's memory grows with it.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @engine_options
 def features(study: Path, level: str, ngrams: str | None, lexica: tuple[str, ...],
              topics: tuple[str, ...], embeddings: str | None, style: bool, chars: str | None,

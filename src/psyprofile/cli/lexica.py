@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from psyprofile.cli.quiet_option import quiet_option
+
 _study_opt = click.option("--study", type=click.Path(file_okay=False, path_type=Path),
                           help="Also show the lexica stored in this study.")
 
@@ -107,7 +109,7 @@ def topics() -> None:
 @click.option("--min-users", type=int,
               help="Keep words used by at least this many users (default: the study's min_group_size).")
 @click.option("--stopwords", default=50, show_default=True, help="Drop this many most frequent tokens.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def train_cmd(study: Path, k: int, name: str | None, seed: int, max_iter: int, min_df: int,
               min_users: int | None, stopwords: int, quiet: bool) -> None:
     """Fit K LDA topics on STUDY's messages; store them as a weighted lexicon (p(topic|word)).

@@ -10,6 +10,8 @@ import click
 
 from psyprofile import __version__
 from psyprofile.cli.engine_options import engine_options
+from psyprofile.cli.quiet_option import quiet_option
+from psyprofile.cli.study_open import open_study
 from psyprofile.errors import PsyprofileError
 
 
@@ -29,10 +31,12 @@ study_arg = click.argument("study", type=click.Path(file_okay=False, path_type=P
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="psyprofile")
-def cli() -> None:
+@quiet_option
+def cli(quiet: bool) -> None:
     """Psychological profiles from social-media language, and group findings from them.
 
     Start with `psyprofile demo`, or `psyprofile init STUDY` then `psyprofile ingest`.
+    `psyprofile --quiet CMD` is CMD without progress bars.
     """
 
 
@@ -77,7 +81,7 @@ def init(study: Path, name: str | None) -> None:
 @click.option("--max-chars", default=200_000, show_default=True, help="Skip (and count) posts longer than this.")
 @click.option("--partition-rows", type=click.IntRange(min=1), default=50_000, show_default=True,
               help="Posts per partition (and per committed batch): a worker's memory grows with it.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @engine_options
 def ingest(study: Path, files: tuple[Path, ...], fmt: str, text_col, user_col, time_col, id_col,
            group_cols, donor_id, source_labels, language, public_only, keep_raw_ids, max_chars,
@@ -94,23 +98,13 @@ def ingest(study: Path, files: tuple[Path, ...], fmt: str, text_col, user_col, t
     cols = ColumnMap(text=text_col, user=user_col, time=time_col, id=id_col, groups=tuple(group_cols))
     check_options(list(files), fmt, cols, language, keep_raw_ids, max_chars, partition_rows,
                   donor_id, list(source_labels))
-    ws = _open(study)
+    ws = open_study(study)
     with engine.open() as eng:
         report = run(ws, list(files), fmt=fmt, columns=cols, language=language,
                      keep_raw_ids=keep_raw_ids, max_chars=max_chars, chunk_rows=partition_rows,
                      progress=not quiet, engine=eng, donor_id=donor_id,
                      source_labels=source_labels, public_only=public_only)
     click.echo(report.summary())
-
-
-def _open(study: Path):
-    """The study, with what opening it had to say (runs rolled back, key mode) on stderr."""
-    from psyprofile.store.workspace import Workspace
-
-    ws = Workspace.open(study)
-    for notice in ws.notices:
-        click.secho(f"note: {notice}", fg="yellow", err=True)
-    return ws
 
 
 @cli.command()
@@ -120,7 +114,7 @@ def info(study: Path, as_json: bool) -> None:
     """Show what STUDY holds: posts, users, languages, dates, groups, what was skipped."""
     from psyprofile.store.summary import workspace_summary
 
-    s = workspace_summary(_open(study))
+    s = workspace_summary(open_study(study, read_only=True))
     if as_json:
         click.echo(json.dumps(s, indent=2, default=str))
         return
@@ -158,7 +152,7 @@ def export(study: Path, what: str, out: Path, feature_set: str | None, level: st
     """
     from psyprofile.store import export as ex
 
-    ws = _open(study)
+    ws = open_study(study, read_only=True)
     if what == "features":
         if not feature_set:
             raise click.UsageError("give the feature set to export with --set NAME (e.g. --set 1gram).")
@@ -178,10 +172,9 @@ def export(study: Path, what: str, out: Path, feature_set: str | None, level: st
 def outcomes(study: Path, file: Path, user_col: str, columns: str | None) -> None:
     """Load per-user outcomes (age, survey scores, occupation, ...) from a CSV/TSV/Parquet FILE."""
     from psyprofile.store.outcomes import load_outcomes
-    from psyprofile.store.workspace import Workspace
 
     cols = [c.strip() for c in columns.split(",")] if columns else None
-    click.echo(load_outcomes(Workspace.open(study), file, user_col=user_col, columns=cols).summary())
+    click.echo(load_outcomes(open_study(study), file, user_col=user_col, columns=cols).summary())
 
 
 # Each area keeps its commands in its own module; they import heavy libraries lazily.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from psyprofile.cli.engine_options import EngineChoice, engine_options
+from psyprofile.cli.quiet_option import quiet_option
 from psyprofile.errors import PsyprofileError
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def _line(task: str, m: dict) -> str:
 @click.option("--bootstrap", "n_boot", default=2000, show_default=True, help="Bootstrap resamples for CIs.")
 @click.option("--save", help="Save the final model: a NAME (in STUDY/models/) or a folder PATH.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with stable keys.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 def train(study: Path, outcome: str, features: str, controls: str | None, task: str | None,
           n_folds: int, fold_file: Path | None, export_folds: Path | None, seed: int, reduce: str,
           recipe: str, stack: bool, labels: tuple[str, ...], transform: str,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from psyprofile.cli.quiet_option import quiet_option
+
 
 @click.command()
 @click.argument("study", type=click.Path(file_okay=False, path_type=Path))
@@ -35,7 +37,7 @@ import click
 @click.option("--run", "run", type=int, help="With --user or --out: read this profile run "
                                              "(default the latest) instead of running a new one.")
 @click.option("--runs", "list_runs", is_flag=True, help="List the study's profile runs.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 def profile(study: Path, min_words: int | None, big5: str, embedder: str, reference: str,
             user: str | None, explain: bool, out: Path | None, run: int | None,
             list_runs: bool, quiet: bool) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from psyprofile.cli.quiet_option import quiet_option
+
 
 @click.command("report")
 @click.argument("study", type=click.Path(file_okay=False, path_type=Path))
@@ -13,7 +15,7 @@ import click
               help="The HTML file to write, e.g. report.html.")
 @click.option("--run", "study_run", type=int,
               help="Group study run to show (default: the latest `psyprofile study` run).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def report(study: Path, out: Path, study_run: int | None, quiet: bool) -> None:
     """Write an HTML report of STUDY: what was ingested, profiles, models, DLA, group findings.
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from psyprofile.cli.engine_options import EngineChoice, engine_options
+from psyprofile.cli.quiet_option import quiet_option
 from psyprofile.errors import InputError
 
 
@@ -76,7 +77,7 @@ def _num(x: Any, digits: int = 3) -> str:
               help="Pairwise comparisons shown per column (most significant first).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one row per group x score to this .csv or .parquet file.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @engine_options
 def study(study: Path, by: tuple[str, ...], period: str | None, min_period_words: int | None,
           scores: str, min_users: int | None, allow_smaller_groups: bool, weight_by: str,

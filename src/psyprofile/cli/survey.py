@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from psyprofile.cli.quiet_option import quiet_option
+
 study_arg = click.argument("study", type=click.Path(file_okay=False, path_type=Path))
 
 
@@ -31,7 +33,7 @@ study_arg = click.argument("study", type=click.Path(file_okay=False, path_type=P
 @click.option("--bootstrap", "n_boot", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Bootstrap resamples of respondents for the CIs of alpha and omega.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def survey(study: Path, responses: Path, inventory: str, user_col: str, item_cols: str | None,
            max_missing: int | None, invalid: str, exclude_careless: bool, longstring_min: int,
            even_odd_min: float, n_boot: int, seed: int, quiet: bool) -> None:
@@ -59,7 +61,7 @@ def survey(study: Path, responses: Path, inventory: str, user_col: str, item_col
 @click.option("--no-split-half", is_flag=True, help="Skip the split-half reliability (re-scores messages).")
 @click.option("--min-words", type=int, help="Minimum words per user for split-half (default: the study setting).")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def validity(study: Path, out: Path | None, no_split_half: bool, min_words: int | None,
              seed: int, quiet: bool) -> None:
     """Convergent validity of STUDY's profiles against questionnaire outcomes, the

@@ -11,6 +11,12 @@ of the key (``meta.key_fingerprint``, a keyed hash that does not reveal the key)
 ``secret.key`` that does not match it is refused, because a different key would give every
 user a second pseudonym. Opening a study also rolls back ingest runs that a killed process
 left unfinished (see :func:`recover_runs`), so a run is stored whole or not at all.
+
+DuckDB lets one process open the file read-write, or any number of processes open it
+read-only, never both. ``Workspace.open(path, read_only=True)`` writes nothing (no
+migration, no roll-back), so commands that only read can run beside each other and beside a
+notebook that reads; every connection lasts one operation, so holding a :class:`Workspace`
+object blocks nobody.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import stat
 import threading
 import tomllib
@@ -69,15 +76,55 @@ _ACTIVE_RUNS: set[tuple[str, int]] = set()
 _ACTIVE_LOCK = threading.Lock()
 
 
+class SchemaOutOfDate(WorkspaceError):
+    """A study written by an older psyprofile, opened read-only: it needs one read-write
+    open (which migrates it) before it can be read."""
+
+
+# DuckDB names the process that holds the file's lock: 'Conflicting lock is held in
+# /usr/bin/python3 (PID 4242)'.
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.*?\(PID \d+\))")
+
+
+def _lock_error(db_path: Path, exc: duckdb.Error, read_only: bool) -> WorkspaceError:
+    """The error for a study database another process (or this one) holds open: who holds
+    it, what works meanwhile, and the fix."""
+    text = str(exc)
+    holder = _LOCK_HOLDER.search(text)
+    if holder:
+        who = f"another process holds it open ({printable(holder.group(1), 200)})"
+    elif isinstance(exc, duckdb.ConnectionException):
+        who = ("this process already has it open in the other mode (a connection left open, "
+               "e.g. in a notebook cell)")
+    else:
+        return WorkspaceError(f"{db_path}: cannot open the study database ({printable(text, 300)}).")
+    wanted = "read" if read_only else "write to"
+    holds = ("and is writing to it" if read_only
+             else "(for writing, or for reading: a writer needs the study to itself)")
+    return WorkspaceError(
+        f"{db_path}: cannot {wanted} the study now: {who} {holds}. Commands that only read "
+        "(info, export, models list/show, report) work while other processes only read. Fix: "
+        "wait for that command to finish, or close the notebook's connection (leave the "
+        "`with ws.connect()` block, or restart its kernel), or open the study read-only "
+        "there: `Workspace.open(path, read_only=True)`."
+    )
+
+
 @dataclass
 class Workspace:
-    """An opened study workspace. Create with :meth:`create`, open with :meth:`open`."""
+    """An opened study workspace. Create with :meth:`create`, open with :meth:`open`.
+
+    The object holds no connection: each operation opens its own (:meth:`connect`) and
+    closes it, so keeping a ``Workspace`` in a notebook does not lock the study.
+    """
 
     path: Path
     config: dict[str, Any] = field(default_factory=dict)
     # what opening the study had to say (runs rolled back, a key readable by others)
     notices: list[str] = field(default_factory=list)
     _fingerprint: str | None = field(default=None, repr=False)
+    # opened with read_only=True: every connection is read-only and nothing is written
+    read_only: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -121,8 +168,14 @@ class Workspace:
         return ws
 
     @classmethod
-    def open(cls, path: str | Path) -> Workspace:
-        """Open an existing study; raises :class:`WorkspaceError` with a fix if it is not one."""
+    def open(cls, path: str | Path, read_only: bool = False) -> Workspace:
+        """Open an existing study; raises :class:`WorkspaceError` with a fix if it is not one.
+
+        ``read_only=True`` writes nothing: no migration (a study from an older psyprofile
+        raises :class:`SchemaOutOfDate`: open it read-write once), no roll-back of
+        interrupted ingest runs (each is listed in :attr:`notices` instead), and every
+        :meth:`connect` is read-only, so it works while other processes read the study too.
+        """
         path = Path(path)
         if not (path / DB_NAME).exists():
             raise WorkspaceError(
@@ -135,11 +188,16 @@ class Workspace:
             config = {}
         except tomllib.TOMLDecodeError as exc:
             raise WorkspaceError(f"{path / CONFIG_NAME}: not valid TOML ({exc}); fix or restore it.") from None
-        ws = cls(path, {**DEFAULT_CONFIG, **config})
+        ws = cls(path, {**DEFAULT_CONFIG, **config}, read_only=read_only)
         with ws.connect() as con:
-            _migrate(con, ws.db_path)
-            ws._check_key(con)
-            ws.notices += recover_runs(con, ws.db_path)
+            if read_only:
+                _check_schema(con, ws.db_path)
+                ws._check_key(con)
+                ws.notices += unfinished_runs(con)
+            else:
+                _migrate(con, ws.db_path)
+                ws._check_key(con)
+                ws.notices += recover_runs(con, ws.db_path)
         return ws
 
     def _check_key(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -156,20 +214,24 @@ class Workspace:
         stored = scalar(con, "SELECT value FROM meta WHERE key = 'key_fingerprint'")
         if stored is None:
             stored = key_fingerprint(read_key(self.key_path))
-            con.execute("INSERT INTO meta VALUES ('key_fingerprint', ?)", [stored])
+            if not self.read_only:  # stored on the next read-write open
+                con.execute("INSERT INTO meta VALUES ('key_fingerprint', ?)", [stored])
         self._fingerprint = stored
         self.key()
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A DuckDB connection to the study database, closed on exit."""
+        """A DuckDB connection to the study database, closed on exit; read-only if asked or
+        if the study was opened with ``read_only=True``.
+
+        Hold it for one operation only: while it is open no other process can write the
+        study (and, if it is read-write, none can read it either).
+        """
+        read_only = read_only or self.read_only
         try:
             con = connect_private(self.db_path, read_only=read_only)
-        except duckdb.IOException as exc:
-            raise WorkspaceError(
-                f"{self.db_path}: cannot open the study database ({exc}). Is another "
-                "psyprofile process writing to it?"
-            ) from None
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            raise _lock_error(self.db_path, exc, read_only) from None
         try:
             limit = str(self.config.get("memory_limit", DEFAULT_CONFIG["memory_limit"]))
             try:
@@ -179,7 +241,15 @@ class Workspace:
                     f"{self.config_path}: memory_limit = {printable(limit)} is not a size DuckDB "
                     "understands; give one like \"2GB\" or \"512MB\"."
                 ) from None
-            yield con
+            try:
+                yield con
+            except duckdb.InvalidInputException as exc:
+                if not (self.read_only and "read-only mode" in str(exc)):
+                    raise
+                raise WorkspaceError(
+                    f"{self.path}: this step writes to the study, but it was opened read-only. "
+                    "Open it read-write (`Workspace.open(path)`) when no other process has it open."
+                ) from None
         finally:
             con.close()
 
@@ -261,10 +331,23 @@ def recover_runs(con: duckdb.DuckDBPyConnection, db_path: Path) -> list[str]:
     return notices
 
 
-def _migrate(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
-    has_meta = table_exists(con, "meta")
+def unfinished_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """One notice per ingest run left ``running`` (for a read-only open, which cannot roll
+    them back: no writer holds the study while it is read, so their process has died)."""
+    return [
+        f"ingest run {run_id} was interrupted and is not rolled back yet, so its partly "
+        "stored posts are counted here; open the study read-write once (any writing command) "
+        "to roll it back."
+        for (run_id,) in con.execute(
+            "SELECT run_id FROM ingest_runs WHERE status = 'running' ORDER BY run_id").fetchall()
+    ]
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection, db_path: Path) -> int:
+    """The schema version stored in the study (0 for an empty database); refused if a newer
+    psyprofile wrote it."""
     version = 0
-    if has_meta:
+    if table_exists(con, "meta"):
         row = one(con, "SELECT value FROM meta WHERE key = 'schema_version'")
         version = int(row[0]) if row else 0
     if version > SCHEMA_VERSION:
@@ -272,6 +355,23 @@ def _migrate(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
             f"{db_path}: this study was written by a newer psyprofile (schema {version}, this "
             f"version knows {SCHEMA_VERSION}). Upgrade psyprofile to open it."
         )
+    return version
+
+
+def _check_schema(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    """Refuse a read-only open of a study whose tables are older than this psyprofile's."""
+    version = _schema_version(con, db_path)
+    if version < SCHEMA_VERSION:
+        raise SchemaOutOfDate(
+            f"{db_path}: this study has schema {version} and this psyprofile needs "
+            f"{SCHEMA_VERSION}; it cannot be upgraded while opened read-only. Open it "
+            "read-write once (`Workspace.open(path)`, or any psyprofile command that writes) "
+            "while no other process has it open."
+        )
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    version = _schema_version(con, db_path)
     for i in range(version, SCHEMA_VERSION):
         con.execute("BEGIN")
         con.execute(MIGRATIONS[i])
