@@ -13,10 +13,11 @@ _study_opt = click.option("--study", type=click.Path(file_okay=False, path_type=
                           help="Also show the lexica stored in this study.")
 
 
-def _open(study: Path | None):
-    from psyprofile.store.workspace import Workspace
+def _open(study: Path | None, read_only: bool = True):
+    """The study (read-only unless the command writes to it), or None without one."""
+    from psyprofile.cli.study_open import open_study
 
-    return Workspace.open(study) if study else None
+    return open_study(study, read_only=read_only) if study else None
 
 
 @click.group()
@@ -118,7 +119,7 @@ def train_cmd(study: Path, k: int, name: str | None, seed: int, max_iter: int, m
     """
     from psyprofile.features.topics import train_topics
 
-    out = train_topics(_open(study), k=k, name=name, seed=seed, max_iter=max_iter,
+    out = train_topics(_open(study, read_only=False), k=k, name=name, seed=seed, max_iter=max_iter,
                        min_df=min_df, min_users=min_users, stopwords=stopwords,
                        progress=not quiet)
     click.echo(f"trained {out['topics']} topics '{out['name']}' on {out['documents']:,} messages, "

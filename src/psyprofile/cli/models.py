@@ -196,10 +196,10 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def list_cmd(study: Path | None, as_json: bool) -> None:
     """List the models of STUDY (if given) and those bundled with psyprofile."""
+    from psyprofile.cli.study_open import open_study
     from psyprofile.models.persist import list_models
-    from psyprofile.store.workspace import Workspace
 
-    found = list_models(Workspace.open(study) if study else None)
+    found = list_models(open_study(study, read_only=True) if study else None)
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -218,10 +218,10 @@ def list_cmd(study: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON (card.json's keys).")
 def show_cmd(model_ref: str, study: Path | None, as_json: bool) -> None:
     """Print the model card of MODEL (a folder PATH, or NAME of a model of STUDY or bundled)."""
+    from psyprofile.cli.study_open import open_study
     from psyprofile.models.card import build_card, render_markdown
     from psyprofile.models.persist import read_spec, resolve
-    from psyprofile.store.workspace import Workspace
 
-    folder = resolve(model_ref, Workspace.open(study) if study else None)
+    folder = resolve(model_ref, open_study(study, read_only=True) if study else None)
     card = build_card(read_spec(folder))
     click.echo(json.dumps(card, indent=2) if as_json else render_markdown(card))

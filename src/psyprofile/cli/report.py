@@ -22,8 +22,8 @@ def report(study: Path, out: Path, study_run: int | None, quiet: bool) -> None:
     The file opens offline (charts are embedded), holds only aggregates (no post text, no raw
     ids), and says which analyses have not been run yet.
     """
+    from psyprofile.cli.study_open import open_study
     from psyprofile.report.html import write_report
-    from psyprofile.store.workspace import Workspace
 
-    ws = Workspace.open(study)
+    ws = open_study(study, read_only=True)  # it only reads: it works beside other readers
     click.echo(write_report(ws, out, study_run=study_run, progress=not quiet).summary())
