@@ -67,19 +67,6 @@ _MAX_LOGIT_COEF = 15.0
 _NEWTON_MAX_ITER = 60
 _NEWTON_TOL = 1e-10
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS dla_runs (
-    run_id INTEGER PRIMARY KEY, created_at TIMESTAMP, outcomes VARCHAR[], feature_sets VARCHAR,
-    level VARCHAR, params JSON, summary JSON
-);
-CREATE TABLE IF NOT EXISTS dla_results (
-    run_id INTEGER, level VARCHAR, feature_sets VARCHAR, outcome VARCHAR, feature VARCHAR,
-    feature_set VARCHAR, coef DOUBLE, ci_lo DOUBLE, ci_hi DOUBLE, p DOUBLE,
-    p_corrected DOUBLE, n BIGINT, odds_ratio DOUBLE, r DOUBLE, label VARCHAR
-);
-"""  # r and label: added to older tables by schema migration 7
-
-
 @dataclass
 class Effects:
     """Per-feature estimates, each an array of shape (n_features,)."""
@@ -468,7 +455,6 @@ def _store(ws: Workspace, result: pd.DataFrame, outcomes: list[str], feature_set
     key = ",".join(sorted(feature_sets))
     rows = result.assign(odds_ratio=result.get("odds_ratio", np.nan), r=result.get("r", np.nan))
     with ws.connect() as con:
-        con.execute(_DDL)
         run_id = int(scalar(con, "SELECT coalesce(max(run_id), 0) + 1 FROM dla_runs"))
         con.execute("BEGIN")
         con.execute(

@@ -42,9 +42,6 @@ import pandas as pd
 from psyprofile.errors import InputError
 from psyprofile.store.db import scalar
 
-_DDL = """CREATE TABLE IF NOT EXISTS privacy_budget (release_id INTEGER, run_id INTEGER,
-    created_at TIMESTAMP, epsilon DOUBLE, mechanism VARCHAR, what VARCHAR)"""
-
 # Bounds a dimension's values are clamped to when none are stated: only scales fixed by
 # definition (years of age, probabilities, VADER's compound score, the 1..9 affect and
 # intensity ratings); z-scored and lexicon-weight scores need stated bounds.
@@ -174,7 +171,6 @@ class BudgetPlan:
 
 def record_release(con: duckdb.DuckDBPyConnection, run_id: int, plan: BudgetPlan) -> int:
     """Append the release's rows to ``privacy_budget``; returns its release id."""
-    con.execute(_DDL)
     release_id = int(scalar(con, "SELECT coalesce(max(release_id), 0) + 1 FROM privacy_budget"))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for eps, mech, what in plan.rows():
@@ -185,7 +181,6 @@ def record_release(con: duckdb.DuckDBPyConnection, run_id: int, plan: BudgetPlan
 
 def read_budget(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every recorded DP release row, with the running total ε in ``total_epsilon``."""
-    con.execute(_DDL)
     df = con.execute("SELECT * FROM privacy_budget ORDER BY release_id, mechanism").df()
     df["total_epsilon"] = df["epsilon"].cumsum()
     return df

@@ -42,14 +42,6 @@ AUDIT = True
 # Up to this many groups a failing release is repaired group by group (keeps the most).
 GREEDY_MAX = 24
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS released_sets (set_id VARCHAR PRIMARY KEY, n_users BIGINT);
-CREATE TABLE IF NOT EXISTS released_set_members (set_id VARCHAR, user_id VARCHAR);
-CREATE TABLE IF NOT EXISTS study_releases (run_id INTEGER, "by" VARCHAR, grp VARCHAR,
-    period VARCHAR, score VARCHAR, kind VARCHAR, set_id VARCHAR);
-"""
-
-
 def set_id(users: Iterable[str]) -> str:
     """A stable id of a user set: a hash of its sorted members."""
     h = hashlib.blake2b(digest_size=16)
@@ -111,7 +103,6 @@ class Ledger:
         Only released groups are read: totals and residuals recorded by earlier versions
         are sums of released groups or were never released.
         """
-        con.execute(_DDL)
         led = cls(k)
         members: dict[str, set[str]] = defaultdict(set)
         for sid, uid in con.execute("SELECT set_id, user_id FROM released_set_members "
@@ -247,7 +238,6 @@ class Ledger:
 
     def store(self, con: duckdb.DuckDBPyConnection, run_id: int) -> None:
         """Write this run's released sets (call inside the run's transaction)."""
-        con.execute(_DDL)
         if not self.new:
             return
         rel = pd.DataFrame(self.new, columns=["by", "grp", "period", "score", "kind", "set_id"])
@@ -275,7 +265,6 @@ class Ledger:
 
 def released_set_count(con: duckdb.DuckDBPyConnection) -> int:
     """How many distinct user sets the workspace has released (0 before any study)."""
-    con.execute(_DDL)
     return int(scalar(con, "SELECT count(*) FROM released_sets") or 0)
 
 

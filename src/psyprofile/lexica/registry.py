@@ -36,7 +36,7 @@ from psyprofile.lexica.load import (
     read_dlatk_table,
     read_lexicon_file,
 )
-from psyprofile.store.db import one
+from psyprofile.store.db import one, quote_ident
 
 DLATK_LEXICA_MEMBER = "dlatk/data/dlatk_lexica.db"
 DLATK_SDIST = f"dlatk-{dlatk_sdist.DLATK_VERSION}"  # in the cache key: tables may change
@@ -180,12 +180,8 @@ def load_bundled(name: str) -> Lexicon:
 
 # --- lexica stored in a study ------------------------------------------------------------
 
-_WS_DDL = """
-CREATE TABLE IF NOT EXISTS lexica (
-    name VARCHAR PRIMARY KEY, kind VARCHAR, weighted BOOLEAN, licence VARCHAR,
-    citation VARCHAR, source VARCHAR, params JSON, created_at TIMESTAMP
-)
-"""
+# The ``lexica`` table (schema migration 8) lists them; each one's entries are in its own
+# ``lexicon$<name>`` table, which this module creates and replaces.
 
 
 def lexicon_table(name: str) -> str:
@@ -199,10 +195,9 @@ def save_lexicon(con: duckdb.DuckDBPyConnection, lexicon: Lexicon, kind: str = "
     check_name(lexicon.name)
     if lexicon.name in BUNDLED:
         raise InputError(f"'{lexicon.name}' is the name of a bundled lexicon; choose another name.")
-    con.execute(_WS_DDL)
     con.register("_lex_in", lexicon.entries)
     try:
-        con.execute(f'CREATE OR REPLACE TABLE "{lexicon_table(lexicon.name)}" AS '
+        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(lexicon_table(lexicon.name))} AS "
                     "SELECT term, category, weight FROM _lex_in")
     finally:
         con.unregister("_lex_in")
@@ -215,7 +210,6 @@ def save_lexicon(con: duckdb.DuckDBPyConnection, lexicon: Lexicon, kind: str = "
 
 def stored_lexica(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """The lexica stored in the study: name, kind, weighted, licence, citation, source, params."""
-    con.execute(_WS_DDL)
     cols = ["name", "kind", "weighted", "licence", "citation", "source", "params", "created_at"]
     rows = con.execute(f"SELECT {', '.join(cols)} FROM lexica ORDER BY name").fetchall()
     return [dict(zip(cols, r, strict=True)) for r in rows]
@@ -223,12 +217,11 @@ def stored_lexica(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def load_stored(con: duckdb.DuckDBPyConnection, name: str) -> Lexicon | None:
     """Stored lexicon ``name``, or None if the study has none by that name."""
-    con.execute(_WS_DDL)
     row = one(con, "SELECT weighted, licence, citation, source FROM lexica WHERE name = ?", [name])
     if row is None:
         return None
     entries = con.sql(
-        f'SELECT term, category, weight FROM "{lexicon_table(name)}" ORDER BY category, term'
+        f"SELECT term, category, weight FROM {quote_ident(lexicon_table(name))} ORDER BY category, term"
     ).to_arrow_table()
     return Lexicon(name, bool(row[0]), entries.cast(ENTRY_SCHEMA), row[1] or "", row[2] or "",
                    row[3] or "")

@@ -33,10 +33,6 @@ from psyprofile.store.workspace import Workspace
 MISSING_WARN = 0.2  # warn when this share of a set's model features is absent from the study
 PARTITION_USERS = 20_000  # users scored per task on an engine
 OUT_OF_FOLD, APPLIED = "out_of_fold", "applied"
-_DDL = """CREATE TABLE IF NOT EXISTS predictions (
-    user_id VARCHAR NOT NULL, model VARCHAR NOT NULL, outcome VARCHAR NOT NULL,
-    value DOUBLE, lo DOUBLE, hi DOUBLE, words BIGINT, model_hash VARCHAR, fit VARCHAR
-)"""  # created on first use (the report tells "no predictions" by its absence); model_oof by a migration
 _COLUMNS = ["user_id", "model", "outcome", "value", "lo", "hi", "words", "model_hash", "fit"]
 
 
@@ -160,7 +156,6 @@ def predict(ws: Workspace, saved: SavedModel, min_words: int | None = None, *,
             rows = pd.concat(engine.map(_score_partition, parts, desc="predict",
                                         total=-(-len(users) // partition_users)),
                              ignore_index=True)
-        con.execute(_DDL)
         digest = saved.digest
         rows = _out_of_fold(con, saved, digest, rows)
         # rows of this model only: same name and content, or the same name from before

@@ -209,16 +209,12 @@ class VaderScores(Source):
         return self.compound[self.msgs.user == user]
 
 
-_VADER_DDL = "CREATE TABLE IF NOT EXISTS profile_vader (message_id VARCHAR PRIMARY KEY, compound DOUBLE)"
-
-
 def vader_compound(con, msgs: Messages, progress: bool = True) -> np.ndarray:
     """VADER compound of every message in ``msgs`` order, scoring only those not cached."""
     from tqdm.auto import tqdm
 
     from psyprofile.features.vader import message_scores
 
-    con.execute(_VADER_DDL)
     todo = con.execute("SELECT message_id, text FROM messages WHERE message_id NOT IN "
                        "(SELECT message_id FROM profile_vader)").fetchall()
     if todo:

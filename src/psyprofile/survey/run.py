@@ -34,19 +34,6 @@ from psyprofile.survey.scoring import default_max_missing, keyed, score_traits
 
 MIN_COMPLETE = 10  # complete respondents needed before α and ω are reported at all
 
-_DDL = (
-    """CREATE TABLE IF NOT EXISTS survey_scales (
-        inventory VARCHAR, scale VARCHAR, n_items INTEGER, max_missing INTEGER,
-        n_scored BIGINT, mean DOUBLE, sd DOUBLE, n_complete BIGINT,
-        alpha DOUBLE, alpha_lo DOUBLE, alpha_hi DOUBLE,
-        omega DOUBLE, omega_lo DOUBLE, omega_hi DOUBLE,
-        n_boot INTEGER, seed INTEGER, created_at TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS survey_flags (
-        user_id VARCHAR, inventory VARCHAR, n_answered INTEGER, n_missing INTEGER,
-        longstring INTEGER, even_odd DOUBLE, flag_longstring BOOLEAN,
-        flag_even_odd BOOLEAN, careless BOOLEAN)""",
-)
-
 
 @dataclass
 class SurveyReport:
@@ -170,8 +157,6 @@ def _store(ws: Workspace, inv: Inventory, scores: pd.DataFrame, scales: pd.DataF
     fl.insert(1, "inventory", inv.name)
     sc = scales.assign(created_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
     with ws.connect() as con:
-        for ddl in _DDL:
-            con.execute(ddl)
         con.execute("BEGIN")
         for table, df in (("survey_scales", sc), ("survey_flags", fl.reset_index(drop=True))):
             con.execute(f"DELETE FROM {quote_ident(table)} WHERE inventory = ?", [inv.name])
