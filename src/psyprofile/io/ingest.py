@@ -71,8 +71,9 @@ TEXT_TOO_LONG = "text_too_long"
 FOLLOWERS_ONLY = "followers_only"  # semi-private, left out with public_only
 FOLLOWERS = "followers"
 MAX_EXAMPLES = 100  # rejected rows kept as examples per file and reason
-# Formats whose files hold many authors' posts (a user column): a donor id means nothing there.
-MULTI_AUTHOR = frozenset({"csv", "tsv", "parquet", "jsonl", "reddit"})
+# Formats whose files hold many authors' posts (a user column, or Telegram's from_id: a chat
+# export holds everyone in the chat): a donor id means nothing there.
+MULTI_AUTHOR = frozenset({"csv", "tsv", "parquet", "jsonl", "reddit", "telegram"})
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
 
@@ -401,7 +402,8 @@ def check_options(
             raise InputError(
                 f"--donor-id names the donor of one person's export (an X archive, a Mastodon "
                 f"export, ...); a {fmt} file holds many authors' posts, whose ids come from "
-                "its user column (--user-col). Leave --donor-id out.")
+                "the file itself (its user column, --user-col; a Telegram message's sender). "
+                "Leave --donor-id out.")
     if source_labels and len(source_labels) not in (1, len(paths)):
         raise InputError(f"--source-label: give one label, or one per file ({len(paths)}), "
                          f"not {len(source_labels)}.")
