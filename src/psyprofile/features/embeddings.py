@@ -57,6 +57,9 @@ runtime, a digest of the exact runtime id, and the window cap), with columns ``m
 ``vector FLOAT[dim]``, ``n_windows``, ``n_tokens`` wordpieces and ``n_words`` tokens of
 :func:`psyprofile.text.tokenize.tokenize`. Vectors of different runtimes never mix, and a
 run commits every ``chunk_messages`` messages, so a stopped run resumes where it stopped.
+Each cache is listed in ``embedding_caches`` (schema migration 8). One table keyed by
+(cache, message) would hold every model's vectors, but it reads a cache 1.4-1.9x slower than
+the cache's own table (30k posts x 384 floats, ``bench/emb_cache.py``), so each keeps its own.
 The group vector is the mean of its message vectors, by default weighted by their word
 counts: a long post is a larger sample of its author's language than a one-liner. On the
 blog corpus (978 users, 10 DLATK folds, RidgeCV) the word-weighted user means predicted age
@@ -69,6 +72,7 @@ at r = .646 against .600 unweighted (static vectors, all posts). Features ``e000
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -376,9 +380,15 @@ def group_expr(con, level: str) -> str:
 
 
 def create_cache(con, table: str, dim: int) -> None:
-    """Create the per-message vector cache ``table`` if it is missing."""
+    """Create the per-message vector cache ``table`` (a :func:`cache_table` name, vectors of
+    ``dim`` floats) if it is missing, and list it in ``embedding_caches``."""
     con.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(table)} (message_id VARCHAR PRIMARY KEY, "
                 f"vector FLOAT[{int(dim)}], n_windows INTEGER, n_tokens INTEGER, n_words INTEGER)")
+    _, model, runtime, *rest = table.split("$")
+    cap = rest[1].removeprefix("max") if len(rest) > 1 else None
+    con.execute("INSERT OR IGNORE INTO embedding_caches VALUES (?, ?, ?, ?, ?, ?)",
+                [table, model, runtime, int(cap) if cap else None, int(dim),
+                 dt.datetime.now(dt.UTC).replace(tzinfo=None)])
 
 
 def store_vectors(con, table: str, emb: Embedder, ids: list[str], texts: list[str],
