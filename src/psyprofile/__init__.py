@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "load_outcomes": "psyprofile.store.outcomes",
     "FeatureOptions": "psyprofile.features.extract",
     "extract_features": "psyprofile.features.extract",
+    "export_features_wide": "psyprofile.features.export",
     "TrainOptions": "psyprofile.models.train",
     "train": "psyprofile.models.train",
     "save_model": "psyprofile.models.persist",
@@ -61,6 +62,7 @@ __all__ = [
     "load_outcomes",
     "FeatureOptions",
     "extract_features",
+    "export_features_wide",
     "TrainOptions",
     "train",
     "save_model",
@@ -83,6 +85,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily b
     from psyprofile.analysis.groups import StudyOptions, read_study, run_study
     from psyprofile.analysis.validity import validity_report
     from psyprofile.errors import InputError, PsyprofileError, WorkspaceError
+    from psyprofile.features.export import export_features_wide
     from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.io.base import ColumnMap
     from psyprofile.io.ingest import ingest

@@ -492,3 +492,36 @@ def export_results(result: pd.DataFrame, path: Any) -> None:
         result.to_csv(path, index=False)
     else:
         result.to_parquet(path, index=False)
+    from psyprofile.store import codebook as cb
+
+    cb.write_codebook(path, cb.codebook_frame(list(result.columns), cb.frame_types(result),
+                                              RESULT_CODEBOOK))
+
+
+_COEF = ("standardised coefficient: Pearson r (partial r with controls) for a continuous "
+         "outcome; log-odds change per SD of the feature for a two-valued outcome")
+#: the codebook of :func:`export_results` (see :mod:`psyprofile.store.codebook`)
+RESULT_CODEBOOK = {
+    "outcome": {"source": "psyprofile outcomes", "description": "the outcome analysed"},
+    "feature": {"source": "the feature set", "description": "word, n-gram, lexicon category "
+                                                            "or topic"},
+    "feature_set": {"source": "psyprofile features", "description": "the feature set"},
+    "coef": {"unit": "r, or log-odds per SD", "source": "psyprofile dla",
+             "description": _COEF + "; positive: higher outcome (or level 1) with more use"},
+    "ci_lo": {"unit": "as coef", "source": "psyprofile dla",
+              "description": "lower end of coef's 95% CI (Fisher z; Wald for two values)"},
+    "ci_hi": {"unit": "as coef", "source": "psyprofile dla",
+              "description": "upper end of coef's 95% CI (Fisher z; Wald for two values)"},
+    "p": {"unit": "probability", "source": "psyprofile dla", "description": "uncorrected p"},
+    "p_corrected": {"unit": "probability", "source": "psyprofile dla",
+                    "description": "p corrected per outcome over every feature tested "
+                                   "(--fdr: Benjamini-Hochberg, Bonferroni or none)"},
+    "n": {"unit": "groups", "source": "psyprofile dla", "description": "groups analysed"},
+    "odds_ratio": {"unit": "odds ratio per SD", "source": "psyprofile dla",
+                   "description": "exp(coef), two-valued outcomes only"},
+    "r": {"unit": "correlation, -1..1", "source": "psyprofile dla",
+          "description": "point-biserial (partial) correlation, two-valued outcomes only: "
+                         "bounded, the ranking of their features"},
+    "label": {"source": "the topic set", "description": "a topic's three highest-weighted "
+                                                        "words"},
+}

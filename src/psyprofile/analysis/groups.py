@@ -650,6 +650,38 @@ def export_groups(groups: pd.DataFrame, path: str | Path) -> None:
             out.to_parquet(path, index=False)
         else:
             out.to_csv(path, index=False)
+        from psyprofile.store import codebook as cb
+
+        cb.write_codebook(path, cb.codebook_frame(list(out.columns), cb.frame_types(out),
+                                                  GROUPS_CODEBOOK))
     except OSError as exc:
         raise InputError(f"{path}: cannot write --out ({exc.strerror or exc}); nothing was "
                          "released or recorded.") from None
+
+
+_STAT = {"unit": "the score's unit (see the profile codebook)", "source": "psyprofile study"}
+#: the codebook of :func:`export_groups` (see :mod:`psyprofile.store.codebook`)
+GROUPS_CODEBOOK = {
+    "group": {"source": "the --by column", "description": "the group"},
+    "score": {"source": "psyprofile profile", "description": "the profile dimension"},
+    "n_users": {"unit": "users", "source": "psyprofile study",
+                "description": "users in the group (DP: noisy count)"},
+    "mean": {**_STAT, "description": "mean of the users' scores (weighted if asked; DP: noisy)"},
+    "ci_lo": {**_STAT, "description": "lower end of the 95% bootstrap CI over users (DP: "
+                                      "of the noise)"},
+    "ci_hi": {**_STAT, "description": "upper end of the 95% bootstrap CI over users (DP: "
+                                      "of the noise)"},
+    "suppressed": {"source": "psyprofile study",
+                   "description": "true: withheld (group under the minimum size, or a "
+                                  "difference with an earlier release would reveal one)"},
+    "period": {"source": "--period", "description": "day, week or month; empty: whole history"},
+    "median": {**_STAT, "description": "weighted median of the users' scores"},
+    "n_posts": {"unit": "posts", "source": "psyprofile study", "description": "posts of "
+                                                                              "the group's users"},
+    "by": {"source": "--by", "description": "the group column"},
+    "family": {"source": "psyprofile profile", "description": "the score's family (big5, ...)"},
+    "dp": {"source": "--dp-epsilon", "description": "true: differentially private values"},
+    "noise_scale": {**_STAT, "description": "Laplace scale of the mean's noise (DP)"},
+    "n_noise_scale": {"unit": "users", "source": "--dp-epsilon",
+                      "description": "scale of the count's discrete Laplace noise (DP)"},
+}

@@ -145,10 +145,15 @@ def info(study: Path, as_json: bool) -> None:
               help="Output file, .csv or .parquet.")
 @click.option("--set", "feature_set", help="Feature set to export (with `features`), e.g. 1gram.")
 @click.option("--level", default="user", show_default=True, help="Level of the feature set: message, user or a group column.")
-def export(study: Path, what: str, out: Path, feature_set: str | None, level: str) -> None:
-    """Write stored data (pseudonymous ids only) to a CSV or Parquet file.
+@click.option("--wide", is_flag=True,
+              help="With `features`: one row per group, one column per feature (relative "
+                   "frequencies), plus words; default the long shape.")
+def export(study: Path, what: str, out: Path, feature_set: str | None, level: str,
+           wide: bool) -> None:
+    """Write stored data (pseudonymous ids only) to a CSV or Parquet file, with a codebook
+    (<name>.codebook.csv: each column's type, unit, source, citation, meaning) beside it.
 
-    WHAT is posts, features (with --set and --level), outcomes or predictions.
+    WHAT is posts, features (with --set and --level, --wide), outcomes or predictions.
     """
     from psyprofile.store import export as ex
 
@@ -156,12 +161,17 @@ def export(study: Path, what: str, out: Path, feature_set: str | None, level: st
     if what == "features":
         if not feature_set:
             raise click.UsageError("give the feature set to export with --set NAME (e.g. --set 1gram).")
+        from psyprofile.features.export import export_features_wide
         from psyprofile.features.store import export_features
 
-        n = export_features(ws, feature_set, level, out)
+        n = (export_features_wide if wide else export_features)(ws, feature_set, level, out)
+    elif wide:
+        raise click.UsageError("--wide is for `export STUDY features --set NAME`.")
     else:
         n = {"posts": ex.export_posts, "outcomes": ex.export_outcomes, "predictions": ex.export_predictions}[what](ws, out)
-    click.echo(f"wrote {n:,} {what} rows to {out}")
+    from psyprofile.store.codebook import codebook_path
+
+    click.echo(f"wrote {n:,} {what} rows to {out} (codebook: {codebook_path(out)})")
 
 
 @cli.command()

@@ -79,7 +79,8 @@ def profile(study: Path, min_words: int | None, big5: str, embedder: str, refere
     elif not out:
         raise click.UsageError("--run goes with --user ID or --out FILE.")
     if out:
-        from psyprofile.profiles.export import codebook_path, export_profiles
+        from psyprofile.profiles.export import export_profiles
+        from psyprofile.store.codebook import codebook_path
 
         n = export_profiles(ws, out, run=run)
         click.echo(f"wrote {n:,} users to {out} (codebook: {codebook_path(out)})")

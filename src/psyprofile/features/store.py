@@ -272,12 +272,14 @@ def read_matrix(
 
 def export_features(ws: Workspace, name: str, level: str, out: str | Path) -> int:
     """Write a feature table in the long shape (group_id, feature, value, group_norm) to
-    ``out`` (.csv or .parquet); returns the rows written."""
+    ``out`` (.csv or .parquet) with its codebook beside it; returns the rows written."""
+    from psyprofile.features.export import long_codebook
     from psyprofile.store.export import export_query
 
     with ws.connect(read_only=True) as con:
         table = require_feature_set(con, name, level)
+        book = long_codebook(con, name, level)
     return export_query(
         ws, f"SELECT group_id, feature, value, group_norm FROM {quote_ident(table)} "
-        "ORDER BY group_id, feature", out
+        "ORDER BY group_id, feature", out, book
     )

@@ -7,25 +7,27 @@ words), ``other_language_share``, then per dimension ``<dimension>``, ``<dimensi
 sources give is named after both: :func:`column_names`), and per lexicon
 source ``<source>_coverage`` (the share of the user's words the lexicon matched).
 
-Beside ``FILE`` goes ``<stem>.codebook.csv`` (:func:`codebook`): per column its family,
-source, unit, the reference sample of its percentiles, the source's citation, the languages
-it was built for, its status and its convergent evidence, read from the one evidence
-table (:mod:`psyprofile.profiles.evidence`).
+Beside ``FILE`` goes ``<stem>.codebook.csv`` (:func:`codebook`, written as every export's
+codebook is, :mod:`psyprofile.store.codebook`): per column its type, unit, source, the
+source's citation and its meaning, then its family, dimension, the reference sample of its
+percentiles, the languages it was built for, its status and its convergent evidence, read
+from the one evidence table (:mod:`psyprofile.profiles.evidence`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from psyprofile.errors import PsyprofileError
 from psyprofile.profiles.study import read_norms, read_scores, read_users
+from psyprofile.store import codebook as cb
 from psyprofile.store.workspace import Workspace
 
-CODEBOOK_COLUMNS = ["column", "family", "dimension", "source", "meaning", "unit", "reference",
-                    "citation", "languages", "status", "evidence"]
+#: what a profile codebook adds to :data:`psyprofile.store.codebook.CODEBOOK_COLUMNS`
+PROFILE_COLUMNS = ["family", "dimension", "reference", "languages", "status", "evidence"]
 _USER_COLUMNS = {
     "user_id": "pseudonymous user id (keyed hash)",
     "words": "1gram tokens of the user's posts",
@@ -71,13 +73,14 @@ def wide_profiles(ws: Workspace, run: int | None = None) -> pd.DataFrame:
     return users.merge(out.reset_index(names="user_id"), on="user_id", how="left")
 
 
-def codebook(ws: Workspace, run: int | None = None) -> pd.DataFrame:
-    """One row per column of :func:`wide_profiles`: :data:`CODEBOOK_COLUMNS`."""
+def codebook(ws: Workspace, run: int | None = None) -> dict[str, dict[str, Any]]:
+    """Descriptions of the columns of :func:`wide_profiles` (column -> codebook fields:
+    those of :data:`psyprofile.store.codebook.CODEBOOK_COLUMNS` and :data:`PROFILE_COLUMNS`)."""
     from psyprofile.profiles.evidence import evidence_summary, source_evidence
 
     scores = read_scores(ws, run)
     units = {(r.dimension, r.source): r.unit for r in read_norms(ws, run).itertuples()}
-    rows = [{"column": c, "meaning": m} for c, m in _USER_COLUMNS.items()]
+    rows = [{"column": c, "description": m} for c, m in _USER_COLUMNS.items()]
     names = column_names(scores)
     dims = scores.drop_duplicates(["dimension", "source"])
     for r in dims.itertuples():
@@ -93,27 +96,22 @@ def codebook(ws: Workspace, run: int | None = None) -> pd.DataFrame:
                 ("_lo", "lower end of its 95% interval (text sampling error)", unit),
                 ("_hi", "upper end of its 95% interval (text sampling error)", unit),
                 ("_pct", "percentile in the reference sample", "percentile, 0..100")):
-            rows.append({**base, "column": col + suffix, "meaning": meaning, "unit": u})
+            rows.append({**base, "column": col + suffix, "description": meaning, "unit": u})
     for src in dict.fromkeys(scores.dropna(subset=["coverage"])["source"]):
         ev = source_evidence(src)
         fam = scores.loc[scores["source"] == src, "family"].iloc[0]
         rows.append({"column": f"{src}_coverage", "family": fam, "source": src,
-                     "meaning": f"share of the user's words the {src} lexicon matched (as "
+                     "description": f"share of the user's words the {src} lexicon matched (as "
                                 "LIWC's Dic; multi-word terms: occurrences per word)",
                      "unit": "share of words, 0..1", "citation": ev.citation,
                      "languages": " ".join(ev.languages), "status": ev.status})
-    return pd.DataFrame(rows, columns=CODEBOOK_COLUMNS).replace({np.nan: ""})
-
-
-def codebook_path(path: str | Path) -> Path:
-    """Where the codebook of an export to ``path`` goes: ``<stem>.codebook.csv`` beside it."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.codebook.csv")
+    return {r["column"]: {k: ("" if v is None or v != v else v) for k, v in r.items()}
+            for r in rows}
 
 
 def export_profiles(ws: Workspace, path: str | Path, run: int | None = None) -> int:
     """Write :func:`wide_profiles` to ``path`` (.csv or .parquet) and its :func:`codebook`
-    to :func:`codebook_path`; returns the rows written."""
+    beside it (:func:`psyprofile.store.codebook.codebook_path`); returns the rows written."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
@@ -123,5 +121,7 @@ def export_profiles(ws: Workspace, path: str | Path, run: int | None = None) -> 
         df.to_csv(path, index=False)
     else:
         df.to_parquet(path, index=False)
-    codebook(ws, run).to_csv(codebook_path(path), index=False)
+    book = cb.codebook_frame(list(df.columns), cb.frame_types(df), codebook(ws, run),
+                             extra=PROFILE_COLUMNS)
+    cb.write_codebook(path, book)
     return len(df)
