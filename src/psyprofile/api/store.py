@@ -2,7 +2,8 @@
 
 SQLite rather than the study's DuckDB file: DuckDB lets one process write at a time, and
 the service must not lock the study while the CLI works on it (nor be locked out by it).
-SQLite in WAL mode lets ``psyprofile keys create`` run while a server is up.
+SQLite in WAL mode lets ``psyprofile keys create`` run while a server is up. Its tables and
+their migrations are in :mod:`psyprofile.api.migrations`.
 """
 
 from __future__ import annotations
@@ -14,24 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from psyprofile.api.migrations import migrate
+
 API_DIR = "api"
 DB_FILE = "service.sqlite"
 _READY: set[Path] = set()
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL,
-    created_at TEXT NOT NULL, revoked_at TEXT);
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, status TEXT NOT NULL,
-    created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,
-    n_users INTEGER NOT NULL, n_done INTEGER NOT NULL DEFAULT 0,
-    rejected_rows TEXT NOT NULL DEFAULT '{}', error TEXT);
-CREATE TABLE IF NOT EXISTS job_users (
-    job_id TEXT NOT NULL, idx INTEGER NOT NULL, user_id TEXT NOT NULL,
-    texts TEXT, timestamps TEXT, result TEXT, error TEXT,
-    PRIMARY KEY (job_id, idx));
-"""
 
 
 def now() -> str:
@@ -60,7 +48,7 @@ def connect(served: Path) -> Iterator[sqlite3.Connection]:
             for f in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
                 if f.exists() and f.stat().st_mode & 0o077:
                     f.chmod(0o600)  # made by an older psyprofile, or with a loose umask
-            con.executescript(_SCHEMA)
+            migrate(con, path)
             _READY.add(path)
         con.execute("BEGIN IMMEDIATE")
         yield con
