@@ -130,6 +130,9 @@ class FeatureTableWriter:
     Rows go to a staging table; :meth:`commit` swaps it in and lists the set, :meth:`abort`
     drops it, so an interrupted extraction leaves the previous table intact. Append pieces in
     (group_id, feature) order to keep the table sorted like :func:`write_features` does.
+    The staging table (``<table>$staging``) is a study table, not TEMP: a TEMP table cannot be
+    renamed into the study, and copying it over would write every row twice. A killed run's
+    staging table is dropped by the next writer of that set.
     """
 
     # Pieces are inserted a few at a time: one INSERT of 250k rows costs 35% less CPU than

@@ -3,6 +3,10 @@
 Stored in the wide table ``outcomes(user_id, <column>...)``: numeric columns as DOUBLE,
 others as VARCHAR (usable as group columns and, when binary, as controls). User ids are
 pseudonymised with the study key on load, so outcomes join the posts' users.
+
+``outcomes`` is the one study table whose columns are data (the researcher's): no migration
+creates it; this module creates it on the first load and rebuilds it as columns come and go,
+and is its only writer (docs/architecture.md, "Tables and owners").
 """
 
 from __future__ import annotations
