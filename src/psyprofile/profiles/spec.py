@@ -23,8 +23,9 @@ Public API (contract C1)::
         vader: bool = True            # VADER compound (sentence mean per message, message mean)
         big5: str | None = "wwbp"     # 'wwbp', 'zeroshot', saved model name(s)/path(s), joined
                                       # by ','; None. 'wwbp' is the lexicon source wwbp_big5
-        embedder: str = DEFAULT_EMBEDDER   # zero-shot: 'minilm' (default) or 'minilm-static'
-        max_messages: int = 16        # 'minilm' only: messages embedded per user (first window)
+        embedder: str = DEFAULT_EMBEDDER   # zero-shot: 'minilm' (default), 'minilm-static' or
+                                      # 'e5-multilingual' (posts in ~100 languages)
+        max_messages: int = 16        # 'minilm', 'e5-multilingual': messages embedded per user
         inventories: tuple[str, ...] = ("ipip50", "ipipneo120")
         norms: str | None = None      # reference norms file for profile_texts (None: bundled)
 
@@ -57,7 +58,7 @@ from psyprofile.errors import PsyprofileError
 
 FAMILIES = ("big5", "emotions", "sentiment", "wellbeing", "temporal", "age", "gender")
 TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
-EMBEDDERS = ("minilm-static", "minilm")
+EMBEDDERS = ("minilm-static", "minilm", "e5-multilingual")  # zero-shot embedders
 DEFAULT_EMBEDDER = "minilm"  # sensible on all five traits; see docs/profiles.md
 
 
