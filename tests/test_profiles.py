@@ -145,7 +145,8 @@ def test_export_columns(study, tmp_path):
     assert export_profiles(ws, tmp_path / "p.csv") == 3
     df = pd.read_csv(tmp_path / "p.csv")
     dims = ["anger", "joy", "age", "gender_female"]
-    want = (["user_id", "words", "status", "languages", "other_language_share"]
+    want = (["user_id", "words", "status", "languages", "other_language_share",
+             "unsupported_sources"]
             + [d + s for d in dims for s in ("", "_lo", "_hi", "_pct")]
             + ["nrc_emot_coverage", "dd_emnlp14_ageGender_coverage"])
     assert sorted(df.columns) == sorted(want)
@@ -160,7 +161,10 @@ def test_export_columns(study, tmp_path):
     carol = df[df.user_id == ws.pseudonymizer("user")("carol")].iloc[0]
     assert carol.status == "insufficient_text" and carol.words == 4 and np.isnan(carol.joy)
     export_profiles(ws, tmp_path / "p.parquet")
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "p.parquet"), df, check_dtype=False)
+    # a missing text is None in parquet, NaN in CSV (unsupported_sources of a user all scored)
+    pq = pd.read_parquet(tmp_path / "p.parquet").fillna(np.nan)
+    pd.testing.assert_frame_equal(pq, df, check_dtype=False)
+    assert "no score" in book.loc["unsupported_sources", "description"]
 
 
 def test_card_snapshot_and_cli(study, monkeypatch, tmp_path):

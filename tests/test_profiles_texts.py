@@ -214,5 +214,5 @@ def test_timestamps_drop_with_their_empty_texts_and_are_checked(tmp_path):
         profile_texts(TEXTS, timestamps=STAMPS[1:], spec=spec)
     short = profile_texts(TEXTS[:1], min_words=100, spec=spec)
     assert short == {"words": 10, "status": "insufficient_text", "scores": [],
-                     "languages": "en 1.00",
+                     "languages": "en 1.00", "unsupported_sources": [],
                      "warnings": ["10 words; at least 100 are needed for a profile"]}

@@ -112,6 +112,9 @@ class Profile(BaseModel):
         description="`unsupported_language`: most words are in languages the sources were not "
                     "built for, so nothing is scored.")
     languages: str | None = Field(None, description="The texts' languages by share of words.")
+    unsupported_sources: list[str] = Field(
+        default_factory=list, description="Sources not built for the texts' languages, which "
+                                          "so gave no score (the others did).")
     warnings: list[str]
     scores: list[Score]
 

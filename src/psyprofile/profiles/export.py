@@ -36,6 +36,9 @@ _USER_COLUMNS = {
     "languages": "the user's top languages with their shares of words (messages.lang)",
     "other_language_share": "share of the user's words in languages none of the sources was "
                             "built for",
+    "unsupported_sources": "the sources (space separated) not built for the user's languages, "
+                           "which so gave them no score (each source's languages are in its "
+                           "columns' languages field)",
 }
 
 
@@ -70,6 +73,8 @@ def wide_profiles(ws: Workspace, run: int | None = None) -> pd.DataFrame:
     for src in dict.fromkeys(cov["source"]):
         cols[f"{src}_coverage"] = cov[cov["source"] == src].set_index("user_id")["coverage"]
     out = pd.DataFrame(cols)
+    users["unsupported_sources"] = [" ".join(s) or None if s is not None else None
+                                    for s in users["unsupported_sources"]]
     return users.merge(out.reset_index(names="user_id"), on="user_id", how="left")
 
 

@@ -5,8 +5,10 @@ Tables (migration 4 of :mod:`psyprofile.store.schema`)::
     profile_runs(run_id, created_at, sources, spec, min_words, reference)
     profile_run_scores(run_id, user_id, family, dimension, value, lo, hi, pct, words, source,
                        reference, coverage)
-    profile_run_users(run_id, user_id, words, status, languages, other_language_share)
+    profile_run_users(run_id, user_id, words, status, languages, other_language_share,
+                      unsupported_sources VARCHAR[])   -- migration 9
         -- status: 'scored' | 'insufficient_text' | 'unsupported_language'
+        -- unsupported_sources: the sources not built for the user's languages (no row there)
     profile_run_norms(run_id, dimension, family, source, unit, transform, c, mean, sd, n,
                       reliability, quantiles DOUBLE[])   -- the study's own norms of the run
     profile_scores, profile_users, profile_norms: views of the latest run
@@ -21,8 +23,9 @@ tutorial corpus (``norms_blogs.json``, written by ``bench/profiles.py``) whereve
 norms for the dimension, else (or with ``reference='study'``) the study's scored users.
 Zero-shot Big Five is a z score against the same reference. ``coverage`` is the share of
 the user's words the source's lexicon matched (for multi-word terms: term occurrences per
-word). Users writing mostly in languages the sources were not built for get the status
-``unsupported_language`` (:mod:`psyprofile.profiles.language`) and no score.
+word). A source scores only users writing mostly in its languages; users no source
+supports get the status ``unsupported_language`` and no score
+(:mod:`psyprofile.profiles.language`).
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ from psyprofile.store.workspace import Workspace
 
 SCORE_COLUMNS = ["user_id", "family", "dimension", "value", "lo", "hi", "pct", "words", "source",
                  "reference", "coverage"]
-USER_COLUMNS = ["user_id", "words", "status", "languages", "other_language_share"]
+USER_COLUMNS = ["user_id", "words", "status", "languages", "other_language_share",
+                "unsupported_sources"]
 NORM_COLUMNS = ["dimension", "family", "source", "unit", "transform", "c", "mean", "sd", "n",
                 "reliability", "quantiles"]
 REFERENCES = ("blogs", "study")
@@ -295,12 +299,10 @@ def _model_rows(ws: Workspace, ref: str, min_words: int, keep_users: set[str]) -
     return df[SCORE_COLUMNS]
 
 
-def user_status(words: np.ndarray, min_words: int, other_share: np.ndarray) -> np.ndarray:
-    """Per user: 'unsupported_language' (mostly other languages), else 'insufficient_text'
-    (fewer than ``min_words`` words), else 'scored'."""
-    from psyprofile.profiles.language import MAX_OTHER_SHARE
-
-    return np.select([other_share > MAX_OTHER_SHARE, words < min_words],
+def user_status(words: np.ndarray, min_words: int, no_source: np.ndarray) -> np.ndarray:
+    """Per user: 'unsupported_language' (``no_source``: no source supports their languages),
+    else 'insufficient_text' (fewer than ``min_words`` words), else 'scored'."""
+    return np.select([no_source, words < min_words],
                      ["unsupported_language", "insufficient_text"], "scored")
 
 
@@ -312,7 +314,7 @@ def profile_study(ws: Workspace, *, min_words: int | None = None, big5: str | No
     ``spec`` (default: :func:`default_spec`; ``big5`` replaces its Big Five sources: 'wwbp',
     'zeroshot' or saved model refs, joined by ','), as a new profile run. Percentiles
     against ``reference``: 'blogs' (the bundled norms, where they exist) or 'study'."""
-    from psyprofile.profiles.language import language_mix, supported_languages
+    from psyprofile.profiles.language import language_guard
 
     t0 = time.perf_counter()
     if spec is None:
@@ -324,24 +326,33 @@ def profile_study(ws: Workspace, *, min_words: int | None = None, big5: str | No
     prep = prepare(ws, spec, progress)
     users = prep.msgs.users
     uw = prep.msgs.user_words()
-    other, mix = language_mix(prep.msgs, supported_languages(spec.sources()))
-    status = user_status(uw, mw, other)
+    guard = language_guard(prep.msgs, spec.sources())
+    status = user_status(uw, mw, guard.no_source())
     keep = status == "scored"
     parts, norms, notes = [], [], []
     if keep.any():
-        for src in prep.sources:
-            rows, nrm = source_rows(score_source(src, prep.msgs, keep), users, keep, ref)
-            parts.append(rows)
-            norms += nrm
-        kept = set(np.asarray(users)[keep].tolist())
+        for src in prep.sources:  # each source scores the users writing in its languages
+            keep_s = keep & guard.supports(src.source_id)
+            if keep_s.any():
+                rows, nrm = source_rows(score_source(src, prep.msgs, keep_s), users, keep_s, ref)
+                parts.append(rows)
+                norms += nrm
         for m in spec.big5_models():
+            kept = set(np.asarray(users)[keep & guard.supports(f"model:{m}")].tolist())
             parts.append(_model_rows(ws, m, mw, kept))
     else:
         notes.append(f"no user has {mw:,} or more words in the sources' languages; lower "
                      "--min-words to score anyone")
+    partly = keep & np.array([bool(u) for u in guard.unsupported_sources()], dtype=bool)
+    if partly.any():
+        notes.append(f"{int(partly.sum()):,} scored users write mostly in languages some sources "
+                     "were not built for; those sources give them no score (their "
+                     "unsupported_sources in profile_users)")
     scores = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SCORE_COLUMNS)
     users_df = pd.DataFrame({"user_id": users, "words": np.round(uw).astype(np.int64),
-                             "status": status, "languages": mix, "other_language_share": other})
+                             "status": status, "languages": guard.mix,
+                             "other_language_share": guard.other,
+                             "unsupported_sources": guard.unsupported_sources()})
     run_id = write_profile(ws, scores, users_df, pd.DataFrame(norms, columns=NORM_COLUMNS), spec,
                            mw, reference)
     fams = scores.groupby("family")["dimension"].nunique().to_dict() if len(scores) else {}

@@ -76,7 +76,7 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
     """The profile of one person from ``texts`` (their posts), JSON-ready::
 
         {"words": int, "status": "scored" | "insufficient_text" | "unsupported_language",
-         "languages": str, "warnings": [str],
+         "languages": str, "unsupported_sources": [str], "warnings": [str],
          "scores": [{"family", "dimension", "value", "lo", "hi", "pct", "words", "source",
                      "unit", "reference", "coverage",
                      "validation": {"split_half_reliability", "reference", ...} | None,
@@ -86,10 +86,12 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
     ``timestamps`` (ISO 8601, one per text) order the texts for the split halves; ``spec``
     defaults to :func:`default_spec`. ``pct`` is the percentile in the reference sample
     named in ``reference``; ``evidence`` is the source's entry in
-    :mod:`psyprofile.profiles.evidence`. The texts' languages are detected; a person writing
-    mostly in languages the sources were not built for gets no score.
+    :mod:`psyprofile.profiles.evidence`. The texts' languages are detected; a source gives no score
+    to a person writing mostly in languages it was not built for (it is then listed in
+    ``unsupported_sources``; :mod:`psyprofile.profiles.language`), and with no source left
+    the status is ``unsupported_language``.
     """
-    from psyprofile.profiles.language import MAX_OTHER_SHARE, language_mix, supported_languages
+    from psyprofile.profiles.language import language_guard, source_languages
     from psyprofile.profiles.person import person_sources
     from psyprofile.profiles.study import reference_for
     from psyprofile.text.langid import detect_languages
@@ -100,6 +102,7 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
              if t is not None and str(t).strip()]
     if not pairs:
         return {"words": 0, "status": "insufficient_text", "scores": [], "languages": "",
+                "unsupported_sources": [],
                 "warnings": ["no text given; a profile needs the person's posts"]}
     texts = [t for t, _ in pairs]
     times = [tm for _, tm in pairs]
@@ -109,16 +112,23 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
     words = sum(map(len, tokens))
     msgs, order = person_messages(tokens, times)
     msgs.langs = np.array(detect_languages(texts), dtype=object)[order].astype(str)
-    other, mix = language_mix(msgs, supported_languages(spec.sources()))
-    if other[0] > MAX_OTHER_SHARE:
+    guard = language_guard(msgs, spec.sources())
+    mix, unsupported = guard.mix[0], guard.unsupported_sources()[0]
+    if guard.no_source()[0]:
+        langs = sorted(set().union(*map(source_languages, spec.sources())))
+        took = ", ".join(langs) if len(langs) <= 8 else f"{len(langs)} languages"
         return {"words": words, "status": "unsupported_language", "scores": [],
-                "languages": mix[0],
-                "warnings": [f"{other[0]:.0%} of the words are in languages the sources were "
-                             "not built for (they are English); no score is given"]}
+                "languages": mix, "unsupported_sources": unsupported,
+                "warnings": [f"{guard.other[0]:.0%} of the words are in languages the sources "
+                             f"were not built for (they take {took}); no score is given"]}
     if words < min_words:
-        return {"words": words, "status": "insufficient_text", "scores": [], "languages": mix[0],
+        return {"words": words, "status": "insufficient_text", "scores": [], "languages": mix,
+                "unsupported_sources": unsupported,
                 "warnings": [f"{words} words; at least {min_words} are needed for a profile"]}
     warnings: list[str] = []
+    if unsupported:
+        warnings.append("most of the words are in languages these sources were not built for, "
+                        f"so they give no score: {', '.join(unsupported)}")
     if words < SHORT_WORDS:
         warnings.append(f"only {words} words: scores from fewer than {SHORT_WORDS} words are "
                         "unreliable; the intervals show how much")
@@ -126,6 +136,8 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
     keep = np.array([True])
     scores, no_norms = [], []
     for src in sources:
+        if src.source_id in unsupported:
+            continue
         sc = score_source(src, msgs, keep)
         for j, d in enumerate(src.dimensions):
             nrm = ref.get(d, src.source_id) if ref else None
@@ -148,7 +160,7 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
         warnings.append("no reference norms for " + ", ".join(no_norms) + ": no interval or "
                         "percentile (zero-shot scores without norms are raw similarities)")
     return {"words": words, "status": "scored", "warnings": warnings, "scores": scores,
-            "languages": mix[0]}
+            "languages": mix, "unsupported_sources": unsupported}
 
 
 def _num(x: float) -> float | None:

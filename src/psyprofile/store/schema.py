@@ -181,6 +181,13 @@ MIGRATIONS: list[str] = [
         FROM information_schema.tables
         WHERE table_schema = 'main' AND table_type = 'BASE TABLE' AND table_name LIKE 'emb$%';
     """,
+    # 9: the language guard is per source (profiles.language): each profile user lists the
+    # sources not built for their languages, which so gave them no score (NULL in older runs).
+    """
+    ALTER TABLE profile_run_users ADD COLUMN IF NOT EXISTS unsupported_sources VARCHAR[];
+    CREATE OR REPLACE VIEW profile_users AS SELECT * EXCLUDE (run_id) FROM profile_run_users
+        WHERE run_id = (SELECT max(run_id) FROM profile_runs);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
