@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import re
 import shutil
 import sys
@@ -19,12 +21,16 @@ from psyprofile.cli.main import cli
 from psyprofile.features.extract import FeatureOptions, extract_features
 from psyprofile.io.base import ColumnMap
 from psyprofile.io.ingest import ingest
+from psyprofile.lexica.registry import resolve_lexicon, save_lexicon
+from psyprofile.models.integrity import sign
 from psyprofile.report.charts import group_bars
 from psyprofile.report.html import SECTIONS, write_report
 from psyprofile.store.outcomes import load_outcomes
 from psyprofile.store.workspace import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
+LEXICON = Path(__file__).parent / "fixtures" / "lexica" / "weighted.csv"
+LEXICON_CITATION = "Doe, J. (2020). A fixture lexicon of moods. Journal of Tests 1, 1-2."
 sys.path.insert(0, str(FIXTURES))
 from c1_c2_tables import add_tables  # noqa: E402
 
@@ -63,9 +69,14 @@ def study(tmp_path_factory):
     ingest(ws, [posts], columns=ColumnMap(id="id", user="user", time="time", text="text"),
            progress=False)
     load_outcomes(ws, users)
-    extract_features(ws, FeatureOptions(ngrams=(1,), min_words=0), progress=False)
+    lex = resolve_lexicon(LEXICON)
+    with ws.connect() as con:  # a study's own lexicon, stored with its citation
+        save_lexicon(con, dataclasses.replace(lex, name="moodlex", citation=LEXICON_CITATION))
+    extract_features(ws, FeatureOptions(ngrams=(1,), min_words=0, min_users_pct=0.1,
+                                        lexica=("moodlex",)), progress=False)
     run_dla(ws, ["age"], ["1gram"], min_words=0, progress=False)
     shutil.copytree(FIXTURES / "age_fixture", ws.path / "models" / "age_fixture")
+    sign(ws.path / "models" / "age_fixture")  # the report reads only models whose record holds
     with ws.connect() as con:
         ids = [r[0] for r in con.execute("SELECT DISTINCT user_id FROM messages").fetchall()]
         facts = add_tables(con, sorted(ids))
@@ -111,6 +122,39 @@ def test_comparisons_privacy_models_and_methods(study):
     assert "&#34;min_users&#34;: 10" in html  # the study's params
     assert "scikit-learn" in html and "psyprofile" in html
     assert "insufficient_text 1" in html
+
+
+def _methods_prose(html: str) -> list[str]:
+    methods = html[html.index('<section id="methods"'):html.index("<details>",
+                                                                  html.index('<section id="methods"'))]
+    return re.findall(r'<p class="prose">(.*?)</p>', methods, flags=re.S)
+
+
+def test_methods_are_prose_with_the_numbers_and_references(study):
+    html, ws = study["html"], study["ws"]
+    prose = _methods_prose(html)
+    text = " ".join(prose)
+    assert len(prose) >= 6
+    assert not any(c in p for p in prose for c in "{}")  # no raw JSON in the paragraphs
+    with ws.connect(read_only=True) as con:
+        posts = con.execute("SELECT count(*) FROM messages").fetchone()[0]
+        threshold = json.loads(con.execute(
+            "SELECT params FROM feature_sets WHERE name = '1gram_occ0.1'").fetchone()[0])["threshold"]
+    assert f"Of {posts:,} rows read, {posts:,} posts by 30 users were stored" in text
+    assert ("used by at least 10% of the 30 users (an occurrence threshold of "
+            f"{threshold} users)") in text
+    assert "In 10-fold cross-validation: r = 0.612 (95% CI [0.55, 0.67])" in text
+    assert "Groups with fewer than 10 users were suppressed" in text
+    assert "Benjamini-Hochberg false discovery rate procedure, at alpha = 0.05" in text
+    # the lexicon's citation is numbered in the prose and listed once in the References
+    ol = html[html.index('<ol class="references">'):]
+    refs = re.findall(r"<li>(.*?)</li>", ol[:ol.index("</ol>")])
+    assert refs.count(LEXICON_CITATION) == 1
+    n = refs.index(LEXICON_CITATION) + 1
+    assert f"category scores of the moodlex [{n}]" in text
+    assert any("DLATK: Differential Language Analysis ToolKit" in r for r in refs)
+    # the raw parameters are still there, collapsed
+    assert "<details><summary>Software versions and the raw parameters" in html
 
 
 def test_no_post_text_and_nothing_from_the_network(study):

@@ -1,7 +1,8 @@
 """Word clouds of DLA results: the words and topics that go with each end of an outcome.
 
 Per outcome and feature set, one cloud of the most positively and one of the most negatively
-associated significant features (``p_corrected < alpha``): word size is |coef|, colour the
+associated significant features (``p_corrected < alpha``): word size is |coef| (for a
+two-valued outcome |r|, the bounded point-biserial correlation), colour the
 feature's overall frequency in the study (sequential colour map, log scale, with a colour
 bar). For a topic set (one whose topics' words are given in ``topic_words``), one cloud per
 top topic shows that topic's highest-weighted words, sized by weight. Every cloud is written
@@ -81,10 +82,13 @@ def write_clouds(
     frequencies = frequencies or {}
     topic_words = topic_words or {}
     for (outcome, fset), rows in results.groupby(["outcome", "feature_set"], sort=False):
-        sig = rows[rows["p_corrected"] < alpha].dropna(subset=["coef"])
+        # a two-valued outcome is sized by its bounded r, not the log-odds: a rare word that
+        # nearly separates the classes would otherwise fill the cloud
+        eff = "r" if "r" in rows and rows["r"].notna().any() else "coef"
+        sig = rows[rows["p_corrected"] < alpha].dropna(subset=[eff])
         for direction, tag in DIRECTIONS.items():
-            side = sig[sig["coef"] > 0] if direction == "positive" else sig[sig["coef"] < 0]
-            side = side.reindex(side["coef"].abs().sort_values(ascending=False).index)
+            side = sig[sig[eff] > 0] if direction == "positive" else sig[sig[eff] < 0]
+            side = side.reindex(side[eff].abs().sort_values(ascending=False).index)
             where = f"{outcome} / {fset} / {direction}"
             if side.empty:
                 report.notes.append(
@@ -96,11 +100,12 @@ def write_clouds(
                               outcome, fset, direction, outdir / stem, size, formats, report)
                 continue
             top = side.head(max_words)
-            weights = dict(zip(top["feature"], top["coef"].abs(), strict=True))
+            weights = dict(zip(top["feature"], top[eff].abs(), strict=True))
             freq = frequencies.get(fset)
             title = (f"{outcome}: {direction}ly associated {fset} features "
                      f"({len(top)} of {len(side)} significant shown)\n"
-                     "size = |standardised coefficient|"
+                     + ("size = |point-biserial r|" if eff == "r"
+                        else "size = |standardised coefficient|")
                      + (", colour = overall frequency" if freq is not None else ""))
             report.files += _render(weights, title, outdir / stem, size, formats, freq=freq,
                                     single=_DIRECTION_COLOURS[direction])

@@ -155,12 +155,15 @@ def _dla(ws: Workspace, d: StudyData, tmp: Path) -> dict[str, Any] | None:
         inputs = cloud_inputs(ws, sorted(rows["feature_set"].unique()), level)
         notes += inputs.notes
         for (outcome, fset), r in rows.groupby(["outcome", "feature_set"], sort=True):
-            sig = r[r["p_corrected"] < a].dropna(subset=["coef"])
+            # a two-valued outcome ranks by the bounded r: a rare word that nearly separates
+            # the classes has a huge log-odds coefficient but a small correlation
+            rank = "r" if "r" in r and r["r"].notna().any() else "coef"
+            sig = r[r["p_corrected"] < a].dropna(subset=[rank])
             tables.append({
                 "outcome": outcome, "feature_set": fset, "level": level, "alpha": a,
-                "n_features": len(r), "n_significant": len(sig),
-                "positive": sig[sig["coef"] > 0].nlargest(TOP_DLA_FEATURES, "coef").to_dict("records"),
-                "negative": sig[sig["coef"] < 0].nsmallest(TOP_DLA_FEATURES, "coef").to_dict("records"),
+                "n_features": len(r), "n_significant": len(sig), "rank": rank,
+                "positive": _records(sig[sig[rank] > 0].nlargest(TOP_DLA_FEATURES, rank)),
+                "negative": _records(sig[sig[rank] < 0].nsmallest(TOP_DLA_FEATURES, rank)),
             })
             # one call per outcome and set, so that each cloud's caption can name both
             rep = write_clouds(r, tmp / f"clouds_{len(tables)}", alpha=a,
@@ -229,7 +232,7 @@ def render(ws: Workspace, d: StudyData, tmp: Path, progress: bool = True) -> tup
     from tqdm.auto import tqdm
 
     from psyprofile import __version__
-    from psyprofile.report.methods import pretty, versions
+    from psyprofile.report.methods import methods, pretty, versions
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("psyprofile.report", "templates"),
@@ -248,7 +251,8 @@ def render(ws: Workspace, d: StudyData, tmp: Path, progress: bool = True) -> tup
                                                                  "heatmaps") for c in p.get(key, [])]
     html = env.get_template("report.html.j2").render(
         d=d, s=d.summary, sections=SECTIONS, version=__version__, versions=versions(),
-        min_group_size=ws.min_group_size(), top_dla=TOP_DLA_FEATURES, **parts)
+        min_group_size=ws.min_group_size(), top_dla=TOP_DLA_FEATURES, methods=methods(ws, d),
+        **parts)
     return html, charts
 
 
