@@ -3,7 +3,7 @@
 Settings live in an optional ``SERVED/api/config.toml``::
 
     [profile]
-    min_words = 500            # default: the study's min_words, else 500
+    min_words = 500            # default: the study's min_words, else the default study setting
     big5 = "wwbp"              # default; "zeroshot", saved model name(s) joined by ',', "none"
     embedder = "minilm"        # zero-shot embedder; "minilm-static" is ~10x faster, less valid;
                                # "e5-multilingual" reads posts in ~100 languages
@@ -43,10 +43,10 @@ from psyprofile.api.store import API_DIR
 from psyprofile.engine.lifeline import lifeline_then
 from psyprofile.errors import PsyprofileError
 from psyprofile.privacy.pseudonym import Pseudonymizer
-from psyprofile.store.workspace import DB_NAME, Workspace
+from psyprofile.store.workspace import DB_NAME, DEFAULT_CONFIG, Workspace
 
 CONFIG_FILE = "config.toml"
-DEFAULT_MIN_WORDS = 500
+DEFAULT_MIN_WORDS = DEFAULT_CONFIG["min_words"]
 # Enough words to pass any min_words of 1 and reach every source of the profile.
 WARMUP_TEXTS = ["Today I walked to work with my friends, and we talked about the weekend, "
                 "the weather and what we will do next year."]

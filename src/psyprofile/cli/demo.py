@@ -15,7 +15,8 @@ from psyprofile.cli.quiet_option import quiet_option
 @click.option("--force", is_flag=True,
               help="Delete STUDY_DIR first if it holds a psyprofile study (never any other folder).")
 @click.option("--min-words", type=int, default=None,
-              help="Users with fewer words are left out of filters and analyses (default 500).")
+              help="Users with fewer words are left out of filters and analyses (default: "
+                   "the study's min_words setting).")
 @quiet_option
 @click.pass_context
 def demo(ctx: click.Context, study_dir: Path, force: bool, min_words: int | None, quiet: bool) -> None:

@@ -30,7 +30,8 @@ def _csv(value: str | None) -> list[str]:
               help="Significance level for the corrected p-values.")
 @click.option("--level", default="user", show_default=True, help="Group level of the features.")
 @click.option("--min-words", type=int,
-              help="Leave out groups with fewer words (default: the study's min_words, 500).")
+              help="Leave out groups with fewer words (default: the study's min_words, "
+                   "psyprofile.toml).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write all results to this .csv or .parquet file.")
 @click.option("--clouds", "clouds_dir", type=click.Path(file_okay=False, path_type=Path),

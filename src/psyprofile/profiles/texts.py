@@ -30,6 +30,7 @@ from psyprofile.profiles.person import person_messages
 from psyprofile.profiles.scoring import score_source
 from psyprofile.profiles.spec import ProfileSpec, default_spec
 from psyprofile.profiles.study import is_zeroshot, values_with_interval
+from psyprofile.store.workspace import DEFAULT_CONFIG
 
 SHORT_WORDS = 600
 NORMS_FILE = Path(__file__).with_name("norms_blogs.json")
@@ -72,7 +73,8 @@ def _times(timestamps: list[str] | None, n: int) -> list[dt.datetime | None]:
 
 
 def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
-                  min_words: int = 500, spec: ProfileSpec | None = None) -> dict[str, Any]:
+                  min_words: int = DEFAULT_CONFIG["min_words"],
+                  spec: ProfileSpec | None = None) -> dict[str, Any]:
     """The profile of one person from ``texts`` (their posts), JSON-ready::
 
         {"words": int, "status": "scored" | "insufficient_text" | "unsupported_language",
