@@ -525,3 +525,19 @@ RESULT_CODEBOOK = {
     "label": {"source": "the topic set", "description": "a topic's three highest-weighted "
                                                         "words"},
 }
+
+
+def read_dla_runs(con: Any) -> list[dict[str, Any]]:
+    """Every stored DLA run by run id: ``run_id, created_at, outcomes, feature_sets, level``
+    and its ``params`` and ``summary`` (parsed JSON)."""
+    cols = ["run_id", "created_at", "outcomes", "feature_sets", "level", "params", "summary"]
+    rows = con.execute(f"SELECT {', '.join(cols)} FROM dla_runs ORDER BY run_id").fetchall()
+    return [{**dict(zip(cols, r, strict=True)), "params": json.loads(r[5] or "{}"),
+             "summary": json.loads(r[6] or "{}")} for r in rows]
+
+
+def read_dla_results(con: Any) -> pd.DataFrame:
+    """The stored effects, one row per run x outcome x feature (the columns of
+    ``dla_results``); a later run of the same outcome, sets and level replaced the earlier."""
+    return con.execute("SELECT * FROM dla_results ORDER BY run_id, outcome, feature_set, "
+                       "feature").df()

@@ -623,14 +623,8 @@ def read_study(ws: Workspace, run_id: int | None = None) -> StudyResult:
                     con.execute("SELECT run_id FROM study_runs ORDER BY 1").fetchall()]
             raise PsyprofileError(f"{ws.path}: no study run {run_id}; runs: "
                                   f"{', '.join(map(str, runs)) or 'none'}.")
-        cols = ", ".join(quote_ident(c) for c in GROUP_COLUMNS)
-        groups = con.execute(f"SELECT {cols} FROM study_groups WHERE run_id = ? ORDER BY "
-                             f"{quote_ident('by')}, period NULLS FIRST, score, grp",
-                             [run_id]).df()
-        ccols = ", ".join(quote_ident(c) for c in COMPARISON_COLUMNS)
-        comps = con.execute(f"SELECT {ccols} FROM study_comparisons WHERE run_id = ? "
-                            f"ORDER BY {quote_ident('by')}, score, effect, group_a, group_b",
-                            [run_id]).df()
+        groups = read_study_groups(con, run_id)
+        comps = read_study_comparisons(con, run_id)
         budget = dp.read_budget(con)
     return StudyResult(int(run_id), json.loads(params), groups, comps, budget)
 
@@ -685,3 +679,26 @@ GROUPS_CODEBOOK = {
     "n_noise_scale": {"unit": "users", "source": "--dp-epsilon",
                       "description": "scale of the count's discrete Laplace noise (DP)"},
 }
+
+
+def read_study_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every stored group study by run id: ``run_id, created_at, params`` (parsed JSON) and
+    ``n_users``; no rows before the first study."""
+    runs = con.execute("SELECT run_id, created_at, params, n_users FROM study_runs "
+                       "ORDER BY run_id").df()
+    runs["params"] = [json.loads(p) if p else {} for p in runs["params"]]
+    return runs
+
+
+def read_study_groups(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
+    """The group rows (:data:`GROUP_COLUMNS`) of study run ``run_id``, overall rows first."""
+    cols = ", ".join(quote_ident(c) for c in GROUP_COLUMNS)
+    return con.execute(f"SELECT {cols} FROM study_groups WHERE run_id = ? ORDER BY "
+                       f"{quote_ident('by')}, period NULLS FIRST, score, grp", [run_id]).df()
+
+
+def read_study_comparisons(con: duckdb.DuckDBPyConnection, run_id: int) -> pd.DataFrame:
+    """The group comparisons (:data:`COMPARISON_COLUMNS`) of study run ``run_id``."""
+    cols = ", ".join(quote_ident(c) for c in COMPARISON_COLUMNS)
+    return con.execute(f"SELECT {cols} FROM study_comparisons WHERE run_id = ? ORDER BY "
+                       f"{quote_ident('by')}, score, effect, group_a, group_b", [run_id]).df()

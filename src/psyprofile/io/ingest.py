@@ -646,3 +646,10 @@ def _log_file(con: duckdb.DuckDBPyConnection, run_id: int, report: FileReport) -
         con.executemany("INSERT INTO ingest_rejects VALUES (?, ?, ?, ?, ?)", examples)
     if report.notes:
         con.executemany("INSERT INTO ingest_notes VALUES (?, ?, ?)", [[run_id, report.file, n] for n in report.notes])
+
+
+def read_ingest_options(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The options every ingest run was started with, by run id: ``{'run_id', 'options'}``
+    (``options`` parsed from JSON)."""
+    return [{"run_id": r, "options": json.loads(o) if o else {}} for r, o in
+            con.execute("SELECT run_id, options FROM ingest_runs ORDER BY run_id").fetchall()]

@@ -256,3 +256,13 @@ def value_rows(name: str, spec: dict[str, Any], pred: np.ndarray, words: np.ndar
         "value": v, "lo": np.clip(v - 1.96 * sk, 0, 1), "hi": np.clip(v + 1.96 * sk, 0, 1),
         "words": np.repeat(words, k),
     })
+
+
+def prediction_summary(con: Any) -> pd.DataFrame:
+    """The stored predictions per model (name and content digest ``model_hash``, NULL for
+    rows stored before models were told apart by content) and outcome: ``users``,
+    ``mean_value`` and ``median_words``; no rows when nothing was predicted."""
+    return con.execute(
+        "SELECT model, model_hash, outcome, count(*) AS users, avg(value) AS mean_value, "
+        "median(words) AS median_words FROM predictions GROUP BY model, model_hash, outcome "
+        "ORDER BY model, model_hash NULLS LAST, outcome").df()

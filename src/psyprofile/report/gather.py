@@ -1,18 +1,21 @@
 """Read what a study has computed, for the report: every part is None when it was not run.
 
-Only aggregate tables and ids are read here, never the text of a post.
+Only aggregate tables and ids are read here, never the text of a post, and each through
+the module that owns the table.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from psyprofile.store.workspace import Workspace
+
+# the columns of a profile score the report draws from
+PROFILE_COLUMNS = ["family", "dimension", "value", "words", "source", "reference", "coverage"]
 
 
 @dataclass
@@ -27,7 +30,7 @@ class StudyData:
     study_groups: pd.DataFrame | None = None
     study_comparisons: pd.DataFrame | None = None
     privacy_budget: pd.DataFrame | None = None
-    predictions: pd.DataFrame | None = None  # per model and outcome: users, mean value
+    predictions: pd.DataFrame | None = None  # per model, model_hash, outcome: users, mean
     dla_runs: list[dict[str, Any]] = field(default_factory=list)
     dla_results: pd.DataFrame | None = None  # the latest results of every stored DLA run
     feature_sets: list[dict[str, Any]] = field(default_factory=list)
@@ -35,108 +38,116 @@ class StudyData:
     ingest_options: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _tables(con: Any) -> set[str]:
-    return {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+def _profiles(ws: Workspace, data: StudyData) -> None:
+    """The latest profile run's scores, users by status and units (``profiles.study``)."""
+    from psyprofile.profiles.study import list_runs, read_norms, read_scores, read_users
+
+    if list_runs(ws).empty:
+        return
+    data.profile_scores = read_scores(ws)[PROFILE_COLUMNS]
+    norms = read_norms(ws).dropna(subset=["unit"])
+    data.units = dict(zip(norms["dimension"], norms["unit"], strict=True))
+    users = read_users(ws)
+    data.profile_users = (users.groupby("status", sort=True)
+                          .agg(users=("user_id", "size"), words=("words", "sum")).reset_index())
 
 
-def _df(con: Any, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-    return con.execute(sql, params or []).df()
+def _study(con: Any, ws: Workspace, data: StudyData, study_run: int | None) -> None:
+    """Group study ``study_run`` (default: the latest) through ``analysis.groups``."""
+    from psyprofile.analysis import groups
+    from psyprofile.errors import PsyprofileError
 
-
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
+    runs = groups.read_study_runs(con)
+    if runs.empty:
+        if study_run is not None:
+            raise PsyprofileError(f"{ws.path}: no group study has been run; run `psyprofile "
+                                  "study` first, or omit --run.")
+        return
+    if study_run is not None and study_run not in set(runs["run_id"]):
+        known = ", ".join(map(str, runs["run_id"]))
+        raise PsyprofileError(
+            f"{ws.path}: no group study run {study_run} (runs: {known}). Omit --run for "
+            "the latest, or run `psyprofile study` first.")
+    row = runs[runs["run_id"] == (study_run or runs["run_id"].max())].iloc[0]
+    data.study_run = row.to_dict()
+    rid = int(row["run_id"])
+    data.study_groups = groups.read_study_groups(con, rid)
+    data.study_comparisons = (groups.read_study_comparisons(con, rid)
+                              .sort_values(["q", "p"], na_position="last", kind="stable")
+                              .reset_index(drop=True))
 
 
 def gather(ws: Workspace, study_run: int | None = None) -> StudyData:
-    """Everything the report needs from ``ws``; ``study_run`` picks a group study (default:
-    the latest). Raises :class:`PsyprofileError` if ``study_run`` does not exist."""
-    from psyprofile.errors import PsyprofileError
+    """Everything the report needs from ``ws``, each part read through the module that owns
+    its tables (docs/architecture.md, "Tables and owners"); ``study_run`` picks a group study
+    (default: the latest). Raises :class:`PsyprofileError` if ``study_run`` does not exist."""
+    from psyprofile.analysis.dla import read_dla_results, read_dla_runs
+    from psyprofile.analysis.dp import read_budget
     from psyprofile.features.store import list_feature_sets
+    from psyprofile.io.ingest import read_ingest_options
+    from psyprofile.models.predict import prediction_summary
     from psyprofile.store.summary import workspace_summary
 
     data = StudyData(summary=workspace_summary(ws))
+    _profiles(ws, data)  # before the connection below: the profile readers open their own
     with ws.connect(read_only=True) as con:
-        have = _tables(con)
-        data.feature_sets = [{**s, "params": _json(s["params"])} for s in list_feature_sets(con)]
-        data.ingest_options = [
-            {"run_id": r, "options": _json(o)} for r, o in
-            con.execute("SELECT run_id, options FROM ingest_runs ORDER BY run_id").fetchall()]
-        if "profile_scores" in have:
-            data.profile_scores = _df(con, "SELECT family, dimension, value, words, source, "
-                                           "reference, coverage FROM profile_scores")
-        if "profile_norms" in have:
-            data.units = dict(con.execute("SELECT dimension, unit FROM profile_norms "
-                                          "WHERE unit IS NOT NULL").fetchall())
-        if "profile_users" in have:
-            data.profile_users = _df(con, "SELECT status, count(*) AS users, sum(words) AS words "
-                                          "FROM profile_users GROUP BY status ORDER BY status")
-        if "study_runs" in have:
-            runs = _df(con, "SELECT run_id, created_at, params, n_users FROM study_runs "
-                            "ORDER BY run_id")
-            if study_run is not None and study_run not in set(runs["run_id"]):
-                known = ", ".join(map(str, runs["run_id"])) or "none"
-                raise PsyprofileError(
-                    f"{ws.path}: no group study run {study_run} (runs: {known}). Omit --run for "
-                    "the latest, or run `psyprofile study` first.")
-            if len(runs):
-                row = runs[runs["run_id"] == (study_run or runs["run_id"].max())].iloc[0]
-                data.study_run = {**row.to_dict(), "params": _json(row["params"])}
-                rid = int(row["run_id"])
-                data.study_groups = _df(con, "SELECT * FROM study_groups WHERE run_id = ?", [rid])
-                if "study_comparisons" in have:
-                    data.study_comparisons = _df(
-                        con, "SELECT * FROM study_comparisons WHERE run_id = ? "
-                             "ORDER BY q NULLS LAST, p NULLS LAST", [rid])
-        elif study_run is not None:
-            raise PsyprofileError(f"{ws.path}: no group study has been run; run `psyprofile "
-                                  "study` first, or omit --run.")
-        if "privacy_budget" in have:
-            data.privacy_budget = _df(con, "SELECT * FROM privacy_budget ORDER BY release_id")
-        if "predictions" in have:
-            data.predictions = _df(
-                con, "SELECT model, outcome, count(*) AS users, avg(value) AS mean_value, "
-                     "median(words) AS median_words FROM predictions GROUP BY model, outcome "
-                     "ORDER BY model, outcome")
-        if "dla_runs" in have:
-            runs = con.execute("SELECT run_id, created_at, outcomes, feature_sets, level, params, "
-                               "summary FROM dla_runs ORDER BY run_id").fetchall()
-            cols = ["run_id", "created_at", "outcomes", "feature_sets", "level", "params",
-                    "summary"]
-            data.dla_runs = [{k: _json(v) for k, v in zip(cols, r, strict=True)} for r in runs]
-            data.dla_results = _df(con, "SELECT * FROM dla_results")
+        data.feature_sets = [{**s, "params": json.loads(s["params"]) if s["params"] else {}}
+                             for s in list_feature_sets(con)]
+        data.ingest_options = read_ingest_options(con)
+        _study(con, ws, data, study_run)
+        budget = read_budget(con)
+        data.privacy_budget = None if budget.empty else budget
+        predictions = prediction_summary(con)
+        data.predictions = None if predictions.empty else predictions
+        data.dla_runs = read_dla_runs(con)
+        if data.dla_runs:
+            data.dla_results = read_dla_results(con)
     data.models = model_cards(ws, data)
     return data
 
 
 def model_cards(ws: Workspace, data: StudyData) -> list[dict[str, Any]]:
     """Cards (``card.json``, else the ``model.json`` facts) of the models the study used: those
-    with stored predictions and those named as a profile score's source."""
+    with stored predictions and those named as a profile score's source (``model:NAME``).
+
+    A model's files are read only once its integrity record holds
+    (:func:`psyprofile.models.integrity.verify`); a model that fails the check, or whose
+    content is not the one its stored predictions came from (``model_hash``), gets a card
+    that says so in ``problem`` instead of figures that may not be its own."""
     from psyprofile.errors import PsyprofileError
+    from psyprofile.models.integrity import verify
     from psyprofile.models.persist import MODEL_JSON, resolve
 
-    names: list[str] = []
+    hashes: dict[str, set[str]] = {}  # model name -> content digests its predictions name
     if data.predictions is not None:
-        names += list(data.predictions["model"].unique())
+        for name, digest in data.predictions[["model", "model_hash"]].itertuples(index=False):
+            hashes.setdefault(name, set()).update([digest] if isinstance(digest, str) else [])
     if data.profile_scores is not None:
-        names += list(data.profile_scores["source"].dropna().unique())
+        for source in data.profile_scores["source"].dropna().unique():
+            hashes.setdefault(str(source).removeprefix("model:"), set())
     cards = []
-    for name in dict.fromkeys(names):
+    for name, made_by in hashes.items():
         try:
             folder = resolve(name, ws)
         except PsyprofileError:
-            continue  # a lexicon or zero-shot source, not a saved model
-        card_file = Path(folder) / "card.json"
-        if card_file.is_file():
-            card = json.loads(card_file.read_text())
+            continue  # a lexicon or zero-shot source, or a model deleted since it predicted
+        try:
+            verified = verify(folder)
+        except PsyprofileError as exc:
+            cards.append({"model": name, "folder": str(folder), "problem": str(exc)})
+            continue
+        if "card.json" in verified.files:
+            card = json.loads(verified.files["card.json"])
         else:
-            spec = json.loads((Path(folder) / MODEL_JSON).read_text())
+            spec = json.loads(verified.files[MODEL_JSON])
             card = {"model": name, "outcome": spec.get("outcome"), "task": spec.get("task"),
                     "pipeline": spec.get("pipeline", {}), "cv_metrics": {}}
-        cards.append({**card, "model": card.get("model") or name, "folder": str(folder)})
+        card = {**card, "model": card.get("model") or name, "folder": str(folder),
+                "model_hash": verified.digest}
+        if made_by and verified.digest not in made_by:
+            card["problem"] = (f"the stored predictions of '{name}' were made by other contents "
+                               f"of the model than {folder} holds now (content digest "
+                               f"{verified.digest[:12]}); re-run `psyprofile predict` to "
+                               "match them.")
+        cards.append(card)
     return cards
