@@ -46,29 +46,65 @@ from psyprofile.profiles.zeroshot import (
 @dataclass(frozen=True)
 class LexiconIndex:
     """A lexicon's entries for the categories of one :class:`LexiconSource`, lower-cased
-    (intercepts apart): ``exact[term][col]`` and, per stem length, ``stems[n][stem][col]``
-    the largest weight of the entries that give category column ``col``."""
+    (intercepts apart), as sparse rows of weights (n_dims columns): ``exact`` maps a term to
+    its row of ``exact_w``, the largest weight of its entries per category; ``stems[n]``
+    holds ``(stem -> row, weights)`` for the wildcard stems of ``n`` characters."""
 
     source: LexiconSource
     set_name: str
     intercepts: dict[str, float]
-    exact: dict[str, dict[int, float]]
-    stems: dict[int, dict[str, dict[int, float]]]
+    exact: dict[str, int]
+    exact_w: sp.csr_matrix
+    stems: dict[int, tuple[dict[str, int], sp.csr_matrix]]
     lengths: tuple[int, ...] = (1,)  # n-gram lengths of its terms
 
     def weights(self, vocab: list[str]) -> sp.csr_matrix:
-        """(len(vocab), n_dims) weight of each lower-cased 1gram in each dimension's
-        category; 0 where it matches none."""
-        rows, cols, vals = [], [], []
-        for i, word in enumerate(vocab):
-            got = dict(self.exact.get(word, {}))
-            for n, by_stem in self.stems.items():
-                if len(word) >= n and " " not in word:
-                    _merge(got, by_stem.get(word[:n], {}))
-            rows += [i] * len(got)
-            cols += list(got)
-            vals += list(got.values())
-        return sp.csr_matrix((vals, (rows, cols)), shape=(len(vocab), len(self.source.dimensions)))
+        """(len(vocab), n_dims) weight of each lower-cased n-gram in each dimension's
+        category: the largest of the entries matching it (the term itself, and for a 1gram
+        the wildcards of its prefixes); 0 where it matches none."""
+        hits = [_rows_of(np.arange(len(vocab)), [self.exact.get(w, -1) for w in vocab],
+                         self.exact_w)]
+        ones = [i for i, w in enumerate(vocab) if " " not in w]
+        for n, (rows, W) in self.stems.items():
+            at = [i for i in ones if len(vocab[i]) >= n]
+            hits.append(_rows_of(np.array(at, dtype=np.int64),
+                                 [rows.get(vocab[i][:n], -1) for i in at], W))
+        return _max_by_cell(hits, (len(vocab), len(self.source.dimensions)))
+
+
+Cells = tuple[np.ndarray, np.ndarray, np.ndarray]  # (rows, columns, values)
+
+
+def _rows_of(at: np.ndarray, rows: list[int], W: sp.csr_matrix) -> Cells:
+    """The cells of rows ``rows`` of ``W`` (-1: none), each row renamed ``at[i]``."""
+    r = np.asarray(rows, dtype=np.int64)
+    ok = r >= 0
+    sub = W[r[ok]].tocoo()  # keeps explicit zero weights: a 0 outranks a negative wildcard
+    return at[ok][sub.row], sub.col.astype(np.int64), sub.data
+
+
+def _max_by_cell(parts: list[Cells], shape: tuple[int, int]) -> sp.csr_matrix:
+    """One CSR matrix of ``shape`` holding, per cell, the largest value any part gives it."""
+    r, c, v = (np.concatenate(x) for x in zip(*parts, strict=True))
+    key = r * shape[1] + c
+    order = np.argsort(key, kind="stable")
+    key, v = key[order], v[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else key
+    best = np.maximum.reduceat(v, first) if len(first) else v
+    return sp.csr_matrix((best, (key[first] // shape[1], key[first] % shape[1])), shape=shape)
+
+
+def _weight_rows(by_term: dict[str, dict[int, float]], n_cols: int) -> tuple[dict[str, int], sp.csr_matrix]:
+    """``term -> row`` and the (n_terms, n_cols) CSR matrix of the terms' weights, explicit
+    zeros kept."""
+    indptr, indices, data = [0], [], []
+    for cols in by_term.values():
+        indices += list(cols)
+        data += list(cols.values())
+        indptr.append(len(indices))
+    W = sp.csr_matrix((np.array(data, dtype=np.float64), np.array(indices, dtype=np.int64),
+                       np.array(indptr, dtype=np.int64)), shape=(len(by_term), n_cols))
+    return {t: i for i, t in enumerate(by_term)}, W
 
 
 def _merge(into: dict[int, float], more: dict[int, float]) -> None:
@@ -94,7 +130,9 @@ def index_lexicon(source: LexiconSource, set_name: str, intercepts: dict[str, fl
         if term.endswith("*") and len(term) > MIN_WILDCARD_STEM:
             _merge(stems.setdefault(len(term) - 1, {}).setdefault(term[:-1], {}), {col[cat]: w})
     lengths = tuple(sorted({1} | {len(t.split()) for t in exact if t.strip()}))
-    return LexiconIndex(source, set_name, intercepts, exact, stems, lengths)
+    n = len(source.dimensions)
+    return LexiconIndex(source, set_name, intercepts, *_weight_rows(exact, n),
+                        {k: _weight_rows(by_stem, n) for k, by_stem in stems.items()}, lengths)
 
 
 @dataclass(frozen=True)
@@ -104,6 +142,7 @@ class SpecResources:
     lexica: tuple[LexiconIndex, ...]
     directions: np.ndarray | None  # (384, 5) keyed trait directions, zero-shot only
     embedder: object | None        # embeds the person's messages, zero-shot only
+    multiword: frozenset[str] = frozenset()  # the lexica's terms with a space in them
 
 
 @lru_cache(maxsize=8)
@@ -115,14 +154,15 @@ def spec_resources(spec: ProfileSpec) -> SpecResources:
     meta = lexicon_meta(None, spec)
     lexica = tuple(index_lexicon(s, lex.name, icpt)
                    for s, (lex, icpt) in zip(spec.lexica, meta, strict=True))
+    multiword = frozenset(t for ix in lexica for t in ix.exact if " " in t)
     if not spec.zeroshot:
-        return SpecResources(lexica, None, None)
+        return SpecResources(lexica, None, None, multiword)
     from psyprofile.features.embeddings import get_embedder
 
     directions, _ = item_directions(get_embedder(spec.embedder), spec.inventories)
     # as much of each message as zeroshot's cache holds (the full MiniLM: its first window)
     embedder = get_embedder(spec.embedder, max_windows=EMBEDDING[spec.embedder].max_windows)
-    return SpecResources(lexica, directions, embedder)
+    return SpecResources(lexica, directions, embedder, multiword)
 
 
 def person_messages(tokens: list[list[str]], times: list[object | None]) -> tuple[Messages, np.ndarray]:
@@ -139,15 +179,20 @@ def person_messages(tokens: list[list[str]], times: list[object | None]) -> tupl
     return Messages(ids, np.zeros(n, dtype=np.int64), half[order], words, ["person"]), order
 
 
-def _counts(tokens: list[list[str]], ns: tuple[int, ...] = (1,)) -> tuple[sp.csr_matrix, list[str]]:
-    """(n_messages, n_terms) counts of the lower-cased n-grams of lengths ``ns`` (tokens
-    joined by one space, as the n-gram tables write them) and the terms (columns)."""
+def _counts(tokens: list[list[str]], ns: tuple[int, ...],
+            terms: frozenset[str]) -> tuple[sp.csr_matrix, list[str]]:
+    """(n_messages, n_terms) counts of the lower-cased 1grams and of the n-grams of the
+    other lengths in ``ns`` (tokens joined by one space, as the n-gram tables write them)
+    that are among ``terms``, and the terms (columns). No other n-gram can match a lexicon:
+    wildcards expand over 1grams only."""
     col: dict[str, int] = {}
     rows, cols = [], []
     for m, toks in enumerate(tokens):
         low = [t.lower() for t in toks]
-        for n in ns:
-            grams = [" ".join(low[i:i + n]) for i in range(len(low) - n + 1)]
+        for n in sorted({1, *ns}):
+            grams = low if n == 1 else [
+                g for g in map(" ".join, zip(*(low[k:] for k in range(n)), strict=False))
+                if g in terms]
             cols += [col.setdefault(g, len(col)) for g in grams]
             rows += [m] * len(grams)
     C = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(tokens), len(col)))
@@ -180,7 +225,7 @@ def person_sources(tokens: list[list[str]], texts: list[str], times: list[object
     tokens = [tokens[i] for i in order]
     texts = [texts[i] for i in order]
     ns = tuple(sorted({n for ix in res.lexica for n in ix.lengths}))
-    C, vocab = _counts(tokens, ns or (1,))
+    C, vocab = _counts(tokens, ns, res.multiword)
     sources: list[Source] = []
     for ix in res.lexica:
         W = ix.weights(vocab)
