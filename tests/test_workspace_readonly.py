@@ -76,7 +76,7 @@ def test_info_while_a_writer_holds_the_study_names_its_pid_and_the_fix(study, tm
     assert res.returncode != 0
     err = res.stderr
     assert "Traceback" not in err + res.stdout
-    assert f"(PID {holder.pid})" in err
+    assert f"another process (PID {holder.pid}, " in err
     assert "is writing to it" in err
     assert "Commands that only read" in err and "read_only=True" in err
 

@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "FeatureOptions": "psyprofile.features.extract",
     "extract_features": "psyprofile.features.extract",
     "export_features_wide": "psyprofile.features.export",
+    "wide_features": "psyprofile.features.export",
     "TrainOptions": "psyprofile.models.train",
     "train": "psyprofile.models.train",
     "save_model": "psyprofile.models.persist",
@@ -63,6 +64,7 @@ __all__ = [
     "FeatureOptions",
     "extract_features",
     "export_features_wide",
+    "wide_features",
     "TrainOptions",
     "train",
     "save_model",
@@ -85,7 +87,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily b
     from psyprofile.analysis.groups import StudyOptions, read_study, run_study
     from psyprofile.analysis.validity import validity_report
     from psyprofile.errors import InputError, PsyprofileError, WorkspaceError
-    from psyprofile.features.export import export_features_wide
+    from psyprofile.features.export import export_features_wide, wide_features
     from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.io.base import ColumnMap
     from psyprofile.io.ingest import ingest

@@ -83,7 +83,7 @@ class SchemaOutOfDate(WorkspaceError):
 
 # DuckDB names the process that holds the file's lock: 'Conflicting lock is held in
 # /usr/bin/python3 (PID 4242)'.
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.*?\(PID \d+\))")
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 
 def _lock_error(db_path: Path, exc: duckdb.Error, read_only: bool) -> WorkspaceError:
@@ -92,7 +92,8 @@ def _lock_error(db_path: Path, exc: duckdb.Error, read_only: bool) -> WorkspaceE
     text = str(exc)
     holder = _LOCK_HOLDER.search(text)
     if holder:
-        who = f"another process holds it open ({printable(holder.group(1), 200)})"
+        who = (f"another process (PID {holder.group(2)}, {printable(holder.group(1), 200)}) "
+               "holds it open")
     elif isinstance(exc, duckdb.ConnectionException):
         who = ("this process already has it open in the other mode (a connection left open, "
                "e.g. in a notebook cell)")
