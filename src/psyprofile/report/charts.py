@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from psyprofile.extras import require
+
 SUPPRESSED = "suppressed"
 UNKNOWN_UNIT = "score units"
 # Up to this many groups, groups suppressed for every score keep a labelled row in bar charts.
@@ -49,6 +51,7 @@ def _figure(n_panels: int, cell: tuple[float, float] = _CELL,
             pad: Mapping[str, float] = _PAD) -> tuple[Any, list[Any]]:
     """A figure with ``n_panels`` axes in rows of :data:`_COLS`, at fixed positions; ``cell``
     is a panel's (width, height) and ``pad`` its axes' margins inside the cell, in inches."""
+    require("matplotlib", "report")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -250,6 +253,7 @@ def heatmap(groups: pd.DataFrame, by: str) -> Chart:
 
 def heatmap_figure(groups: pd.DataFrame, by: str) -> Any:
     """The matplotlib figure of :func:`heatmap` (its first axes hold the image)."""
+    require("matplotlib", "report")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

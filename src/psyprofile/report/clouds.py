@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from psyprofile.extras import require
 from psyprofile.features.topic_words import topic_label, topic_words_for
 from psyprofile.store.db import quote_ident
 from psyprofile.store.workspace import Workspace
@@ -136,6 +137,9 @@ def _render(weights: Mapping[str, float], title: str, stem: Path, size: tuple[in
     """Lay out ``weights`` as a cloud under ``title``; write ``stem``.<ext> for each of
     ``formats``."""
     import numpy as np
+
+    require("matplotlib", "report")
+    require("wordcloud", "report")
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import ListedColormap, LogNorm, Normalize, to_hex

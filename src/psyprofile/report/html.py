@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from psyprofile.extras import require
 from psyprofile.report.charts import Chart
 from psyprofile.report.gather import StudyData, gather
 from psyprofile.store.workspace import Workspace
@@ -31,6 +32,7 @@ FAMILY_UNITS = {
     "age": "years",
     "gender": "probability female",
 }
+REPORT_MODULES = ("jinja2", "matplotlib", "wordcloud")  # what the [report] extra installs
 TOP_DLA_FEATURES = 10  # per direction, outcome and feature set
 MAX_COMPARISONS = 200  # rows of the comparisons table; the rest are counted
 
@@ -228,8 +230,9 @@ def _privacy(d: StudyData) -> dict[str, Any] | None:
 
 def render(ws: Workspace, d: StudyData, tmp: Path, progress: bool = True) -> tuple[str, list[str]]:
     """The report's HTML and the titles of its charts (word clouds are drawn in ``tmp``)."""
-    import jinja2
     from tqdm.auto import tqdm
+
+    jinja2 = require("jinja2", "report")
 
     from psyprofile import __version__
     from psyprofile.report.methods import methods, pretty, versions
@@ -261,6 +264,8 @@ def write_report(ws: Workspace, out: str | Path, *, study_run: int | None = None
     """Write the HTML report of ``ws`` to ``out``; ``study_run`` picks the group study shown
     (default: the latest). Returns the file, chart titles and the sections not computed."""
     out = Path(out)
+    for module in REPORT_MODULES:  # before any work: a missing extra is one message
+        require(module, "report")
     d = gather(ws, study_run)
     with tempfile.TemporaryDirectory(prefix="psyprofile-report-") as tmp:
         html, charts = render(ws, d, Path(tmp), progress)
