@@ -56,10 +56,11 @@ def profile(study: Path, min_words: int | None, big5: str, embedder: str, refere
     user's card from a stored run (run without --user first; --big5 and --embedder then do
     not apply: the card uses the sources of that run).
     """
+    from psyprofile.cli.study_open import open_study
     from psyprofile.profiles.spec import default_spec
-    from psyprofile.store.workspace import Workspace
 
-    ws = Workspace.open(study)
+    # --runs, --user and --run only read stored runs: they work beside other readers
+    ws = open_study(study, read_only=bool(list_runs or user or run is not None))
     if explain and not user:
         raise click.UsageError("--explain goes with --user ID.")
     if list_runs:
