@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from psyprofile.analysis.dla import export_results, run_dla
 from psyprofile.analysis.groups import GROUP_COLUMNS, export_groups
 from psyprofile.cli.main import cli
+from psyprofile.errors import PsyprofileError
 from psyprofile.features.export import export_features_wide
 from psyprofile.features.extract import FeatureOptions, extract_features
 from psyprofile.features.store import export_features
@@ -78,6 +79,15 @@ def test_wide_is_the_pivot_of_long(ws, tmp_path):
     pq = pd.read_parquet(tmp_path / "wide.parquet")
     assert list(pq.columns) == list(wide.columns)
     np.testing.assert_allclose(pq.iloc[:, 2:].to_numpy(float), wide.iloc[:, 2:].to_numpy(float))
+
+
+def test_a_too_wide_set_names_the_way_out(ws, tmp_path, monkeypatch):
+    import psyprofile.features.export as fx
+
+    monkeypatch.setattr(fx, "MAX_WIDE_CELLS", 12 * 5)  # the 1gram set has more features
+    with pytest.raises(PsyprofileError, match=r"too wide for one table.*--min-users-pct"):
+        export_features_wide(ws, "1gram", "user", tmp_path / "w.csv")
+    assert not (tmp_path / "w.csv").exists()
 
 
 def test_every_export_has_its_codebook(ws, tmp_path):

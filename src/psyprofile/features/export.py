@@ -20,10 +20,10 @@ import pandas as pd
 from psyprofile.errors import PsyprofileError
 from psyprofile.features.store import group_words, read_matrix, require_feature_set
 from psyprofile.store import codebook as cb
-from psyprofile.store.db import one, quote_ident
+from psyprofile.store.db import one
 from psyprofile.store.workspace import Workspace
 
-MAX_WIDE_CELLS = 50_000_000  # groups x features: beyond this a dense table is gigabytes
+MAX_WIDE_CELLS = 20_000_000  # groups x features: 160 MB of float64, and pandas copies it
 
 #: per feature-set kind: (unit of group_norm, what a value is)
 _KIND_UNITS = {
@@ -78,9 +78,9 @@ def wide_features(ws: Workspace, name: str, level: str = "user") -> tuple[pd.Dat
     feature; plus the codebook descriptions of its columns. Raises
     :class:`PsyprofileError` when the table would exceed :data:`MAX_WIDE_CELLS` cells."""
     with ws.connect(read_only=True) as con:
-        tname = require_feature_set(con, name, level)
-        n_groups, n_features = one(con, f"SELECT count(DISTINCT group_id), count(DISTINCT "
-                                        f"feature) FROM {quote_ident(tname)}")
+        require_feature_set(con, name, level)
+        n_groups, n_features = one(con, "SELECT n_groups, n_features FROM feature_sets WHERE "
+                                        "name = ? AND level = ?", [name, level])
         if n_groups * n_features > MAX_WIDE_CELLS:
             raise PsyprofileError(
                 f"feature set {name} ({level}): {n_groups:,} groups x {n_features:,} features "
