@@ -68,8 +68,10 @@ def dla(study: Path, outcomes: tuple[str, ...], features: str, controls: str | N
         click.echo(_outcome_table(res[res["outcome"] == outcome], outcome, summary, top))
     click.echo(f"stored as DLA run {res.attrs['run_id']} (table dla_results)")
     if out:
+        from psyprofile.store.codebook import codebook_path
+
         export_results(res, out)
-        click.echo(f"wrote {len(res):,} rows to {out}")
+        click.echo(f"wrote {len(res):,} rows to {out} (codebook: {codebook_path(out)})")
     if clouds_dir:
         _clouds(ws, res, sets, level, alpha, clouds_dir)
 

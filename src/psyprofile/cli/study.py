@@ -108,7 +108,9 @@ def study(study: Path, by: tuple[str, ...], period: str | None, min_period_words
                         progress=not quiet)
     click.echo(render(res, top))
     if out:
-        click.echo(f"wrote {len(res.groups):,} rows to {out}")
+        from psyprofile.store.codebook import codebook_path
+
+        click.echo(f"wrote {len(res.groups):,} rows to {out} (codebook: {codebook_path(out)})")
 
 
 def render(res: Any, top: int = 15) -> str:
