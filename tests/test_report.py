@@ -157,6 +157,36 @@ def test_methods_are_prose_with_the_numbers_and_references(study):
     assert "<details><summary>Software versions and the raw parameters" in html
 
 
+def test_methods_cite_profile_sources_and_state_weights_and_privacy(study):
+    from psyprofile.datasets.dlatk_sdist import BLOG_CORPUS
+    from psyprofile.lexica.registry import BUNDLED
+    from psyprofile.report.gather import gather
+    from psyprofile.report.methods import methods
+
+    ws = study["ws"]
+    d = gather(ws)
+    d.profile_scores = pd.DataFrame({
+        "family": "emotions", "dimension": ["joy", "anger"], "value": [0.1, 0.2],
+        "words": 100, "source": "nrc_emot", "reference": "blogs", "coverage": 0.1})
+    base = {"by": ["occu"], "scores": ["age"], "min_users": 10, "n_boot": 500, "seed": 3}
+    d.study_run = {"run_id": 7, "params": {**base, "weights": "w.csv", "max_weight_ratio": 10.0,
+                                           "results": {"ess": 21.54, "n_weighted": 30}}}
+    m = methods(ws, d)
+    text = " ".join(p for _, ps in m.sections for p in ps)
+    lex, blogs = (m.references.index(c) + 1 for c in (BUNDLED["nrc_emot"].citation,
+                                                      BLOG_CORPUS.citation))
+    assert f"joy and anger came from NRC Hashtag Emotion Lexicon [{lex}]" in text
+    assert f"percentiles are against the blog corpus's 1,000 bloggers [{blogs}]" in text
+    assert "(500 resamples, seed 3)" in text
+    assert ("Users were weighted (weights from a file), trimmed to a ratio of 10; Kish's "
+            "effective sample size was 21.5 of 30 users.") in text
+    assert "rounded to 3 significant digits" in text
+    d.study_run = {"run_id": 8, "params": {**base, "dp_epsilon": 0.5, "results": {}}}
+    text = " ".join(p for _, ps in methods(ws, d).sections for p in ps)
+    assert "differential privacy at a total epsilon of 0.5" in text
+    assert "rounded to 3 significant digits" not in text
+
+
 def test_no_post_text_and_nothing_from_the_network(study):
     html = study["html"]
     assert SECRET not in html
