@@ -283,6 +283,8 @@ _LC_TUNED = {"transform": "sqrt", "target_transform": "log", "inner_folds": 3}
 LC_RECIPES: dict[str, Variant] = {
     "plain": Variant((ONEGRAM, TOPICS), {"combine": "concat"},
                      "the plain single-model recipe: DLATK's sets, concatenated, psyprofile's head"),
+    "plain-all": Variant(LC_SETS, {**_LC_TUNED, "combine": "concat"},
+                         "auto's plain candidate alone: one model over all the cheap sets"),
     "stack": Variant(LC_SETS, {**_LC_TUNED, "combine": "stack"},
                      "one model per cheap set, stacked (non-negative weights shrunk toward equal)"),
     "auto": Variant(LC_SETS, {**_LC_TUNED, "combine": "auto"},
@@ -352,13 +354,19 @@ def learning_curve(study: Path, outcomes: list[str], sizes: tuple[int, ...]) -> 
                 cell[name] = {"metric": m, "value": rep[m], "ci": rep[m + "_ci"], "n_users": rep["n_users"],
                               "seconds": round(secs, 1), "recipe_per_fold": rep.get("recipe_per_fold")}
                 oof[name] = res
-                print(f"{outcome:<9} n={rep['n_users']:<4} {name:<6} {m} {rep[m]:.3f} "
+                print(f"{outcome:<9} n={rep['n_users']:<4} {name:<9} {m} {rep[m]:.3f} "
                       f"[{rep[m + '_ci'][0]:.3f}, {rep[m + '_ci'][1]:.3f}] {secs:6.1f} s "
                       f"{rep.get('recipe_per_fold') if name == 'auto' else ''}", flush=True)
             base = oof["plain"]
-            for name in ("stack", "auto"):
-                cell[name]["vs_plain"] = metrics.paired_difference(
-                    cell[name]["metric"], base.data.y, oof[name].oof, base.oof, N_BOOT, 0)
+            for name in LC_RECIPES:
+                if name == "plain":
+                    continue
+                d = metrics.paired_difference(cell[name]["metric"], base.data.y, oof[name].oof,
+                                              base.oof, N_BOOT, 0)
+                cell[name]["vs_plain"] = d
+                print(f"{outcome:<9} n={cell[name]['n_users']:<4} {name:<9} - plain "
+                      f"{d['difference']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] {_p(d['p'])}",
+                      flush=True)
             table[f"{outcome}/{size or 'all'}"] = cell
     return table
 
@@ -380,6 +388,132 @@ def classification_timing(study: Path, home: Path, tables: list[str]) -> dict[st
     return out
 
 
+# --- five binary traits on ~2,500 pseudo-users: the stacked classifier's cost ----------------
+#
+# The blog corpus has 1,000 bloggers; to reach the ~2,500 users of an essays-sized study, each
+# blogger's posts (in time order) are cut into pieces of about equal words, one piece per
+# C5_WORDS words (at least one, at most C5_MAX_PIECES), each piece a pseudo-user inheriting the
+# blogger's labels. Folds are drawn by blogger (stratified by gender), so the pieces of one
+# person never straddle a training and a test fold.
+C5_TRAITS = ("gender", "is_student", "is_education", "is_technology", "is_indunk")
+C5_WORDS = 1500
+C5_MAX_PIECES = 8
+C5_MIN_WORDS = 500  # DLATK's --group_freq_thresh
+C5_RECIPES: dict[str, Variant] = {
+    "plain": Variant((ONEGRAM, TOPICS), {"combine": "concat"},
+                     "one L2 logistic regression over 1grams + topics, C by 3-fold inner CV"),
+    "stack": Variant((ONEGRAM, TOPICS), {"combine": "stack"},
+                     "a ridge model per set, combined by a constrained logistic regression"),
+    "auto": Variant((ONEGRAM, TOPICS), {"combine": "auto"},
+                    "plain or stack, whichever the inner CV of each training fold finds better"),
+}
+
+
+def pseudo_user_corpus(out: Path) -> dict[str, Any]:
+    """Write ``messages.csv.gz``, ``users.csv`` and ``folds.csv`` of the pseudo-users to
+    ``out`` (see above); returns how they were made and their counts."""
+    import pandas as pd
+    from sklearn.model_selection import StratifiedKFold
+
+    from bench._dlatk import blog_messages, blog_users
+
+    msgs = blog_messages().sort_values(["user_id", "created_time", "message_id"], kind="stable")
+    words = msgs["message"].str.split().str.len().to_numpy()
+    total = pd.Series(words).groupby(msgs["user_id"].to_numpy()).transform("sum").to_numpy()
+    before = pd.Series(words).groupby(msgs["user_id"].to_numpy()).cumsum().to_numpy() - words
+    pieces = np.clip(total // C5_WORDS, 1, C5_MAX_PIECES)
+    piece = np.minimum((before / np.maximum(total, 1) * pieces).astype(int), pieces - 1)
+    msgs["user_id"] = [f"{u}_{k}" for u, k in zip(msgs["user_id"], piece, strict=True)]
+    out.mkdir(parents=True, exist_ok=True)
+    msgs.to_csv(out / "messages.csv.gz", index=False)
+    users = blog_users()
+    folds = np.empty(len(users), dtype=int)
+    split = StratifiedKFold(10, shuffle=True, random_state=42).split(users, users["gender"])
+    for k, (_, test) in enumerate(split):
+        folds[test] = k
+    fold_of = dict(zip(users["user_id"].astype(str), folds, strict=True))
+    labels = users.set_index(users["user_id"].astype(str))[list(C5_TRAITS)]
+    pseudo = sorted(set(msgs["user_id"]))
+    blogger = [u.rsplit("_", 1)[0] for u in pseudo]
+    table = labels.loc[blogger].reset_index(drop=True)
+    table.insert(0, "user_id", pseudo)
+    table.to_csv(out / "users.csv", index=False)
+    pd.DataFrame({"user_id": pseudo, "fold": [fold_of[b] for b in blogger]}).to_csv(out / "folds.csv", index=False)
+    return {"made": (f"each blogger's posts in time order cut into pieces of about equal words, one per "
+                     f"{C5_WORDS} words (1 to {C5_MAX_PIECES}), each a pseudo-user with the blogger's "
+                     "labels; 10 folds drawn by blogger (stratified by gender)"),
+            "bloggers": int(users.shape[0]), "pseudo_users": len(pseudo)}
+
+
+def prepare_classify5(lexicon_db: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """The pseudo-user study with 1grams (5% occurrence) and fb2000 topics, built once;
+    returns (study, fold file, corpus description)."""
+    import json
+
+    from psyprofile.features.extract import extract_features
+    from psyprofile.io.base import ColumnMap
+    from psyprofile.io.ingest import ingest
+    from psyprofile.store.outcomes import load_outcomes
+    from psyprofile.store.workspace import Workspace
+
+    base = WORK / "classify5"
+    about = base / "corpus.json"
+    if not about.exists():
+        about.parent.mkdir(parents=True, exist_ok=True)
+        about.write_text(json.dumps(pseudo_user_corpus(base)))
+    path = base / "study"
+    if not (path / "study.duckdb").exists():
+        ws = Workspace.create(path)
+        cols = ColumnMap(text="message", user="user_id", time="created_time", id="message_id")
+        ingest(ws, [base / "messages.csv.gz"], fmt="csv", columns=cols, progress=False)
+        load_outcomes(ws, base / "users.csv", columns=list(C5_TRAITS))
+        extract_features(ws, level="user", ngrams=(1,), lexica=(f"{lexicon_db}:{TOPICS}",),
+                         min_users_pct=P_OCC, progress=False)
+    return path, base / "folds.csv", json.loads(about.read_text())
+
+
+def classify5(study: Path, fold_file: Path) -> dict[str, Any]:
+    """10-fold CV of the five traits with every recipe of :data:`C5_RECIPES`, on the folds
+    by blogger: AUC with CI per trait, wall time per trait and per recipe."""
+    from psyprofile.models.train import TrainOptions, train
+    from psyprofile.store.workspace import Workspace
+
+    out: dict[str, Any] = {}
+    for name, recipe in C5_RECIPES.items():
+        cell: dict[str, Any] = {"about": recipe.about, "traits": {}}
+        t_all = time.perf_counter()
+        for trait in C5_TRAITS:
+            opts = TrainOptions(trait, list(recipe.sets), task="classification", fold_file=fold_file,
+                                min_words=C5_MIN_WORDS, n_boot=1000, **recipe.options)
+            t0 = time.perf_counter()
+            rep = train(Workspace.open(study), opts, progress=False).report()
+            secs = time.perf_counter() - t0
+            cell["traits"][trait] = {"auc": rep["auc"], "auc_ci": rep["auc_ci"], "n_users": rep["n_users"],
+                                     "seconds": round(secs, 1), "recipe_per_fold": rep.get("recipe_per_fold"),
+                                     "excluded": rep["excluded"]}
+            print(f"classify5 {name:<6} {trait:<14} n={rep['n_users']:<5} AUC {rep['auc']:.3f} "
+                  f"[{rep['auc_ci'][0]:.3f}, {rep['auc_ci'][1]:.3f}] {secs:6.1f} s "
+                  f"{rep.get('recipe_per_fold') if name == 'auto' else ''}", flush=True)
+        cell["seconds"] = round(time.perf_counter() - t_all, 1)
+        print(f"classify5 {name:<6} all five traits {cell['seconds']:.0f} s", flush=True)
+        out[name] = cell
+    return out
+
+
+def main_classify5(argv: list[str] | None) -> None:
+    home = make_dlatk_home(WORK, with_folds=True)
+    t0 = time.perf_counter()
+    study, folds, corpus = prepare_classify5(home / "sqlite_data" / "dlatk_lexica.db")
+    prep = round(time.perf_counter() - t0, 1)
+    print(f"classify5 corpus: {corpus['pseudo_users']} pseudo-users from {corpus['bloggers']} bloggers "
+          f"({corpus['made']}); study ready in {prep:.0f} s", flush=True)
+    extra = " ".join(sys.argv[1:] if argv is None else argv)
+    results = {"command": f"nice -n 10 python3 bench/accuracy.py {extra}".strip(), "corpus": corpus,
+               "preparation_seconds_this_run": prep, "features": [ONEGRAM, TOPICS],
+               "recipes": classify5(study, folds)}
+    print(f"wrote {write_results('accuracy_classify5', results)}")
+
+
 def _p(p: float) -> str:
     """A two-sided bootstrap p-value; 0 means no resample reached zero: p < 2/N_BOOT."""
     return f"p<{2 / N_BOOT:.3f}" if p == 0 else f"p={p:.3g}"
@@ -396,11 +530,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--learning-curve", action="store_true",
                     help="recipes x 100/200/500/all users on the cheap sets (age, gender, a "
                          "synthetic trait), and the classification timing against DLATK")
+    ap.add_argument("--classify5", action="store_true",
+                    help="five binary traits on ~2,500 pseudo-users of the blog corpus: wall time "
+                         "and AUC of the plain, stacked and auto classifiers")
     ap.add_argument("--sizes", default=",".join(map(str, LC_SIZES)),
                     help="learning-curve sample sizes (0 = all users)")
     args = ap.parse_args(argv)
     if args.learning_curve:
         main_learning_curve(args, argv)
+        return
+    if args.classify5:
+        main_classify5(argv)
         return
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in VARIANTS]

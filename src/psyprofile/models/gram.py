@@ -13,7 +13,7 @@ RidgeCV's on the same ``Z`` up to rounding.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,19 +45,42 @@ class DualRidge:
 
     ``dual`` (n,) or (n, k) holds the dual coefficients of the centred problem; the primal
     coefficients are ``Z_c^T dual``. ``k_mean`` (n,) and ``k_grand`` are the column means and
-    the grand mean of the training Gram, which centre a cross Gram for prediction."""
+    the grand mean of the training Gram, which centre a cross Gram for prediction; ``lam``
+    (n,) and ``Q`` (n, n) the eigen-decomposition of the centred Gram."""
 
     alpha: float
     dual: np.ndarray
     y_mean: np.ndarray | float
     k_mean: np.ndarray
     k_grand: float
+    lam: np.ndarray = field(repr=False)
+    Q: np.ndarray = field(repr=False)
 
     def predict(self, K_cross: np.ndarray) -> np.ndarray:
         """Predictions for rows whose Gram with the training rows is ``K_cross`` (m, n):
         shape (m,) or (m, k), like the training target."""
         Kc = K_cross - K_cross.mean(axis=1, keepdims=True) - self.k_mean[None, :] + self.k_grand
         return self.y_mean + Kc @ self.dual
+
+    def fold_predictions(self, y: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]]
+                         ) -> np.ndarray:
+        """For each ``(train, test)`` split of the training rows, the test rows predicted by
+        this penalty's ridge refitted on the train rows (standardised as here), for the
+        training target ``y``: shape of ``y``. No refit: ridge is a linear smoother
+        ``y_hat = H y``, and a held-out block's residuals are ``(I - H_tt)^-1`` times its
+        in-sample ones, exactly."""
+        y = np.asarray(y, dtype=np.float64)
+        n = len(y)
+        shrink = self.lam / (self.lam + self.alpha)
+        Qy = self.Q.T @ (y - self.y_mean)
+        fit = self.y_mean + self.Q @ (shrink[:, None] * Qy if Qy.ndim == 2 else shrink * Qy)
+        resid = y - fit
+        out = np.empty_like(y)
+        for _, test in splits:
+            Qt = self.Q[test]
+            H = 1.0 / n + (Qt * shrink) @ Qt.T
+            out[test] = y[test] - np.linalg.solve(np.eye(len(test)) - H, resid[test])
+        return out
 
 
 def ridge(K: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> DualRidge:
@@ -86,7 +109,7 @@ def ridge(K: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> DualRidge:
         if best is None or err < best[0]:
             best = (err, float(alpha), c)
     assert best is not None, "alphas must not be empty"
-    return DualRidge(best[1], best[2], y_mean, k_mean, k_grand)
+    return DualRidge(best[1], best[2], y_mean, k_mean, k_grand, lam, Q)
 
 
 def weights(dual: np.ndarray, blocks: Sequence[np.ndarray | sp.spmatrix]) -> np.ndarray:
