@@ -50,7 +50,7 @@ from psyprofile.features.ngrams import set_name as ng_set_name
 from psyprofile.features.store import require_feature_set, write_features
 from psyprofile.lexica.load import INTERCEPT, Lexicon, check_name
 from psyprofile.lexica.registry import resolve_lexicon
-from psyprofile.store.db import quote_ident
+from psyprofile.store.db import quote_ident, set_progress_bar
 
 MIN_WILDCARD_STEM = 3  # DLATK tries prefixes of 3+ characters only
 
@@ -221,7 +221,7 @@ def extract_lexicon(
                               "set; rename the lexicon file.")
     with ws.connect() as con:
         require_feature_set(con, source_set, level)
-        con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+        set_progress_bar(con, progress)
         con.register("_lex", lex.entries)
         try:
             src = matching_source(con, lex, source_set, level)

@@ -43,6 +43,19 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def set_progress_bar(con: duckdb.DuckDBPyConnection, on: bool) -> None:
+    """Switch DuckDB's own progress bar (drawn for queries that take over 2 s) on or off.
+
+    In Jupyter DuckDB refuses every change of this setting unless ipywidgets is installed
+    (the bar is off there already), so that refusal leaves it as it is.
+    """
+    try:
+        con.execute("SET enable_progress_bar = ?", [on])
+    except duckdb.InvalidInputException as exc:
+        if "ipywidgets" not in str(exc):
+            raise
+
+
 def connect_private(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the DuckDB file ``path``; a file it creates (and its write-ahead log)
     is readable and writable by its owner only (0600).

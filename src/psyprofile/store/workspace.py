@@ -39,7 +39,15 @@ import duckdb
 from psyprofile import __version__
 from psyprofile.errors import WorkspaceError, printable
 from psyprofile.privacy.pseudonym import Pseudonymizer, new_key, read_key, write_key
-from psyprofile.store.db import connect_private, one, quote_ident, scalar, table_exists
+from psyprofile.quiet import progress_silenced
+from psyprofile.store.db import (
+    connect_private,
+    one,
+    quote_ident,
+    scalar,
+    set_progress_bar,
+    table_exists,
+)
 from psyprofile.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "study.duckdb"
@@ -242,6 +250,8 @@ class Workspace:
                     f"{self.config_path}: memory_limit = {printable(limit)} is not a size DuckDB "
                     "understands; give one like \"2GB\" or \"512MB\"."
                 ) from None
+            if progress_silenced():
+                set_progress_bar(con, False)
             try:
                 yield con
             except duckdb.InvalidInputException as exc:
