@@ -1,4 +1,5 @@
-"""docs/python.md runs as written: every ```python block, in order, in one namespace.
+"""docs/python.md runs as written: every ```python block, in order, in one namespace; and
+docs/python.ipynb is that guide as a notebook, run by nbclient.
 
 The blocks run in a temporary folder holding a copy of ``docs/data``, with this Python's
 ``psyprofile`` command first on PATH (the notebook section runs it beside the notebook).
@@ -8,7 +9,9 @@ Profiles need DLATK's lexica, fetched once into psyprofile's cache (see test_tut
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
+import json
 import os
 import re
 import shutil
@@ -17,19 +20,37 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 GUIDE = DOCS / "python.md"
-_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+_spec = importlib.util.spec_from_file_location("make_notebook", ROOT / "scripts" / "make_notebook.py")
+make_notebook = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_notebook)
 
 
 def python_blocks(markdown: str) -> list[str]:
     """The ```python blocks of ``markdown`` in order (```text and others are left alone)."""
-    return [m.group(1) for m in _BLOCK.finditer(markdown)]
+    return [text for kind, text in make_notebook.split_markdown(markdown) if kind == "code"]
 
 
-def test_python_blocks_are_found_in_order():
-    md = "```python\na = 1\n```\n```text\nno\n```\n```bash\nls\n```\n```python\nb = a\n```\n"
-    assert python_blocks(md) == ["a = 1\n", "b = a\n"]
+def test_markdown_splits_into_cells_in_order():
+    md = ("# T\n\n```python\na = 1\n```\n```text\nno\n```\n```python\nb = a\n\n```\n"
+          "```python\nc = b\n```\nend\n")
+    assert make_notebook.split_markdown(md) == [
+        ("markdown", "# T"), ("code", "a = 1"), ("markdown", "```text\nno\n```"),
+        ("code", "b = a"), ("code", "c = b"), ("markdown", "end")]
+
+
+def test_the_notebook_is_the_guide():
+    """docs/python.ipynb was made from docs/python.md as it is (scripts/make_notebook.py)."""
+    nb = json.loads((DOCS / "python.ipynb").read_text())
+    cells = [("code" if c["cell_type"] == "code" else "markdown", "".join(c["source"]))
+             for c in nb["cells"]]
+    assert cells == make_notebook.split_markdown(GUIDE.read_text()), (
+        "docs/python.md changed: run `python scripts/make_notebook.py`")
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["execution_count"] for c in code), "the notebook is stored run"
+    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
 
 
 def test_guide_uses_the_public_api_only():
@@ -77,3 +98,16 @@ def test_guide_runs_as_written(in_workdir):
     assert ns["refused"].returncode != 0
     assert "PID" in ns["refused"].stderr and "Traceback" not in ns["refused"].stderr
     assert ns["refused"].stderr.startswith("error: ")
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_in_a_kernel():
+    """The same guide in a real Jupyter kernel (about 40 s): DuckDB and tqdm behave
+    differently there (DuckDB refuses progress-bar settings without ipywidgets)."""
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = make_notebook.notebook(GUIDE.read_text())
+    make_notebook.run(nb)
+    refused = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                      for o in c.outputs if "refused" in c.source)
+    assert "PID" in refused and "cannot read the study now" in refused

@@ -102,3 +102,23 @@ def test_features_minilm_quiet_on_a_new_machine_prints_no_bar(tmp_path):
     assert "minilm: 384 features" in res.stdout
     assert any((tmp_path / "cache").rglob("*.onnx")), "the model was not built in the new cache"
     assert not BAR.search(res.stderr), res.stderr
+
+
+_SETTING = """
+import sys
+from psyprofile.store.workspace import Workspace
+with Workspace.open(sys.argv[1], read_only=True).connect() as con:
+    print(con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0])
+"""
+
+
+def test_quiet_switches_off_duckdbs_own_bar_on_study_connections(tmp_path):
+    from psyprofile.store.workspace import Workspace
+
+    study = Workspace.create(tmp_path / "s").path
+    env = {k: v for k, v in os.environ.items() if k != "PSYPROFILE_QUIET"}
+    loud = subprocess.run([sys.executable, "-c", _SETTING, str(study)], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert loud.stdout.strip() == "True", loud.stderr  # DuckDB's default in a script
+    quiet = run(["-c", _SETTING, str(study)], tmp_path, PSYPROFILE_QUIET="1")  # silence_progress
+    assert quiet.stdout.strip() == "False", quiet.stderr
