@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from psyprofile.features.lexicon import MATCHED_SQL, MIN_WILDCARD_STEM
 from psyprofile.lexica.load import INTERCEPT
-from psyprofile.profiles.person import _counts, index_lexicon
+from psyprofile.profiles.person import _counts, index_lexicon, multiword_grams
 from psyprofile.profiles.spec import Dimension, LexiconSource
 
 CATS = ("anger", "joy", "sadness")
@@ -113,10 +113,9 @@ def test_message_sums_count_every_matching_ngram(con, data):
     msgs = data.draw(st.lists(st.lists(phrase, max_size=8).map(lambda ps: sum(ps, [])),
                               min_size=1, max_size=5))
     ix = index(rows)
-    multi = frozenset(t for t in ix.exact if " " in t)
-    C, vocab = _counts(msgs, ix.lengths, multi)
+    C, vocab = _counts(msgs, *multiword_grams((ix,)))
     S = (C @ ix.weights(vocab)).toarray()
-    all_grams = [Counter(g for n in range(1, 4) for g in grams(toks, n)) for toks in msgs]
+    all_grams = [Counter(g for n in range(1, 5) for g in grams(toks, n)) for toks in msgs]
     want = sql_weights(con, rows, sorted({g for c in all_grams for g in c}))
     for m, counts in enumerate(all_grams):
         for j, d in enumerate(SOURCE_DIMS):

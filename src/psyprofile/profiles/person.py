@@ -56,7 +56,6 @@ class LexiconIndex:
     exact: dict[str, int]
     exact_w: sp.csr_matrix
     stems: dict[int, tuple[dict[str, int], sp.csr_matrix]]
-    lengths: tuple[int, ...] = (1,)  # n-gram lengths of its terms
 
     def weights(self, vocab: list[str]) -> sp.csr_matrix:
         """(len(vocab), n_dims) weight of each lower-cased n-gram in each dimension's
@@ -129,10 +128,17 @@ def index_lexicon(source: LexiconSource, set_name: str, intercepts: dict[str, fl
         _merge(exact.setdefault(term, {}), {col[cat]: w})
         if term.endswith("*") and len(term) > MIN_WILDCARD_STEM:
             _merge(stems.setdefault(len(term) - 1, {}).setdefault(term[:-1], {}), {col[cat]: w})
-    lengths = tuple(sorted({1} | {len(t.split()) for t in exact if t.strip()}))
     n = len(source.dimensions)
     return LexiconIndex(source, set_name, intercepts, *_weight_rows(exact, n),
-                        {k: _weight_rows(by_stem, n) for k, by_stem in stems.items()}, lengths)
+                        {k: _weight_rows(by_stem, n) for k, by_stem in stems.items()})
+
+
+def multiword_grams(lexica: tuple[LexiconIndex, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """The lexica's terms of several words and their leading words ("a", "a b" of "a b c"),
+    what :func:`_counts` needs to count them."""
+    multi = frozenset(t for ix in lexica for t in ix.exact if " " in t)
+    words = [t.split(" ") for t in multi]
+    return multi, frozenset(" ".join(w[:k]) for w in words for k in range(1, len(w)))
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,7 @@ class SpecResources:
     directions: np.ndarray | None  # (384, 5) keyed trait directions, zero-shot only
     embedder: object | None        # embeds the person's messages, zero-shot only
     multiword: frozenset[str] = frozenset()  # the lexica's terms with a space in them
+    prefixes: frozenset[str] = frozenset()   # their leading words: "a", "a b" of "a b c"
 
 
 @lru_cache(maxsize=8)
@@ -154,15 +161,15 @@ def spec_resources(spec: ProfileSpec) -> SpecResources:
     meta = lexicon_meta(None, spec)
     lexica = tuple(index_lexicon(s, lex.name, icpt)
                    for s, (lex, icpt) in zip(spec.lexica, meta, strict=True))
-    multiword = frozenset(t for ix in lexica for t in ix.exact if " " in t)
+    grams = multiword_grams(lexica)
     if not spec.zeroshot:
-        return SpecResources(lexica, None, None, multiword)
+        return SpecResources(lexica, None, None, *grams)
     from psyprofile.features.embeddings import get_embedder
 
     directions, _ = item_directions(get_embedder(spec.embedder), spec.inventories)
     # as much of each message as zeroshot's cache holds (the full MiniLM: its first window)
     embedder = get_embedder(spec.embedder, max_windows=EMBEDDING[spec.embedder].max_windows)
-    return SpecResources(lexica, directions, embedder, multiword)
+    return SpecResources(lexica, directions, embedder, *grams)
 
 
 def person_messages(tokens: list[list[str]], times: list[object | None]) -> tuple[Messages, np.ndarray]:
@@ -179,22 +186,27 @@ def person_messages(tokens: list[list[str]], times: list[object | None]) -> tupl
     return Messages(ids, np.zeros(n, dtype=np.int64), half[order], words, ["person"]), order
 
 
-def _counts(tokens: list[list[str]], ns: tuple[int, ...],
-            terms: frozenset[str]) -> tuple[sp.csr_matrix, list[str]]:
-    """(n_messages, n_terms) counts of the lower-cased 1grams and of the n-grams of the
-    other lengths in ``ns`` (tokens joined by one space, as the n-gram tables write them)
-    that are among ``terms``, and the terms (columns). No other n-gram can match a lexicon:
-    wildcards expand over 1grams only."""
+def _counts(tokens: list[list[str]], terms: frozenset[str],
+            prefixes: frozenset[str]) -> tuple[sp.csr_matrix, list[str]]:
+    """(n_messages, n_terms) counts of the lower-cased 1grams and of the longer n-grams
+    (tokens joined by one space, as the n-gram tables write them) that are among ``terms``,
+    and the terms (columns). No other n-gram can match a lexicon (wildcards expand over
+    1grams only), so an n-gram is only grown while it is one of the ``prefixes`` (the
+    terms' leading words)."""
     col: dict[str, int] = {}
     rows, cols = [], []
     for m, toks in enumerate(tokens):
         low = [t.lower() for t in toks]
-        for n in sorted({1, *ns}):
-            grams = low if n == 1 else [
-                g for g in map(" ".join, zip(*(low[k:] for k in range(n)), strict=False))
-                if g in terms]
-            cols += [col.setdefault(g, len(col)) for g in grams]
-            rows += [m] * len(grams)
+        grams = list(low)
+        for i, g in enumerate(low):
+            j = i + 1
+            while g in prefixes and j < len(low):
+                g = g + " " + low[j]
+                j += 1
+                if g in terms:
+                    grams.append(g)
+        cols += [col.setdefault(g, len(col)) for g in grams]
+        rows += [m] * len(grams)
     C = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(tokens), len(col)))
     return C, list(col)
 
@@ -224,8 +236,7 @@ def person_sources(tokens: list[list[str]], texts: list[str], times: list[object
     msgs, order = person_messages(tokens, times)
     tokens = [tokens[i] for i in order]
     texts = [texts[i] for i in order]
-    ns = tuple(sorted({n for ix in res.lexica for n in ix.lengths}))
-    C, vocab = _counts(tokens, ns, res.multiword)
+    C, vocab = _counts(tokens, res.multiword, res.prefixes)
     sources: list[Source] = []
     for ix in res.lexica:
         W = ix.weights(vocab)
