@@ -202,6 +202,39 @@ def test_cache_key_separates_runtimes(tmp_path):
     assert "onnx-int8" in params
 
 
+
+class LetterCounts:
+    """A tiny real embedder (letter counts of a, e, i, o), whose runtime id a test sets."""
+
+    name, runtime, dim = "letters", "counts", 4
+    runtime_id = "counts/v1"
+
+    def __init__(self, runtime=None, batch_size=64, max_windows=None):
+        pass
+
+    def embed(self, texts, bar=None):
+        v = np.array([[t.count(c) for c in "aeio"] for t in texts], dtype=np.float32) + 1
+        if bar is not None:
+            bar.update(len(texts))
+        return E.Embedded(v, np.ones(len(texts), dtype=np.int64), np.ones(len(texts), dtype=np.int64))
+
+
+def test_feature_run_reruns_when_the_runtime_changes(tmp_path, monkeypatch):
+    from psyprofile.features.extract import FeatureOptions, extract_features
+
+    monkeypatch.setitem(E.EMBEDDERS, "letters", LetterCounts)
+    ws = make_study(tmp_path)
+    opts = FeatureOptions(ngrams=(), embeddings="letters")
+    assert "skipped" not in extract_features(ws, opts, progress=False)["sets"]["letters"]
+    assert "skipped" in extract_features(ws, opts, progress=False)["sets"]["letters"]
+    # a rebuilt runtime (new ONNX recipe, other library version) must not pass as up to date
+    monkeypatch.setattr(LetterCounts, "runtime_id", "counts/v2")
+    again = extract_features(ws, opts, progress=False)["sets"]["letters"]
+    assert "skipped" not in again and again["runtime_id"] == "counts/v2"
+    with ws.connect() as con:
+        params = con.execute("SELECT params FROM feature_sets WHERE name = 'letters'").fetchone()[0]
+    assert "counts/v2" in params and "counts/v1" not in params
+
 PROBE = textwrap.dedent("""
     import sys, time
     from psyprofile.features import embeddings as E

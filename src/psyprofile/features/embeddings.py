@@ -471,6 +471,7 @@ def extract_embeddings(
     max_windows: int | None = None,
     runtime: str | None = None,
     chunk_messages: int = CHUNK_MESSAGES,
+    embedder: Embedder | None = None,
 ) -> dict[str, Any]:
     """Embed every message of the study (new ones only) and write ``feat$<model>$<level>``.
 
@@ -478,6 +479,8 @@ def extract_embeddings(
     ``max_windows`` caps the 254-wordpiece windows per message (default: all).
     ``runtime``: one of :data:`RUNTIMES` (minilm only; default :func:`choose_runtime`).
     ``chunk_messages``: messages embedded per committed step (a stopped run loses at most one).
+    ``embedder``: an embedder already built for these options (its ``runtime_id`` decided
+    whether to run at all); default: :func:`get_embedder` builds one.
     Returns ``{'features', 'groups', 'rows', 'messages_embedded', 'cached', 'seconds',
     'runtime', 'runtime_id'}`` plus ``'max_windows'`` and ``'messages_capped'`` when a cap is set.
     """
@@ -488,7 +491,7 @@ def extract_embeddings(
     t0 = time.perf_counter()
     with ws.connect() as con:
         group_expr(con, level)  # fail on a bad level before the slow part
-    emb = get_embedder(model, runtime, batch_size, max_windows)
+    emb = embedder or get_embedder(model, runtime, batch_size, max_windows)
     table = cache_table(emb, max_windows)
     with ws.connect() as con:
         new, cached = _embed_study(con, emb, table, progress, chunk_messages)

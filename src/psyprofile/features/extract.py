@@ -427,15 +427,18 @@ def _lexicon(ws: Workspace, report: dict, lexicon: str, lex: Lexicon, level: str
 
 def _embeddings(ws: Workspace, report: dict, model: str, level: str, inputs: dict,
                 progress: bool) -> None:
-    from psyprofile.features.embeddings import extract_embeddings
+    from psyprofile.features.embeddings import extract_embeddings, get_embedder
 
-    request = {"model": model, "inputs": inputs}
+    # The exact runtime (ONNX build, library versions) is part of the key: vectors of a
+    # rebuilt or different runtime must replace the stored set, not be skipped as current.
+    emb = get_embedder(model)
+    request = {"model": model, "runtime_id": emb.runtime_id, "inputs": inputs}
     with ws.connect() as con:
         if _stamped(con, model, level, request):
             report["sets"][model] = {"skipped": _SKIPPED}
             return
     t0 = time.perf_counter()
-    res = extract_embeddings(ws, model=model, level=level, progress=progress)
+    res = extract_embeddings(ws, model=model, level=level, progress=progress, embedder=emb)
     with ws.connect() as con:
         _stamp(con, model, level, request)
     report["sets"][model] = {**res, "seconds": round(time.perf_counter() - t0, 2)}
