@@ -13,7 +13,8 @@ scores are the same numbers:
   :data:`~psyprofile.features.lexicon.MIN_WILDCARD_STEM`\\ + characters on 1grams only,
   multi-word terms matched exactly against the 2grams and 3grams, the largest weight where
   several entries match, intercepts added to the group score);
-* VADER: :func:`psyprofile.features.vader.message_scores` per message;
+* VADER: :func:`psyprofile.features.vader.message_scores` per message
+  (:func:`~psyprofile.profiles.sources.compounds`);
 * zero-shot Big Five: the embedder on all messages (``minilm-static``), on the first
   window of the sampled ones (``minilm``) or all of them (``e5-multilingual``), with the
   word weights :mod:`psyprofile.profiles.zeroshot` reads from its caches.
@@ -31,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from psyprofile.profiles.sources import LexiconScores, Messages, Source, VaderScores
+from psyprofile.profiles.sources import LexiconScores, Messages, Source, VaderScores, compounds
 from psyprofile.profiles.spec import LexiconSource, ProfileSpec
 from psyprofile.profiles.zeroshot import (
     DIM,
@@ -230,8 +231,6 @@ def person_sources(tokens: list[list[str]], texts: list[str], times: list[object
                    spec: ProfileSpec) -> tuple[Messages, list[Source]]:
     """The :class:`Messages` of one person's ``texts`` (with their ``tokens`` and ``times``)
     and the sources of ``spec`` over them, as ``prepare`` gives them for a study."""
-    from psyprofile.features.vader import message_scores
-
     res = spec_resources(spec)
     msgs, order = person_messages(tokens, times)
     tokens = [tokens[i] for i in order]
@@ -244,7 +243,7 @@ def person_sources(tokens: list[list[str]], texts: list[str], times: list[object
         sources.append(LexiconScores(msgs, ix.source, ix.set_name, ix.intercepts,
                                      (C @ W).toarray(), C @ matched.astype(np.float64)))
     if spec.vader:
-        sources.append(VaderScores(msgs, np.array([message_scores(t)[0] for t in texts])))
+        sources.append(VaderScores(msgs, np.array(compounds(texts))))
     if spec.zeroshot:
         sources.append(_zeroshot(msgs, texts, spec, res))
     return msgs, sources
