@@ -450,7 +450,7 @@ def prepare_classify5(lexicon_db: Path) -> tuple[Path, Path, dict[str, Any]]:
     returns (study, fold file, corpus description)."""
     import json
 
-    from psyprofile.features.extract import extract_features
+    from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.io.base import ColumnMap
     from psyprofile.io.ingest import ingest
     from psyprofile.store.outcomes import load_outcomes
@@ -467,8 +467,9 @@ def prepare_classify5(lexicon_db: Path) -> tuple[Path, Path, dict[str, Any]]:
         cols = ColumnMap(text="message", user="user_id", time="created_time", id="message_id")
         ingest(ws, [base / "messages.csv.gz"], fmt="csv", columns=cols, progress=False)
         load_outcomes(ws, base / "users.csv", columns=list(C5_TRAITS))
-        extract_features(ws, level="user", ngrams=(1,), lexica=(f"{lexicon_db}:{TOPICS}",),
-                         min_users_pct=P_OCC, progress=False)
+        extract_features(ws, FeatureOptions(level="user", ngrams=(1,),
+                                            lexica=(f"{lexicon_db}:{TOPICS}",),
+                                            min_users_pct=P_OCC), progress=False)
     return path, base / "folds.csv", json.loads(about.read_text())
 
 
