@@ -467,9 +467,10 @@ def prepare_classify5(lexicon_db: Path) -> tuple[Path, Path, dict[str, Any]]:
         cols = ColumnMap(text="message", user="user_id", time="created_time", id="message_id")
         ingest(ws, [base / "messages.csv.gz"], fmt="csv", columns=cols, progress=False)
         load_outcomes(ws, base / "users.csv", columns=list(C5_TRAITS))
-        extract_features(ws, FeatureOptions(level="user", ngrams=(1,),
-                                            lexica=(f"{lexicon_db}:{TOPICS}",),
-                                            min_users_pct=P_OCC), progress=False)
+    # sets already up to date are skipped, so a run stopped half-way resumes here
+    extract_features(Workspace.open(path), FeatureOptions(level="user", ngrams=(1,),
+                                                          lexica=(f"{lexicon_db}:{TOPICS}",),
+                                                          min_users_pct=P_OCC), progress=False)
     return path, base / "folds.csv", json.loads(about.read_text())
 
 
