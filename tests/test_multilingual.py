@@ -185,7 +185,7 @@ def test_each_source_scores_only_the_users_writing_in_its_languages(tmp_path):
              "message": t} for u, texts in posts.items() for i, t in enumerate(texts)]
     pd.DataFrame(rows).to_csv(tmp_path / "posts.csv", index=False)
     ws = make_study(tmp_path / "s", tmp_path / "posts.csv")
-    report = profile_study(ws, min_words=1, progress=False, spec=e5_spec(), reference="study")
+    report = profile_study(ws, min_words=1, progress=False, spec=e5_spec())
     assert (report.scored, report.unsupported_language) == (4, 0)
     assert "2 scored users write mostly in languages some sources" in report.summary()
     pseudo = ws.pseudonymizer("user")
@@ -198,9 +198,16 @@ def test_each_source_scores_only_the_users_writing_in_its_languages(tmp_path):
     assert list(users.loc[pseudo("ru_intro"), "unsupported_sources"]) == ["nrc_emot", "vader"]
     assert list(users.loc[pseudo("en"), "unsupported_sources"]) == []
     assert (users["status"] == "scored").all()
+    from psyprofile.profiles.card import user_card
+
+    assert "No score from nrc_emot, vader" in user_card(ws, pseudo("ru_extra"))
+    assert "No score from" not in user_card(ws, pseudo("en"))
     # a Russian self-description lands on the right side of the English items' direction
     ext = scores[scores.dimension == "extraversion"].set_index("user_id")["value"]
     assert ext[pseudo("ru_extra")] > ext[pseudo("ru_intro")]
+    # no blog norms for e5 (MiniLM's are not reused): z and percentiles within the study
+    refs = scores.drop_duplicates("source").set_index("source")["reference"]
+    assert refs[E5_SOURCE] == "this study (4 scored users)" and "blog" in refs["vader"]
     # every row's evidence names its source's languages
     langs = scores.drop_duplicates("source").set_index("source")["languages"]
     assert langs["nrc_emot"] == "en" and langs["vader"] == "en"

@@ -48,10 +48,12 @@ def bar(value: float, lo: float, hi: float, lo_end: float, hi_end: float, width:
 
 
 def _user(ws: Workspace, user: str, run: int) -> tuple:
-    """(user_id, words, status, messages, languages) of ``user`` (an id or a prefix of one)."""
+    """(user_id, words, status, messages, languages, unsupported_sources) of ``user`` (an id
+    or a prefix of one)."""
     with ws.connect() as con:
         rows = con.execute("SELECT u.user_id, u.words, u.status, (SELECT count(*) FROM messages m "
-                           "WHERE m.user_id = u.user_id), u.languages FROM profile_run_users u "
+                           "WHERE m.user_id = u.user_id), u.languages, u.unsupported_sources "
+                           "FROM profile_run_users u "
                            "WHERE u.run_id = ? AND (u.user_id = ? OR u.user_id LIKE ?) ORDER BY 1",
                            [run, user, user + "%"]).fetchall()
     if not rows:
@@ -65,7 +67,7 @@ def _user(ws: Workspace, user: str, run: int) -> tuple:
 _NOT_SCORED = {
     "insufficient_text": "Not scored: too little text for a profile (see --min-words).",
     "unsupported_language": "Not scored: most of the user's words are in languages the sources "
-                            "were not built for (all are English); no number would mean anything.",
+                            "were not built for; no number would mean anything.",
 }
 
 
@@ -90,9 +92,12 @@ def user_card(ws: Workspace, user: str, explain: bool = False,
     run ``run`` (default the latest)."""
     with ws.connect() as con:
         rid = resolve_run(con, run, ws.path)
-    uid, words, status, n_msgs, langs = _user(ws, user, rid)
+    uid, words, status, n_msgs, langs, unsupported = _user(ws, user, rid)
     lines = [f"Profile of user {uid} (profile run {rid})",
              f"{words:,} words in {n_msgs:,} posts; status: {status}; languages: {langs or 'not recorded'}"]
+    if unsupported and status == "scored":
+        lines.append(f"No score from {', '.join(unsupported)}: most of the user's words are in "
+                     "languages those sources were not built for.")
     if status != "scored":
         lines.append(_NOT_SCORED.get(status, f"Not scored ({status})."))
         return "\n".join(lines) + "\n"
