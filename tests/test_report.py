@@ -206,6 +206,24 @@ def test_dla_table_names_the_age_words(study):
     assert dla.count("Word cloud: age, 1gram: negatively associated") == 1
 
 
+def test_two_valued_outcome_ranks_by_bounded_r_and_topics_show_words(study, tmp_path):
+    from psyprofile.report.gather import gather
+    from psyprofile.report.html import _dla
+
+    d = gather(study["ws"])
+    # 'rare' nearly separates the classes: a huge log-odds but a small correlation
+    d.dla_results = pd.DataFrame({
+        "run_id": 1, "level": "user", "feature_sets": "1gram", "outcome": "gender",
+        "feature": ["rare", "kids", "t7"], "feature_set": "1gram", "coef": [9.0, 1.2, 0.8],
+        "ci_lo": [1.0, 0.5, 0.2], "ci_hi": [17.0, 1.9, 1.4], "p": 0.001, "p_corrected": 0.003,
+        "n": 30, "odds_ratio": np.exp([9.0, 1.2, 0.8]), "r": [0.12, 0.45, 0.30],
+        "label": [None, None, "dinner, cook, eat"]})
+    table = _dla(study["ws"], d, tmp_path)["tables"][0]
+    assert table["rank"] == "r"
+    assert [r["feature"] for r in table["positive"]] == ["kids", "t7", "rare"]
+    assert table["positive"][1]["label"] == "dinner, cook, eat"
+
+
 def test_sections_not_computed_say_so(tmp_path):
     posts, _, _ = _corpus(tmp_path)
     ws = Workspace.create(tmp_path / "bare")
