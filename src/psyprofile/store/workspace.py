@@ -107,15 +107,20 @@ def _lock_error(db_path: Path, exc: duckdb.Error, read_only: bool) -> WorkspaceE
                "e.g. in a notebook cell)")
     else:
         return WorkspaceError(f"{db_path}: cannot open the study database ({printable(text, 300)}).")
-    wanted = "read" if read_only else "write to"
-    holds = ("and is writing to it" if read_only
-             else "(for writing, or for reading: a writer needs the study to itself)")
+    readers = ("Commands that only read (info, export, report, models list/show) run beside "
+               "each other, not beside a writer.")
+    notebook = ("if it is a notebook, close its connection (leave the `with ws.connect()` "
+                "block, or restart the kernel)")
+    if read_only:
+        return WorkspaceError(
+            f"{db_path}: cannot read the study now: {who} and is writing to it. {readers} "
+            f"Fix: wait for that command to finish; {notebook}, or open the study there with "
+            "`Workspace.open(path, read_only=True)`."
+        )
     return WorkspaceError(
-        f"{db_path}: cannot {wanted} the study now: {who} {holds}. Commands that only read "
-        "(info, export, models list/show, report) work while other processes only read. Fix: "
-        "wait for that command to finish, or close the notebook's connection (leave the "
-        "`with ws.connect()` block, or restart its kernel), or open the study read-only "
-        "there: `Workspace.open(path, read_only=True)`."
+        f"{db_path}: cannot write to the study now: {who} (reading or writing: a command that "
+        f"writes needs the study to itself). {readers} Fix: wait for that command to finish; "
+        f"{notebook}."
     )
 
 
