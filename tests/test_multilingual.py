@@ -248,3 +248,13 @@ def test_profile_cli_takes_the_e5_embedder(tmp_path):
     # accepted, and passed on: the spec is built and the empty study is what stops it
     assert proc.returncode != 0 and "holds no posts" in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_service_config_takes_the_e5_embedder(tmp_path):
+    from psyprofile.api.service import _spec
+
+    spec = _spec({"big5": "zeroshot", "embedder": "e5-multilingual"}, tmp_path)
+    assert spec.embedder == "e5-multilingual" and E5_SOURCE.replace("ipip50", "ipip50+ipipneo120") \
+        in spec.sources()
+    with pytest.raises(PsyprofileError, match="e5-multilingual"):  # the choices are named
+        _spec({"big5": "zeroshot", "embedder": "e6"}, tmp_path)
