@@ -119,7 +119,8 @@ def _data(m: Methods, s: dict[str, Any], options: list[dict[str, Any]]) -> None:
     text += (" User and post ids were replaced by keyed pseudonyms (HMAC with the study's "
              "secret key)" + ("; the raw ids were also kept, in the study only."
                               if raw else "; no raw id was kept."))
-    m.add("Data", [text])
+    notes = list(dict.fromkeys(n for r in runs for n in r.get("notes") or []))
+    m.add("Data", [text] + ([f"Ingest notes: {'; '.join(notes)}."] if notes else []))
 
 
 def _lexicon_name(name: str) -> tuple[str, str]:
