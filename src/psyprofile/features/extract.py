@@ -282,9 +282,12 @@ class FeatureOptions:
     chars: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        # lists given by callers become tuples, so options compare and hash by value
-        object.__setattr__(self, "ngrams", tuple(self.ngrams))
-        object.__setattr__(self, "lexica", tuple(self.lexica))
+        # lists become tuples (options compare by value); a bare name or length is one item,
+        # not its letters
+        for name, one_item in (("ngrams", int), ("lexica", str)):
+            value = getattr(self, name) or ()
+            object.__setattr__(self, name,
+                               (value,) if isinstance(value, one_item) else tuple(value))
         if self.chars is not None:
             object.__setattr__(self, "chars", tuple(self.chars))
 
