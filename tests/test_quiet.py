@@ -122,3 +122,19 @@ def test_quiet_switches_off_duckdbs_own_bar_on_study_connections(tmp_path):
     assert loud.stdout.strip() == "True", loud.stderr  # DuckDB's default in a script
     quiet = run(["-c", _SETTING, str(study)], tmp_path, PSYPROFILE_QUIET="1")  # silence_progress
     assert quiet.stdout.strip() == "False", quiet.stderr
+
+
+def test_an_in_process_quiet_command_leaves_the_environment_as_it_was(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from psyprofile.cli.main import cli as main
+    from psyprofile.quiet import QUIET_ENV
+
+    for name in QUIET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    study = tmp_path / "s"
+    assert CliRunner().invoke(main, ["init", str(study)]).exit_code == 0
+    res = CliRunner().invoke(main, ["--quiet", "ingest", str(study), str(FIX / "posts.csv"),
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert not set(QUIET_ENV) & set(os.environ)

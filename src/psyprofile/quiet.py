@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 # TQDM_DISABLE sets the default of every tqdm(disable=...) (tqdm >= 4.66 reads TQDM_* when
 # it is imported); HF_HUB_DISABLE_PROGRESS_BARS is read by huggingface_hub, and transformers
@@ -20,13 +21,16 @@ QUIET_ENV: dict[str, str] = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS"
                              "PSYPROFILE_QUIET": "1"}
 
 
-def silence_progress() -> None:
-    """Switch off progress bars in this process and in the processes it starts.
+def silence_progress() -> Callable[[], None]:
+    """Switch off progress bars in this process and in the processes it starts; returns a
+    function that puts the environment variables back as they were (for a command run
+    inside a longer-lived process, such as a test or the demo).
 
     Call it before the heavy libraries are imported (the CLI does so while it parses the
     options): tqdm reads its environment variables once, on import. Libraries imported
     already are switched off through their public functions.
     """
+    saved = {name: os.environ.get(name) for name in QUIET_ENV}
     os.environ.update(QUIET_ENV)
     if "huggingface_hub" in sys.modules:
         from huggingface_hub.utils import disable_progress_bars
@@ -36,6 +40,15 @@ def silence_progress() -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+
+    def restore() -> None:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    return restore
 
 
 def progress_silenced() -> bool:

@@ -15,7 +15,9 @@ from psyprofile.quiet import silence_progress
 def _quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
     value = value or bool(ctx.find_root().params.get("quiet"))
     if value:
-        silence_progress()
+        # the environment is put back when the command ends, so a command run in-process
+        # (tests, the demo) leaves the caller's bars alone
+        ctx.call_on_close(silence_progress())
     return value
 
 
