@@ -50,20 +50,20 @@ class LexiconModel:
         self.intercept = float(intercept)
         self.task = task
 
-    def decision(self, X: Any) -> np.ndarray:
+    def linear_scores(self, X: Any) -> np.ndarray:
         """Scores, shape (n, 1), for ``X`` of shape (n, len(features)) (sparse or dense)."""
         return (np.asarray(X @ self.weights).ravel() + self.intercept)[:, None]
 
     def predict(self, X: Any) -> np.ndarray:
         """Regression: the scores, shape (n,). Classification: the class index, shape (n,)."""
-        d = self.decision(X)[:, 0]
+        d = self.linear_scores(X)[:, 0]
         return (d > 0).astype(np.int64) if self.task == "classification" else d
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Shape (n, 2): ``[1 - p, p]`` with ``p = logistic(score)``."""
         from scipy.special import expit
 
-        p = expit(self.decision(X)[:, 0])
+        p = expit(self.linear_scores(X)[:, 0])
         return np.column_stack([1 - p, p])
 
 

@@ -130,7 +130,7 @@ def check_language_model(spec: dict[str, Any], model: Any) -> None:
     width = n_controls + sum(w for _, w in blocks)
     X = sp.csr_matrix((np.ones(width), np.arange(width), [0, 0, width]), shape=(2, width))
     try:
-        d = model.decision(X)
+        d = model.linear_scores(X)
     except (ValueError, IndexError, TypeError) as exc:
         raise ModelFileError(f"its arrays have inconsistent shapes ({type(exc).__name__})") from None
     if d.shape != (2, n_out):

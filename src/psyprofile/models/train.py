@@ -244,9 +244,11 @@ def build_model(data: TrainingData, opts: TrainOptions, sets: list[str] | None =
             cols += range(start, start + width)
             blocks.append((name, width))
         start += width
-    model = LanguageModel(tuple(blocks), n_ctl, data.task, opts.combine, opts.transform, opts.reduce,
-                          opts.target_transform, tuple(opts.alphas), tuple(opts.Cs), opts.inner_folds,
-                          opts.seed, opts.member_head)
+    model = LanguageModel.for_task(
+        data.task, blocks=tuple(blocks), n_controls=n_ctl, combine=opts.combine,
+        sqrt=opts.transform, reduce=opts.reduce, target_transform=opts.target_transform,
+        alphas=tuple(opts.alphas), Cs=tuple(opts.Cs), inner_folds=opts.inner_folds,
+        random_state=opts.seed, member_head=opts.member_head)
     return model, np.asarray(cols, dtype=np.int64)
 
 
