@@ -70,7 +70,7 @@ def test_e5_study_and_one_person_paths_give_the_same_raw_scores(tmp_path):
              "Позвал двадцать друзей в гости, чем больше людей, тем веселее!",
              "Провёл выходные в одиночестве с книгой, так мне лучше всего.",
              "На свадьбе я был в центре внимания, и мне это очень понравилось.",
-             "Люблю долгие разговоры с друзьями. " * 120]  # over one 512-token window
+             "Люблю долгие разговоры с друзьями. " * 60]  # over one 512-token window
     times = [dt.datetime(2024, 1, i + 1) for i in range(len(texts))]
     pd.DataFrame({"user_id": "ru", "message_id": [f"m{i}" for i in range(len(texts))],
                   "created_time": [t.isoformat() for t in times], "message": texts}

@@ -31,6 +31,7 @@ Embedders (``ProfileSpec.embedder``):
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,9 +61,23 @@ EMBEDDING = {"minilm-static": Embedding(sample=False, max_windows=None),
              "e5-multilingual": Embedding(sample=True, max_windows=None)}
 
 
+_DIRECTIONS: dict[tuple, tuple[np.ndarray, dict[str, int]]] = {}
+_DIRECTIONS_LOCK = threading.Lock()
+
+
 def item_directions(embedder, inventories: tuple[str, ...]) -> tuple[np.ndarray, dict[str, int]]:
     """The (384, 5) keyed trait directions (columns in :data:`TRAITS` order) and the
-    number of items per trait."""
+    number of items per trait. The items are fixed, so each embedder runtime embeds them
+    once per process (under a lock: the service's threads wait for the one build)."""
+    key = (embedder.name, embedder.runtime_id, tuple(inventories))
+    with _DIRECTIONS_LOCK:
+        if key not in _DIRECTIONS:
+            _DIRECTIONS[key] = _item_directions(embedder, inventories)
+        D, counts = _DIRECTIONS[key]
+    return D.copy(), dict(counts)
+
+
+def _item_directions(embedder, inventories: tuple[str, ...]) -> tuple[np.ndarray, dict[str, int]]:
     from psyprofile.survey.inventories import load_inventory
 
     items = [it for name in inventories for it in load_inventory(name).items]
