@@ -37,6 +37,12 @@ _EXPORTS: dict[str, str] = {
     "wide_features": "psyprofile.features.export",
     "TrainOptions": "psyprofile.models.train",
     "train": "psyprofile.models.train",
+    "LanguageRegressor": "psyprofile.models.pipeline",
+    "LanguageClassifier": "psyprofile.models.pipeline",
+    "NgramFeaturizer": "psyprofile.features.featurizers",
+    "CharNgramFeaturizer": "psyprofile.features.featurizers",
+    "LexiconFeaturizer": "psyprofile.features.featurizers",
+    "EmbeddingFeaturizer": "psyprofile.features.featurizers",
     "save_model": "psyprofile.models.persist",
     "load_model": "psyprofile.models.persist",
     "predict": "psyprofile.models.predict",
@@ -67,6 +73,12 @@ __all__ = [
     "wide_features",
     "TrainOptions",
     "train",
+    "LanguageRegressor",
+    "LanguageClassifier",
+    "NgramFeaturizer",
+    "CharNgramFeaturizer",
+    "LexiconFeaturizer",
+    "EmbeddingFeaturizer",
     "save_model",
     "load_model",
     "predict",
@@ -89,9 +101,16 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily b
     from psyprofile.errors import InputError, PsyprofileError, WorkspaceError
     from psyprofile.features.export import export_features_wide, wide_features
     from psyprofile.features.extract import FeatureOptions, extract_features
+    from psyprofile.features.featurizers import (
+        CharNgramFeaturizer,
+        EmbeddingFeaturizer,
+        LexiconFeaturizer,
+        NgramFeaturizer,
+    )
     from psyprofile.io.base import ColumnMap
     from psyprofile.io.ingest import ingest
     from psyprofile.models.persist import load_model, save_model
+    from psyprofile.models.pipeline import LanguageClassifier, LanguageRegressor
     from psyprofile.models.predict import predict
     from psyprofile.models.train import TrainOptions, train
     from psyprofile.profiles.study import profile_study, read_scores
