@@ -619,10 +619,12 @@ class LanguageModel(BaseEstimator):
         recipe = self._recipe()
         groups = self._groups(recipe)
         self.use_meta_ = self._needs_meta(recipe)
+        # with inner CV, one Gram per set serves the inner fits and the final members
+        sets = _SetGrams(self, X) if self.use_meta_ and self._by_gram(recipe) else None
         if self.use_meta_:
-            oof = self._inner_oof(X, yt, groups, recipe, splits)
+            oof = self._inner_oof(X, yt, groups, recipe, splits, sets=sets)
             self._fit_meta(self._meta_input(oof, X), yt)
-        self.members_ = [self._member(g, recipe).fit(self._member_input(X, g), yt) for g in groups]
+        self.members_ = self._fit_members(X, yt, recipe, sets)
         return self
 
     def _choose(self, X: sp.csr_matrix, yt: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> None:
