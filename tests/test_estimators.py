@@ -40,6 +40,7 @@ from psyprofile.models.pipeline import (
 )
 
 LEXICON = Path(__file__).parent / "fixtures" / "lexica" / "moods.csv"
+AGE_GENDER = Path(__file__).parent / "fixtures" / "api" / "dd_emnlp14_ageGender.csv"  # intercepts
 
 # every public estimator with its defaults (fast enough for the default run) ...
 ESTIMATORS = [
@@ -223,7 +224,7 @@ def test_featurizers_agree_with_the_study_tables(tmp_path):
              ["love love love", "so gloomy and sad"], ["hello world", "Glad I am here :D"],
              ["the cat sat", "on the mat, glad"]]
     ws = _study(tmp_path, texts)
-    extract_features(ws, FeatureOptions(ngrams=(1, 2), lexica=(str(LEXICON),), chars=(2, 3),
+    extract_features(ws, FeatureOptions(ngrams=(1, 2), lexica=(str(LEXICON), str(AGE_GENDER)), chars=(2, 3),
                                         min_users_pct=0.4, min_words=0), progress=False)
     with ws.connect() as con:
         rows = con.execute("SELECT user_id, text FROM messages ORDER BY user_id, message_id").fetchall()
@@ -232,11 +233,12 @@ def test_featurizers_agree_with_the_study_tables(tmp_path):
             by_user[u].append(t)
         users = sorted(by_user)
         X = [by_user[u] for u in users]
-        lex = resolve_lexicon(str(LEXICON)).name
+        lex, weights = (resolve_lexicon(str(p)).name for p in (LEXICON, AGE_GENDER))
         for f, name in [(NgramFeaturizer(n=(1, 2)), "1to2gram"),
                         (NgramFeaturizer(n=(1, 2), min_users=0.4), "1to2gram_occ0.4"),
                         (CharNgramFeaturizer(n=(2, 3), min_users=0.4), "char2to3_occ0.4"),
-                        (LexiconFeaturizer(str(LEXICON)), lex)]:
+                        (LexiconFeaturizer(str(LEXICON)), lex),
+                        (LexiconFeaturizer(str(AGE_GENDER)), weights)]:
             ours = f.fit(X)
             ref = read_matrix(con, name, "user", groups=users)
             assert sorted(ours.get_feature_names_out()) == sorted(ref.features), name
