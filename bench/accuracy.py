@@ -233,9 +233,9 @@ def run_psyprofile(study: Path, outcome: str, variant: Variant, fold_file: Path 
 
     task = "classification" if outcome == "gender" else "regression"
     options = dict(variant.options)
-    if task == "classification":
-        options.pop("target_transform", None)
-    else:
+    if task == "classification" or outcome != "age":
+        options.pop("target_transform", None)  # log only for age (the synthetic trait is signed)
+    if task == "regression":
         options.pop("inner_folds", None)  # 5 (the default) for the stacking of ridge members
         options.pop("Cs", None)  # logistic penalties: ridge chooses its own
     opts = TrainOptions(outcome, list(variant.sets), task=task, fold_file=fold_file or FOLDS[outcome],
