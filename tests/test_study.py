@@ -73,7 +73,8 @@ def add_users(ws: Workspace, tmp_path, sizes: dict[str, int], *, tag: str = "",
           np.nan) for u in truth.itertuples() for dim, fam in fams.items()],
         columns=SCORE_COLUMNS)
     status = pd.DataFrame({"user_id": truth["user_id"], "words": 600, "status": "scored",
-                           "languages": None, "other_language_share": np.nan})
+                           "languages": None, "other_language_share": np.nan,
+                           "unsupported_sources": None})
     if list_runs(ws).shape[0]:
         scores = pd.concat([read_scores(ws)[SCORE_COLUMNS], scores], ignore_index=True)
         status = pd.concat([read_users(ws), status], ignore_index=True)
