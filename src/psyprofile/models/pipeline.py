@@ -790,10 +790,29 @@ class LanguageModel(BaseEstimator):
 
 
 class LanguageRegressor(RegressorMixin, LanguageModel):
-    """A :class:`LanguageModel` of one continuous outcome ``y`` (n,).
+    """A :class:`LanguageModel` of one continuous outcome ``y`` (n,), in any unit.
 
-    :meth:`predict` gives the outcome (n,), back-transformed with ``target_transform='log'``;
-    :meth:`linear_scores` (n, 1) the fitted scale. Parameters as :class:`LanguageModel`.
+    ``X`` is (n, n_controls + sum of widths), sparse or dense. :meth:`predict` gives the
+    outcome (n,) in the unit of ``y``; :meth:`linear_scores` (n, 1) the fitted scale.
+
+    Parameters
+    ----------
+    blocks : tuple of (str, int)
+        Names and widths of the feature sets after the controls (default: one set of all).
+    n_controls : int
+        Leading columns of ``X`` that are control variables (standardised, unpenalised).
+    combine : {'concat', 'stack', 'auto'}
+        One model on all sets, one per set combined, or the better of the two by inner CV.
+    sqrt : {'none', 'sqrt'}
+        Square roots of the sets without negative values (relative frequencies).
+    reduce : {'none', 'pca'}
+        Univariate selection then PCA per set (:class:`BlockTransform`).
+    target_transform : {'none', 'log'}
+        Fit log(y) (y > 0) and predict exp of the fitted scores.
+    alphas : tuple of float
+        Ridge penalties, chosen per member by generalised cross-validation.
+    inner_folds, random_state : int
+        The inner cross-validation of stacking and of ``combine='auto'``.
     """
 
     task = "regression"
@@ -824,10 +843,33 @@ class LanguageRegressor(RegressorMixin, LanguageModel):
 
 
 class LanguageClassifier(ClassifierMixin, LanguageModel):
-    """A :class:`LanguageModel` of class labels ``y`` (n,), any labels with two or more classes.
+    """A :class:`LanguageModel` of class labels ``y`` (n,): any labels, two or more classes.
 
-    ``Cs``: the logistic penalties inner CV chooses from; ``member_head``: see
-    :class:`LanguageModel`. Other parameters as there.
+    ``X`` is (n, n_controls + sum of widths), sparse or dense. :meth:`predict_proba` gives
+    (n, n_classes) probabilities in the order of ``classes_``; :meth:`decision_function` the
+    log-odds of ``classes_[1]`` (n,) for two classes, else (n, n_classes) scores.
+
+    Parameters
+    ----------
+    blocks : tuple of (str, int)
+        Names and widths of the feature sets after the controls (default: one set of all).
+    n_controls : int
+        Leading columns of ``X`` that are control variables (standardised, unpenalised).
+    combine : {'concat', 'stack', 'auto'}
+        One model on all sets, one per set combined, or the better of the two by inner CV.
+    sqrt : {'none', 'sqrt'}
+        Square roots of the sets without negative values (relative frequencies).
+    reduce : {'none', 'pca'}
+        Univariate selection then PCA per set (:class:`BlockTransform`).
+    alphas : tuple of float
+        Ridge penalties of ridge members (``member_head='ridge'``).
+    Cs : tuple of float
+        Inverse L2 penalties of logistic members, chosen by inner CV on log-loss.
+    inner_folds, random_state : int
+        The inner cross-validation (stratified).
+    member_head : {'auto', 'ridge'}
+        Members as ridge fits of the class indicators, calibrated by the combining model;
+        'auto' does so for the members of a stack.
     """
 
     task = "classification"
