@@ -102,7 +102,6 @@ class _Featurizer(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
-        tags.requires_fit = True
         return tags
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -131,7 +130,6 @@ class _CountFeaturizer(_Featurizer):
         self.feature_names_out_ = np.concatenate(
             [np.asarray([], dtype=object), *(_occurring(t, len(users), self.min_users)
                                               for t in tables.values())])
-        self.n_users_fit_ = len(users)
         return self
 
     def transform(self, X: Any) -> sp.csr_matrix:
