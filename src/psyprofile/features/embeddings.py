@@ -452,9 +452,19 @@ def aggregate(con, table: str, level: str, weighting: str) -> tuple[list[str], n
     groups, inv = np.unique(data.column("g").to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
     w = (np.maximum(data.column("n_words").to_numpy(zero_copy_only=False), 1).astype(np.float64)
          if weighting == "words" else np.ones(len(inv)))
-    W = sp.csr_matrix((w, (inv, np.arange(len(inv)))), shape=(len(groups), len(inv)))
-    W = sp.diags(1.0 / np.asarray(W.sum(axis=1)).ravel()) @ W
-    return groups.tolist(), np.asarray(W @ vec.astype(np.float64))
+    return groups.tolist(), weighted_means(inv, len(groups), vec, w)
+
+
+def weighted_means(owner: np.ndarray, n_groups: int, vectors: np.ndarray,
+                   weights: np.ndarray) -> np.ndarray:
+    """(n_groups, dim) float64 means of ``vectors`` (n, dim), row ``i`` counted for group
+    ``owner[i]`` with weight ``weights[i]``; a group without rows gets zeros."""
+    W = sp.csr_matrix((weights, (owner, np.arange(len(owner)))), shape=(n_groups, len(owner)))
+    total = np.asarray(W.sum(axis=1)).ravel()
+    out = np.zeros((n_groups, vectors.shape[1]))
+    has = total > 0
+    out[has] = (sp.diags(1.0 / total[has]) @ W[has]) @ vectors.astype(np.float64)
+    return out
 
 
 def feature_names(dim: int = DIM) -> list[str]:

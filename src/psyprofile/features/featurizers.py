@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from psyprofile.features import chars as ch
 from psyprofile.features import ngrams as ng
+from psyprofile.features.occurrence import min_groups
 
 
 def user_posts(X: Any) -> list[list[str]]:
@@ -87,9 +88,8 @@ def _rows(table: pa.Table) -> np.ndarray:
 
 def _occurring(table: pa.Table, n_users: int, min_users: float) -> np.ndarray:
     """The features (sorted) of ``table`` used by at least ``min_users`` users: a number of
-    users when 1 or more, else a share of the ``n_users``, rounded as
-    :func:`psyprofile.features.occurrence.occurrence_filter` rounds it."""
-    threshold = int(min_users) if min_users >= 1 else int(round(min_users * n_users))
+    users when 1 or more, else a share of the ``n_users``, as the study's occurrence filter."""
+    threshold = min_groups(min_users, n_users)
     counts = table.group_by("feature").aggregate([("group_id", "count")])
     keep = pc.greater_equal(counts.column("group_id_count"), threshold)
     return np.sort(np.asarray(counts.column("feature").filter(keep).to_pylist(), dtype=object))
@@ -248,7 +248,6 @@ class LexiconFeaturizer(_Featurizer):
         import duckdb
 
         from psyprofile.features import lexicon as lx
-        from psyprofile.lexica.load import INTERCEPT
 
         check_is_fitted(self, "lexicon_")
         users = user_posts(X)
@@ -270,8 +269,7 @@ class LexiconFeaturizer(_Featurizer):
         with duckdb.connect() as con:
             con.register("_lex", lex.entries)
             con.register("_src", src)
-            con.execute(lx.MATCHED_SQL.format(src="_src", icpt=INTERCEPT, stem=lx.MIN_WILDCARD_STEM))
-            scores, _ = lx._scores(con, "_src", lex)
+            scores, _ = lx.category_scores(con, "_src", lex)
         m = _matrix(scores, len(users), self.feature_names_out_)
         return m.toarray()
 
@@ -322,20 +320,16 @@ class EmbeddingFeaturizer(_Featurizer):
 
     def transform(self, X: Any) -> np.ndarray:
         """Mean post vectors, dense (n_users, dim) float64."""
+        from psyprofile.features import embeddings as E
         from psyprofile.text.tokenize import tokenize
 
         check_is_fitted(self, "feature_names_out_")
         users = user_posts(X)
         owner = np.asarray([i for i, posts in enumerate(users) for _ in posts], dtype=np.int64)
         texts = [t for posts in users for t in posts]
-        out = np.zeros((len(users), len(self.feature_names_out_)))
         if not texts:
-            return out
+            return np.zeros((len(users), len(self.feature_names_out_)))
         vectors = self._embedder().embed(texts).vectors.astype(np.float64)
         w = (np.maximum([len(tokenize(t)) for t in texts], 1).astype(np.float64)
              if self.weighting == "words" else np.ones(len(texts)))
-        W = sp.csr_matrix((w, (owner, np.arange(len(texts)))), shape=(len(users), len(texts)))
-        total = np.asarray(W.sum(axis=1)).ravel()
-        has = total > 0
-        out[has] = (sp.diags(1.0 / total[has]) @ W[has]) @ vectors
-        return out
+        return E.weighted_means(owner, len(users), vectors, w)

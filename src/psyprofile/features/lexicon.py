@@ -62,7 +62,7 @@ WITH lex AS (
     SELECT lower(term) AS term, category, max(weight) AS weight
     FROM _lex WHERE term <> '{icpt}' GROUP BY 1, 2
 ), vocab AS (
-    SELECT DISTINCT lower(feature) AS word FROM "{src}"
+    SELECT DISTINCT lower(feature) AS word FROM {src}
 ), stem_lengths AS (
     -- only prefixes as long as a wildcard's stem can match one: none for most lexica
     SELECT DISTINCT length(term) - 1 AS n FROM lex WHERE term LIKE '%*' AND length(term) > {stem}
@@ -138,12 +138,14 @@ def _constants(con: Any, lex: Lexicon) -> tuple[list[str], np.ndarray, float]:
     return list(cats), weights.astype(np.float64), 0.0
 
 
-def _scores(con: Any, src: str, lex: Lexicon) -> tuple[pa.Table, dict[str, int]]:
+def category_scores(con: Any, src: str, lex: Lexicon) -> tuple[pa.Table, dict[str, int]]:
     """(group_id, feature, value, group_norm) of the categories, sorted by group and
-    category, and its counts (``features``, ``groups``, ``rows``).
+    category, and its counts (``features``, ``groups``, ``rows``), from the n-gram rows in
+    table ``src`` and the lexicon's entries registered on ``con`` as ``_lex``.
 
     The sums are sparse products, the groups × words counts (and group_norms) times the
     words × categories weights, to which the constants are added."""
+    con.execute(MATCHED_SQL.format(src=quote_ident(src), icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
     const_cats, const_weights, const_value = _constants(con, lex)
     con.register("_k", pa.table({"category": pa.array(const_cats, pa.string())}))
     try:
@@ -152,12 +154,12 @@ def _scores(con: Any, src: str, lex: Lexicon) -> tuple[pa.Table, dict[str, int]]
     finally:
         con.unregister("_k")
     words = pa.array(_arrays(con, "SELECT DISTINCT word FROM _matched ORDER BY 1")[0], pa.string())
-    groups = pa.array(_arrays(con, f'SELECT DISTINCT group_id FROM "{src}" ORDER BY 1')[0], pa.string())
+    groups = pa.array(_arrays(con, f"SELECT DISTINCT group_id FROM {quote_ident(src)} ORDER BY 1")[0], pa.string())
     con.register("_w", pa.table({"word": words, "wi": np.arange(len(words))}))
     con.register("_c", pa.table({"category": cats, "ci": np.arange(len(cats))}))
     con.register("_g", pa.table({"group_id": groups, "gi": np.arange(len(groups))}))
     try:
-        gi, wi, count, norm = _arrays(con, f'SELECT gi, wi, value, group_norm FROM "{src}" f JOIN _w '
+        gi, wi, count, norm = _arrays(con, f"SELECT gi, wi, value, group_norm FROM {quote_ident(src)} f JOIN _w "
                                            "ON lower(f.feature) = _w.word JOIN _g USING (group_id)")
         mwi, mci, weight = _arrays(con, "SELECT wi, ci, weight FROM _matched JOIN _w USING (word) "
                                         "JOIN _c USING (category)")
@@ -225,8 +227,7 @@ def extract_lexicon(
         con.register("_lex", lex.entries)
         try:
             src = matching_source(con, lex, source_set, level)
-            con.execute(MATCHED_SQL.format(src=src, icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
-            table, counts = _scores(con, src, lex)
+            table, counts = category_scores(con, src, lex)
         finally:
             con.unregister("_lex")
         params = {"lexicon": lex.name, "source": lex.source, "weighted": lex.weighted,

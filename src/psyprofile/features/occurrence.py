@@ -50,6 +50,12 @@ def _write_subset(con: duckdb.DuckDBPyConnection, name: str, level: str, new: st
     return register_feature_set(con, new, level, "filtered", params)
 
 
+def min_groups(p: float, eligible: int) -> int:
+    """How many groups a feature must occur in: ``p`` groups when 1 or more, else the share
+    ``p`` of the ``eligible`` groups, rounded to the nearest group (DLATK's rule)."""
+    return int(p) if p >= 1 else int(round(p * eligible))
+
+
 def occurrence_filter(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -75,7 +81,7 @@ def occurrence_filter(
             f"occurrence filter on {name} ({level}): no group has {min_words} words or more, "
             "so no feature can be kept. Lower min_words in psyprofile.toml or --min-words."
         )
-    threshold = int(p) if p >= 1 else int(round(p * eligible))
+    threshold = min_groups(p, eligible)
     keep = (
         f"SELECT t.feature FROM {quote_ident(table_name(name, level))} t JOIN group_words g "
         "ON g.level = ? AND g.group_id = t.group_id AND g.words >= ? "
