@@ -19,6 +19,7 @@ import pandas as pd
 
 from psyprofile.errors import PsyprofileError
 from psyprofile.features.store import group_words, read_matrix, require_feature_set
+from psyprofile.lexica.registry import stored_citation
 from psyprofile.store import codebook as cb
 from psyprofile.store.db import one
 from psyprofile.store.workspace import Workspace
@@ -45,11 +46,10 @@ def feature_set_source(con: duckdb.DuckDBPyConnection, name: str, level: str) ->
     require_feature_set(con, name, level)
     kind = one(con, "SELECT kind FROM feature_sets WHERE name = ? AND level = ?",
                [name, level])[0]
-    lex = one(con, "SELECT citation FROM lexica WHERE name = ?", [name]) \
-        if kind in ("lexicon", "topics") else None
+    citation = stored_citation(con, name) if kind in ("lexicon", "topics") else ""
     unit, what = _KIND_UNITS.get(kind, ("as stored", kind))
     return {"unit": unit, "source": f"feature set {name} ({kind}, {level} level)",
-            "citation": (lex[0] or "") if lex else "", "description": what}
+            "citation": citation, "description": what}
 
 
 def _id_column(level: str) -> str:

@@ -215,6 +215,12 @@ def stored_lexica(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 
+def stored_citation(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """The citation stored with lexicon or topic set ``name`` ('' when none is stored)."""
+    row = one(con, "SELECT citation FROM lexica WHERE name = ?", [name])
+    return (row[0] or "") if row else ""
+
+
 def load_stored(con: duckdb.DuckDBPyConnection, name: str) -> Lexicon | None:
     """Stored lexicon ``name``, or None if the study has none by that name."""
     row = one(con, "SELECT weighted, licence, citation, source FROM lexica WHERE name = ?", [name])
