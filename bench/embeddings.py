@@ -6,19 +6,24 @@ Run: ``nice -n 10 python3 bench/embeddings.py [--users 300] [--posts-per-user 5]
 ONNX int8 per-channel) and for the static tables (today's v2 and the v1 it replaces):
 
 * posts/s on short posts (<= 64 wordpieces) and on long posts (>= 254 wordpieces, every
-  window), each runtime timed twice in alternation and the faster pass kept (the 2 cores are
-  shared, so a single pass is mostly noise), and the ratio to torch fp32;
+  window), each runtime timed three times in alternation and the fastest pass kept (the 2
+  cores are shared, so a single pass is mostly noise), the ratio to torch fp32, and the load
+  average before and after;
 * cosine of each post's vector to torch fp32's (mean, min) on those posts;
-* user-level validity on a random subsample of ``--users`` bloggers (seed 0) with DLATK's own
-  folds: age r (RidgeCV) and gender AUC (logistic regression), each full-model runtime on
-  the first window of ``--posts-per-user`` posts per user (spread over the user's posts), the
-  static tables on the same posts and on all of the user's posts (only they can afford it);
+* user-level validity with DLATK's own folds: age r (RidgeCV) and gender AUC (logistic
+  regression), each with its spread over the 10 folds (sd) and, against a base, the 95%
+  paired bootstrap interval of the difference (the same users resampled for both). On a
+  random subsample of ``--users`` bloggers (seed 0): every full-model runtime on the first
+  window of ``--posts-per-user`` posts per user (spread over the user's posts), against
+  torch fp32; the static tables on the same posts and on all the users' posts. Then the
+  static tables (v2 against v1) on every user with folds and all their posts;
 * the static path's build time (the vocabulary embedded once by ONNX fp32, post-processed).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -38,11 +43,14 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
-def best_of_two(embedders: dict, texts: list[str]) -> tuple[dict, dict]:
-    """Seconds (the faster of two alternating passes) and vectors of each embedder."""
+PASSES = 3
+
+
+def best_of_passes(embedders: dict, texts: list[str]) -> tuple[dict, dict]:
+    """Seconds (the fastest of :data:`PASSES` alternating passes) and vectors of each embedder."""
     secs = {k: np.inf for k in embedders}
     vecs = {}
-    for _ in range(2):
+    for _ in range(PASSES):
         for k, e in embedders.items():
             t = time.perf_counter()
             vecs[k] = e.embed(texts).vectors
@@ -51,7 +59,7 @@ def best_of_two(embedders: dict, texts: list[str]) -> tuple[dict, dict]:
 
 
 def speed_table(embedders: dict, texts: list[str], label: str) -> dict:
-    secs, vecs = best_of_two(embedders, texts)
+    secs, vecs = best_of_passes(embedders, texts)
     ref = vecs["torch-fp32"]
     rows = {}
     for k in embedders:
@@ -72,11 +80,11 @@ def user_means(vec: np.ndarray, rows: np.ndarray, weights: np.ndarray, n: int) -
     return np.asarray(W @ vec)
 
 
-def validity(X: np.ndarray, age: np.ndarray, gender: np.ndarray, fr: np.ndarray,
-             fc: np.ndarray) -> dict:
-    """Out-of-fold age r (RidgeCV) and gender AUC (logistic, C by inner CV), as DLATK does."""
+def oof(X: np.ndarray, age: np.ndarray, gender: np.ndarray, fr: np.ndarray,
+        fc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold predictions on DLATK's folds: age (RidgeCV) and P(gender = 1) (logistic,
+    C by inner CV), as DLATK does."""
     from sklearn.linear_model import LogisticRegressionCV, RidgeCV
-    from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -89,8 +97,65 @@ def validity(X: np.ndarray, age: np.ndarray, gender: np.ndarray, fr: np.ndarray,
         te = fc == f
         m = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=[1e-3, 1e-2, 0.1, 1], max_iter=2000))
         pg[te] = m.fit(X[~te], gender[~te]).predict_proba(X[te])[:, 1]
-    return {"age_r": round(float(np.corrcoef(pa, age)[0, 1]), 4),
-            "gender_auc": round(float(roc_auc_score(gender, pg)), 4)}
+    return pa, pg
+
+
+def scores(pa: np.ndarray, pg: np.ndarray, age: np.ndarray, gender: np.ndarray) -> np.ndarray:
+    """(age r, gender AUC) of out-of-fold predictions."""
+    from sklearn.metrics import roc_auc_score
+
+    return np.array([np.corrcoef(pa, age)[0, 1], roc_auc_score(gender, pg)])
+
+
+def fold_sd(pa: np.ndarray, pg: np.ndarray, age: np.ndarray, gender: np.ndarray,
+            fr: np.ndarray, fc: np.ndarray) -> np.ndarray:
+    """Standard deviation over DLATK's 10 folds of the per-fold (age r, gender AUC)."""
+    from sklearn.metrics import roc_auc_score
+
+    r = [np.corrcoef(pa[fr == f], age[fr == f])[0, 1] for f in np.unique(fr)]
+    auc = [roc_auc_score(gender[fc == f], pg[fc == f]) for f in np.unique(fc)]
+    return np.array([np.std(r, ddof=1), np.std(auc, ddof=1)])
+
+
+def paired_ci(base: tuple, other: tuple, age: np.ndarray, gender: np.ndarray,
+              reps: int = 1000) -> np.ndarray:
+    """95% bootstrap interval (2, 2: [age r, AUC] x [low, high]) of ``other`` minus ``base``
+    (each a pair of out-of-fold predictions), resampling the same users for both."""
+    rng = np.random.default_rng(SEED)
+    diffs = np.empty((reps, 2))
+    for i in range(reps):
+        b = rng.integers(0, len(age), len(age))
+        diffs[i] = (scores(other[0][b], other[1][b], age[b], gender[b])
+                    - scores(base[0][b], base[1][b], age[b], gender[b]))
+    return np.percentile(diffs, [2.5, 97.5], axis=0).T
+
+
+class Validity:
+    """Out-of-fold validity of several feature matrices on the same users and folds."""
+
+    def __init__(self, users, out: dict):
+        self.age = users.age.to_numpy(float)
+        self.gender = users.gender.to_numpy(int)
+        self.fr, self.fc = users.fold_r.to_numpy(), users.fold_c.to_numpy()
+        self.out, self.preds = out, {}
+
+    def add(self, name: str, X: np.ndarray, seconds: float, base: str | None = None) -> None:
+        """Score ``X`` (one row per user); with ``base``, also the paired CI of the gain."""
+        pred = self.preds[name] = oof(X, self.age, self.gender, self.fr, self.fc)
+        sc, sd = scores(*pred, self.age, self.gender), fold_sd(*pred, self.age, self.gender, self.fr, self.fc)
+        row = {"age_r": round(float(sc[0]), 4), "gender_auc": round(float(sc[1]), 4),
+               "fold_sd_age_r": round(float(sd[0]), 4), "fold_sd_gender_auc": round(float(sd[1]), 4),
+               "seconds": round(seconds, 1)}
+        line = (f"  {name:<30} age r {sc[0]:.3f} (fold sd {sd[0]:.3f})  gender AUC {sc[1]:.3f} "
+                f"(fold sd {sd[1]:.3f})  ({seconds:.1f} s)")
+        if base is not None:
+            ci = paired_ci(self.preds[base], pred, self.age, self.gender)
+            row[f"minus {base}"] = {"age_r_95ci": ci[0].round(4).tolist(),
+                                    "gender_auc_95ci": ci[1].round(4).tolist()}
+            line += (f"\n  {'':<30} minus {base}: age r [{ci[0][0]:+.3f}, {ci[0][1]:+.3f}]  "
+                     f"AUC [{ci[1][0]:+.3f}, {ci[1][1]:+.3f}] (95% paired bootstrap)")
+        self.out[name] = row
+        print(line, flush=True)
 
 
 class LegacyStatic:
@@ -159,57 +224,68 @@ def main() -> None:
     rng = np.random.default_rng(SEED)
     short_idx = rng.choice(np.flatnonzero((n_pieces > 0) & (n_pieces <= 64)), args.short_posts, replace=False)
     long_idx = rng.choice(np.flatnonzero(n_pieces >= 254), args.long_posts, replace=False)
-    print("speed and fidelity (best of 2 alternating passes)")
-    out["speed"] = {}
+    print(f"speed and fidelity (best of {PASSES} alternating passes; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    out["speed"] = {"_load_average_before": round(os.getloadavg()[0], 1)}
     for label, idx in (("short", short_idx), ("long", long_idx)):
         texts = msgs.message.iloc[idx].tolist()
         out["speed"][label] = speed_table({**full, **statics}, texts, label)
         out["speed"][label]["_posts"] = len(texts)
         out["speed"][label]["_mean_wordpieces"] = round(float(n_pieces[idx].mean()), 1)
+    out["speed"]["_load_average_after"] = round(os.getloadavg()[0], 1)
 
-    # Users: a random subsample of those with DLATK folds for both tasks.
+    # Users: those with DLATK folds for both tasks; the full models run on a subsample.
     users = blog_users()[["user_id", "age", "gender"]].dropna()
     users = (users.merge(dlatk_folds("regression"), on="user_id")
              .merge(dlatk_folds("classification"), on="user_id", suffixes=("_r", "_c")))
-    users = users.sample(min(args.users, len(users)), random_state=SEED).reset_index(drop=True)
-    row_of = {u: i for i, u in enumerate(users.user_id)}
+    sub = users.sample(min(args.users, len(users)), random_state=SEED).reset_index(drop=True)
+    row_of = {u: i for i, u in enumerate(sub.user_id)}
     mine = msgs[msgs.user_id.isin(row_of)].copy()
     mine["row"] = mine.user_id.map(row_of)
     k = args.posts_per_user
     picks = [idx[np.unique(np.linspace(0, len(idx) - 1, min(k, len(idx))).round().astype(int))]
              for idx in mine.groupby("row").indices.values()]
     sample = mine.iloc[np.concatenate(picks)]
-    age = users.age.to_numpy(float)
-    gender = users.gender.to_numpy(int)
-    fr, fc = users.fold_r.to_numpy(), users.fold_c.to_numpy()
-    n = len(users)
+    n = len(sub)
     out["validity"] = {"_users": n, "_sampled_posts": len(sample), "_all_posts": len(mine)}
-    print(f"user-level validity: {n} users; {len(sample)} sampled posts (first window), "
-          f"{len(mine)} posts in all")
+    print(f"user-level validity, {n} users (seed {SEED}), DLATK's folds: every runtime on "
+          f"{len(sample)} sampled posts (first window); the static tables also on all "
+          f"{len(mine)} of their posts")
+    V = Validity(sub, out["validity"])
     s_texts = sample.message.tolist()
     s_w = np.array([max(len(tokenize(x)), 1) for x in s_texts], float)
+    ref = "torch-fp32 sampled posts"
     for name, e in full.items():
         e.max_windows = 1
         t = time.perf_counter()
         v = e.embed(s_texts).vectors
         sec = time.perf_counter() - t
         e.max_windows = None
-        res = validity(user_means(v, sample.row.to_numpy(), s_w, n), age, gender, fr, fc)
-        out["validity"][f"{name} sampled posts"] = {**res, "seconds": round(sec, 1)}
-        print(f"  {name:<12} sampled posts  age r {res['age_r']:.3f}  gender AUC "
-              f"{res['gender_auc']:.3f}  ({sec:.0f} s)", flush=True)
-    a_texts = mine.message.tolist()
-    a_w = np.array([max(len(tokenize(x)), 1) for x in a_texts], float)
-    for name, e in statics.items():
-        for label, texts, rows, w in (("sampled posts", s_texts, sample.row.to_numpy(), s_w),
-                                      ("all posts", a_texts, mine.row.to_numpy(), a_w)):
+        V.add(f"{name} sampled posts", user_means(v, sample.row.to_numpy(), s_w, n), sec,
+              base=None if name == "torch-fp32" else ref)
+
+    def static_validity(V: Validity, posts, rows: np.ndarray, n: int, label: str,
+                        base: str | None) -> None:
+        texts = posts.message.tolist()
+        w = np.array([max(len(tokenize(x)), 1) for x in texts], float)
+        for name in ("static-v1", "static-v2"):
             t = time.perf_counter()
-            v = e.embed(texts).vectors
+            v = statics[name].embed(texts).vectors
             sec = time.perf_counter() - t
-            res = validity(user_means(v, rows, w, n), age, gender, fr, fc)
-            out["validity"][f"{name} {label}"] = {**res, "seconds": round(sec, 1)}
-            print(f"  {name:<12} {label:<14} age r {res['age_r']:.3f}  gender AUC "
-                  f"{res['gender_auc']:.3f}  ({sec:.1f} s)", flush=True)
+            V.add(f"{name} {label}", user_means(v, rows, w, n), sec,
+                  base=base or (f"static-v1 {label}" if name == "static-v2" else None))
+
+    static_validity(V, sample, sample.row.to_numpy(), n, "sampled posts", ref)
+    static_validity(V, mine, mine.row.to_numpy(), n, "all posts", None)
+
+    # The static tables are cheap enough for every user with folds, all their posts.
+    every = users.reset_index(drop=True)
+    row_all = {u: i for i, u in enumerate(every.user_id)}
+    posts = msgs[msgs.user_id.isin(row_all)]
+    out["validity_all_users"] = {"_users": len(every), "_posts": len(posts)}
+    print(f"static tables, all {len(every)} users with folds, all {len(posts)} of their posts")
+    static_validity(Validity(every, out["validity_all_users"]), posts,
+                    posts.user_id.map(row_all).to_numpy(), len(every), "all posts", None)
     out["bench_seconds"] = round(time.perf_counter() - t_all, 1)
     print(f"wrote {write_results('embeddings', out)} ({out['bench_seconds']} s)")
 

@@ -15,16 +15,29 @@ The (30522, 384) float32 table (47 MB) is built once per machine, under a file l
 atomically (:mod:`psyprofile.features.build_once`), in psyprofile's cache folder
 (``$PSYPROFILE_CACHE`` or the user cache folder), under a name keyed by the model package's
 version and :data:`RECIPE`; its sha256 is part of the runtime id, so cached vectors of an
-older table are never mixed with new ones. Built in 72-95 s through ONNX fp32 on the loaded
-2 cores (``bench/embeddings.py``, which also compares speed and validity with the full model).
+older table are never mixed with new ones. Built in 36 s through ONNX fp32 (recipe r3) on
+the shared 2 cores (``bench/embeddings.py``, which also compares speed and validity with the
+full model; 72-95 s with r2 at a higher load).
 
-Against the v1 table it replaces (raw rows, ``log(1 + index)`` weights): on 300 random
-bloggers (seed 0), all their posts, DLATK's folds, word-weighted user means, age r .569 vs
-.571 and gender AUC .787 vs .766; variants tried on the same users: centred rows with
-``log1p`` weights (.566 / .773), SIF a = 1e-3 (.566 / .783) and 1e-5 (.570 / .795),
-uncentred SIF (.574 / .773), PCA to 384 (.574 / .775) or 256 dims (.538 / .790). So the gain
-is in gender only and small against the noise of 300 users; post-to-post cosine to the full
-model rose from .32 to .36 on short posts and .15 to .18 on long ones.
+Against the v1 table it replaces (raw rows, ``log(1 + index)`` weights), measured by
+``nice -n 10 python3 bench/embeddings.py`` (DLATK's folds, word-weighted user means of all
+posts, 95% paired bootstrap intervals of v2 minus v1 over the same users):
+
+* all 978 bloggers with folds (31,418 posts): age r .647 vs .646 ([-.006, +.007]), gender
+  AUC .805 vs .807 ([-.016, +.012]): **no difference**;
+* the 300-user subsample (seed 0) it was tuned on: age r .569 vs .571 ([-.013, +.009]),
+  gender AUC .787 vs .765 ([+.001, +.048]), a gain that does not carry over to all users.
+
+So v2 is *not* better than v1 on user-level validity; what it does better is post-to-post
+similarity (cosine to the full model .36 vs .32 on short posts, .20 vs .18 on long). Variants
+tried on all 978 users, none reliably better than v1: SIF a = 1e-3 (age r +.005 [-.001,
++.012], AUC [-.012, +.012]), messages not normalised (a token-weighted user mean; age r
+[-.009, +.002]), all of a user's tokens pooled into one vector (age r worse, [-.028, -.005]);
+earlier, on the 300 users, centred ``log1p`` weights, SIF 1e-5, uncentred SIF and PCA to 384
+or 256 dims were all within noise. At the user level, a static table is about as good as the
+full model on the same sampled posts and better once it covers all of a user's posts
+(``bench/out/embeddings.json``): on the 300 users the full model on the first window of 5
+posts each gave age r .566 / AUC .714, static v2 on all their posts .569 / .787.
 """
 
 from __future__ import annotations
