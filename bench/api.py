@@ -7,7 +7,7 @@ clients (httpx) send, back to back for ``--seconds``, the 50 posts of one blogge
 user after another (``api_vs_direct_serial_throughput`` > 1: the server's concurrency pays
 for its HTTP overhead). There is no DLATK counterpart: DLATK has no service.
 
-    python3 bench/api.py                      # 30 s, 8 clients, 2 workers, the default spec
+    python3 bench/api.py                      # 30 s, 8 clients, the service defaults (a worker per CPU)
     python3 bench/api.py --big5 zeroshot --embedder minilm-static   # zero-shot Big Five, static
     python3 bench/api.py --spec fixture       # small lexicon files only (no download)
 
@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))  # repo root, for `bench._dlatk`
 from bench._dlatk import blog_messages, write_results  # noqa: E402
 from psyprofile.api.keys import create_key  # noqa: E402
 from psyprofile.api.local import LocalServer  # noqa: E402
+from psyprofile.engine import usable_cpus  # noqa: E402
 from psyprofile.store.workspace import Workspace  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "api"
@@ -122,8 +123,9 @@ def main() -> None:
                          "service's)")
     ap.add_argument("--embedder", default=None,
                     help="zero-shot embedder of the default spec (default: the service's)")
-    ap.add_argument("--workers", type=int, default=2,
-                    help="the server's worker processes for profiles (serve --workers)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="the server's worker processes for profiles (serve --workers; "
+                         "default: the service's, one per usable CPU)")
     ap.add_argument("--direct", type=int, default=3,
                     help="users profiled in-process, one after another, as the baseline")
     args = ap.parse_args()
@@ -134,11 +136,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="psyprofile-bench-api-") as tmp:
         study = Path(tmp) / "study"
         token = make_study(study, args.spec, args.big5, args.embedder)
-        with LocalServer(study, extra_args=("--no-jobs", "--workers", str(args.workers)),
+        workers = args.workers if args.workers is not None else usable_cpus()
+        with LocalServer(study, extra_args=("--no-jobs", "--workers", str(workers)),
                          startup_seconds=300) as srv:
             # Warm-up: every worker loads the lexica and models once.
             t0 = time.perf_counter()
-            warm = asyncio.run(load(srv.url, token, users[:1], 0.0, max(args.workers, 1)))
+            warm = asyncio.run(load(srv.url, token, users[:1], 0.0, max(workers, 1)))
             first = time.perf_counter() - t0
             if warm[1]:
                 raise SystemExit(f"warm-up request failed: {warm[1]}; see {srv.log_path}")
@@ -149,7 +152,7 @@ def main() -> None:
         "endpoint": "POST /v1/profile", "spec": args.spec, "big5": args.big5,
         "embedder": args.embedder,
         "clients": args.clients, "first_request_s": round(first, 1),
-        "workers": args.workers,
+        "workers": workers,
         "seconds": round(wall, 2), "messages_per_user": args.messages,
         "median_words_per_user": int(np.median(words)), "requests_ok": len(lat),
         "errors": {str(k): v for k, v in errors.items()},

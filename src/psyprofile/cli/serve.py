@@ -30,12 +30,13 @@ def _log_config() -> dict:
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 @click.option("--jobs/--no-jobs", "run_jobs", default=True, show_default=True,
               help="Work through queued jobs (--no-jobs: accept jobs, leave them queued).")
-@click.option("--workers", default=0, show_default=True,
+@click.option("--workers", type=int, default=None,
               help="Worker processes for profiles (0: in the server process). Profiling is "
-                   "CPU-bound: up to one per core.")
+                   "CPU-bound and holds the GIL, so the default is one per core this process "
+                   "may use.")
 @click.option("--print-openapi", is_flag=True,
               help="Print the OpenAPI schema as JSON and exit (regenerates docs/openapi.json).")
-def serve(served: Path | None, host: str, port: int, run_jobs: bool, workers: int,
+def serve(served: Path | None, host: str, port: int, run_jobs: bool, workers: int | None,
           print_openapi: bool) -> None:
     """Serve profiles and batch jobs over HTTP (FastAPI) for a study or a folder of models.
 
@@ -61,6 +62,10 @@ def serve(served: Path | None, host: str, port: int, run_jobs: bool, workers: in
 
     service = Service.open(served)
     lock = lock_runner(served) if run_jobs else None  # noqa: F841 - held while serving
+    if workers is None:
+        from psyprofile.engine import usable_cpus
+
+        workers = usable_cpus()
     app = create_app(service, run_jobs=run_jobs, workers=workers)
     click.echo(f"serving {served} on http://{host}:{port} (docs at /docs)", err=True)
     uvicorn.run(app, host=host, port=port, log_config=_log_config(), server_header=False)

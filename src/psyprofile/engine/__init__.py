@@ -14,7 +14,7 @@ processes, ``get_engine('dask', scheduler='tcp://HOST:PORT')`` joins an existing
 
 from __future__ import annotations
 
-from psyprofile.engine.base import MAX_ATTEMPTS, Engine, PartitionFailed, open_engine
+from psyprofile.engine.base import MAX_ATTEMPTS, Engine, PartitionFailed, open_engine, usable_cpus
 from psyprofile.engine.local import LocalEngine
 
 ENGINES = ("local", "dask")
@@ -39,4 +39,4 @@ def get_engine(name: str = "local", scheduler: str | None = None,
 
 
 __all__ = ["ENGINES", "MAX_ATTEMPTS", "Engine", "LocalEngine", "PartitionFailed", "get_engine",
-           "open_engine"]
+           "open_engine", "usable_cpus"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -11,6 +12,14 @@ from psyprofile.errors import PsyprofileError
 
 MAX_ATTEMPTS = 3  # runs of one partition before giving up: a partition that kills 3 workers
 # in a row is too big for a worker's memory, and retrying again would only repeat that
+
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 class PartitionFailed(PsyprofileError):

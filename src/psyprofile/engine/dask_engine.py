@@ -22,6 +22,7 @@ from psyprofile.engine.base import (
     PartitionFailed,
     fail_message,
     fill_window,
+    usable_cpus,
 )
 from psyprofile.errors import PsyprofileError
 
@@ -33,7 +34,6 @@ class DaskEngine(Engine):
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
-        import os
 
         from psyprofile.extras import require
 
@@ -48,7 +48,7 @@ class DaskEngine(Engine):
             if scheduler:
                 self._client = Client(scheduler, timeout="20s")
             else:
-                n = workers if workers is not None else (os.cpu_count() or 1)
+                n = workers if workers is not None else usable_cpus()
                 self._cluster = LocalCluster(n_workers=max(1, n), processes=True,
                                              threads_per_worker=1, dashboard_address=":0")
                 self._client = Client(self._cluster)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -18,6 +17,7 @@ from psyprofile.engine.base import (
     PartitionFailed,
     fail_message,
     fill_window,
+    usable_cpus,
 )
 from psyprofile.engine.lifeline import exit_with_parent
 
@@ -28,7 +28,7 @@ class LocalEngine(Engine):
     name = "local"
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self.workers = max(1, workers if workers is not None else usable_cpus())
         self._pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:

@@ -15,7 +15,6 @@ equal the new ones is skipped with a note, any other is replaced.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import duckdb
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from psyprofile.engine import Engine, open_engine
+from psyprofile.engine import Engine, open_engine, usable_cpus
 from psyprofile.errors import PsyprofileError
 from psyprofile.features import chars as ch
 from psyprofile.features import ngrams as ng
@@ -179,7 +178,7 @@ def text_pass(
     writers = {name: FeatureTableWriter(con, name, level) for name in kinds}
     gw_parts: list[pa.Table] = []
     excluded = 0
-    workers = workers if workers is not None else (os.cpu_count() or 1)
+    workers = workers if workers is not None else usable_cpus()
     if total < IN_PROCESS_BELOW:
         workers = 0
     tasks = ((g, t, h, ns, style, min_words, chars)

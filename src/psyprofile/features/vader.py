@@ -11,25 +11,21 @@ weighing the same whatever its length; ``value`` and ``group_norm`` hold that sa
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pyarrow as pa
 import regex
-from tqdm.auto import tqdm
 
-from psyprofile.engine.lifeline import exit_with_parent
+from psyprofile.engine import LocalEngine, usable_cpus
 from psyprofile.errors import PsyprofileError
 from psyprofile.features.extract import level_expression
 from psyprofile.features.store import write_features
 
 SCORES = ("compound", "pos", "neg", "neu")
 _SENTENCE_END = regex.compile(r"(?<=[.!?])\s+|\s*\n\s*")
-_CHUNK = 1000  # messages per worker task
-_PARALLEL_MIN = 4000  # below this many messages a second process costs more than it saves
+_CHUNK = 500  # messages per worker task (and per tick of the progress bar)
+_PARALLEL_MIN = 2000  # below this many messages a second process costs more than it saves
 _analyzer = None
 
 
@@ -59,12 +55,24 @@ def _score_chunk(texts: Sequence[str]) -> list[tuple[float, float, float, float]
     return [message_scores(t) for t in texts]
 
 
+def score_texts(texts: Sequence[str], *, workers: int | None = None, progress: bool = True,
+                chunk: int = _CHUNK) -> list[tuple[float, float, float, float]]:
+    """:func:`message_scores` of every text, in order; on ``workers`` processes (default: every
+    usable CPU when there are many texts, since VADER is slow pure Python; else this one),
+    ``chunk`` texts per task."""
+    chunks = [list(texts[i:i + chunk]) for i in range(0, len(texts), chunk)]
+    n = workers or (usable_cpus() if len(texts) >= _PARALLEL_MIN else 1)
+    with LocalEngine(n) as engine:
+        return [s for part in engine.map(_score_chunk, chunks, desc="VADER", progress=progress,
+                                         total=len(chunks)) for s in part]
+
+
 def extract_vader(ws: Any, level: str = "user", progress: bool = True,
                   workers: int | None = None) -> dict[str, int]:
     """Score every message with VADER and store the per-``level`` means as feature set
     ``vader`` (features compound, pos, neg, neu; see the module docstring). Messages whose
-    group at ``level`` is empty are left out. ``workers``: processes to use (default: up
-    to 2 when there are many messages). Returns ``{'features', 'groups', 'rows'}``.
+    group at ``level`` is empty are left out. ``workers``: processes to use (see
+    :func:`score_texts`). Returns ``{'features', 'groups', 'rows'}``.
     """
     with ws.connect() as con:
         gexpr = level_expression(con, level)
@@ -74,22 +82,7 @@ def extract_vader(ws: Any, level: str = "user", progress: bool = True,
     if not rows:
         raise PsyprofileError("the study holds no messages to score; ingest posts first.")
     groups, texts = [r[0] for r in rows], [r[1] for r in rows]
-    chunks = [texts[i:i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
-    n_workers = workers or (min(2, os.cpu_count() or 1) if len(texts) >= _PARALLEL_MIN else 1)
-    bar = tqdm(total=len(texts), desc="VADER", unit="msg", disable=not progress)
-    scores: list[tuple[float, float, float, float]] = []
-    if n_workers == 1:
-        for c in chunks:
-            scores.extend(_score_chunk(c))
-            bar.update(len(c))
-    else:
-        # spawn, not fork: DuckDB's threads in this process must not be copied mid-flight
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=exit_with_parent) as pool:
-            for c, part in zip(chunks, pool.map(_score_chunk, chunks), strict=True):
-                scores.extend(part)
-                bar.update(len(c))
-    bar.close()
+    scores = score_texts(texts, workers=workers, progress=progress)
     per_msg = pa.table({"group_id": groups, **{k: [s[i] for s in scores] for i, k in enumerate(SCORES)}})
     with ws.connect() as con:
         con.register("_vader_msg", per_msg)

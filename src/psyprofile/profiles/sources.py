@@ -222,26 +222,15 @@ class VaderScores(Source):
         return self.compound[self.msgs.user == user]
 
 
-VADER_PARALLEL_MIN = 2000  # uncached messages: below this a second process costs more than it saves
-VADER_CHUNK = 500  # messages per worker task (and per tick of the progress bar)
-
-
 def vader_compound(con, msgs: Messages, progress: bool = True) -> np.ndarray:
     """VADER compound of every message in ``msgs`` order, scoring only those not cached
     (on every CPU when there are many: VADER is slow pure Python)."""
-    import os
-
-    from psyprofile.engine.local import LocalEngine
+    from psyprofile.features.vader import score_texts
 
     todo = con.execute("SELECT message_id, text FROM messages WHERE message_id NOT IN "
                        "(SELECT message_id FROM profile_vader)").fetchall()
     if todo:
-        texts = [t for _, t in todo]
-        chunks = [texts[i:i + VADER_CHUNK] for i in range(0, len(texts), VADER_CHUNK)]
-        workers = os.cpu_count() if len(texts) >= VADER_PARALLEL_MIN else 1
-        with LocalEngine(workers) as engine:
-            scores = [c for part in engine.map(compounds, chunks, desc="VADER", progress=progress,
-                                               total=len(chunks)) for c in part]
+        scores = [s[0] for s in score_texts([t for _, t in todo], progress=progress)]
         con.register("_vader_in", pa.table({"message_id": [m for m, _ in todo], "compound": scores}))
         try:
             con.execute("INSERT INTO profile_vader SELECT * FROM _vader_in")
@@ -252,7 +241,7 @@ def vader_compound(con, msgs: Messages, progress: bool = True) -> np.ndarray:
 
 
 def compounds(texts: list[str]) -> list[float]:
-    """VADER compound of each text (:func:`psyprofile.features.vader.message_scores`)."""
-    from psyprofile.features.vader import message_scores
+    """VADER compound of each text, in this process (:func:`psyprofile.features.vader.message_scores`)."""
+    from psyprofile.features.vader import score_texts
 
-    return [message_scores(t)[0] for t in texts]
+    return [s[0] for s in score_texts(texts, workers=1, progress=False)]
