@@ -266,3 +266,11 @@ def prediction_summary(con: Any) -> pd.DataFrame:
         "SELECT model, model_hash, outcome, count(*) AS users, avg(value) AS mean_value, "
         "median(words) AS median_words FROM predictions GROUP BY model, model_hash, outcome "
         "ORDER BY model, model_hash NULLS LAST, outcome").df()
+
+
+def read_predictions(con: Any, name: str, digest: str) -> pd.DataFrame:
+    """The stored predictions of the model saved as ``name`` with content digest ``digest``
+    (another model saved under the same name has its own rows): one row per user and
+    outcome, columns user_id, outcome, value, lo, hi, words."""
+    return con.execute("SELECT user_id, outcome, value, lo, hi, words FROM predictions "
+                       "WHERE model = ? AND model_hash = ?", [name, digest]).df()

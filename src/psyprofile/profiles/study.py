@@ -276,7 +276,7 @@ def _model_rows(ws: Workspace, ref: str, min_words: int, keep_users: set[str]) -
     from psyprofile.features.store import list_feature_sets
     from psyprofile.lexica.registry import BUNDLED
     from psyprofile.models.persist import load_model
-    from psyprofile.models.predict import predict
+    from psyprofile.models.predict import predict, read_predictions
 
     saved = load_model(ref, ws)
     dim = model_dimension(saved)
@@ -289,9 +289,7 @@ def _model_rows(ws: Workspace, ref: str, min_words: int, keep_users: set[str]) -
                          progress=False)
     predict(ws, saved, min_words=min_words)
     with ws.connect() as con:
-        # by name and content: another model saved under the same name has its own rows
-        df = con.execute("SELECT user_id, value, lo, hi, words FROM predictions "
-                         "WHERE model = ? AND model_hash = ?", [saved.name, saved.digest]).df()
+        df = read_predictions(con, saved.name, saved.digest)
     df = df[df["user_id"].isin(keep_users)].copy()
     df["family"], df["dimension"], df["source"] = "big5", dim, f"model:{saved.name}"
     df["pct"] = percentiles(df["value"].to_numpy(dtype=float))
