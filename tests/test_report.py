@@ -141,6 +141,7 @@ def test_methods_are_prose_with_the_numbers_and_references(study):
         threshold = json.loads(con.execute(
             "SELECT params FROM feature_sets WHERE name = '1gram_occ0.1'").fetchone()[0])["threshold"]
     assert f"Of {posts:,} rows read, {posts:,} posts by 30 users were stored" in text
+    assert "in 1 ingest run(s) (format csv)" in text  # the format each file was read as
     assert ("used by at least 10% of the 30 users (an occurrence threshold of "
             f"{threshold} users)") in text
     assert "In 10-fold cross-validation: r = 0.612 (95% CI [0.55, 0.67])" in text

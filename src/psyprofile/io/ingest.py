@@ -73,6 +73,8 @@ FOLLOWERS = "followers"
 MAX_EXAMPLES = 100  # rejected rows kept as examples per file and reason
 # Formats whose files hold many authors' posts (a user column, or Telegram's from_id: a chat
 # export holds everyone in the chat): a donor id means nothing there.
+# the stored note that names the format a file was read as (the report's Methods cite it)
+FORMAT_NOTE = "read as format: "
 MULTI_AUTHOR = frozenset({"csv", "tsv", "parquet", "jsonl", "reddit", "telegram"})
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
@@ -644,8 +646,8 @@ def _log_file(con: duckdb.DuckDBPyConnection, run_id: int, report: FileReport) -
     ]
     if examples:
         con.executemany("INSERT INTO ingest_rejects VALUES (?, ?, ?, ?, ?)", examples)
-    if report.notes:
-        con.executemany("INSERT INTO ingest_notes VALUES (?, ?, ?)", [[run_id, report.file, n] for n in report.notes])
+    con.executemany("INSERT INTO ingest_notes VALUES (?, ?, ?)",
+                    [[run_id, report.file, n] for n in [FORMAT_NOTE + report.format, *report.notes]])
 
 
 def read_ingest_options(con: duckdb.DuckDBPyConnection) -> list[dict]:

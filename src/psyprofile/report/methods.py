@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from psyprofile.io.ingest import FORMAT_NOTE
 from psyprofile.report.gather import StudyData
 from psyprofile.store.workspace import Workspace
 
@@ -97,10 +98,12 @@ def _data(m: Methods, s: dict[str, Any], options: list[dict[str, Any]]) -> None:
     files = {f for r in runs for f in r["files"]}
     read = sum(r["rows_read"] or 0 for r in runs)
     stored = s["posts"]
+    notes = list(dict.fromkeys(n for r in runs for n in r.get("notes") or []))
     formats = sorted({str((o["options"] or {}).get("format", "auto")) for o in options
-                      if isinstance(o["options"], dict)})
-    fmt = ("formats detected from each file" if formats in ([], ["auto"])
-           else f"format {_list(formats)}")
+                      if isinstance(o["options"], dict)} - {"auto"}
+                     | {n.removeprefix(FORMAT_NOTE) for n in notes if n.startswith(FORMAT_NOTE)})
+    notes = [n for n in notes if not n.startswith(FORMAT_NOTE)]
+    fmt = f"format {_list(formats)}" if formats else "formats detected from each file"
     text = (f"Posts were read from {_n(len(files))} file(s) in {_n(len(runs))} ingest run(s) "
             f"({fmt}). Of {_n(read)} rows read, {_n(stored)} posts by {_n(s['users'])} users "
             "were stored")
@@ -119,7 +122,6 @@ def _data(m: Methods, s: dict[str, Any], options: list[dict[str, Any]]) -> None:
     text += (" User and post ids were replaced by keyed pseudonyms (HMAC with the study's "
              "secret key)" + ("; the raw ids were also kept, in the study only."
                               if raw else "; no raw id was kept."))
-    notes = list(dict.fromkeys(n for r in runs for n in r.get("notes") or []))
     m.add("Data", [text] + ([f"Ingest notes: {'; '.join(notes)}."] if notes else []))
 
 
