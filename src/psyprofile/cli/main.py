@@ -134,8 +134,9 @@ def info(study: Path, as_json: bool) -> None:
         if r["status"] != "done":
             for note in r["notes"]:
                 click.echo(f"    {note}")
-    extra = {k: v for k, v in s["tables"].items() if k not in {"meta", "messages"}}
-    click.echo("  tables: " + ", ".join(f"{k} {v:,}" for k, v in extra.items()))
+    # every table exists from the first open (the migrations make them): list the filled ones
+    extra = {k: v for k, v in s["tables"].items() if v and k not in {"meta", "messages"}}
+    click.echo("  tables with rows: " + (", ".join(f"{k} {v:,}" for k, v in extra.items()) or "-"))
 
 
 @cli.command()
