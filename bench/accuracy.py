@@ -49,25 +49,13 @@ recipes of :data:`LC_RECIPES` on seeded subsamples of 100, 200, 500 and all user
 folds, every recipe on the same users and folds, for age, gender and a synthetic trait (best
 possible r .6), then the 10-fold gender CV timed against DLATK's ``lr`` on the same 1grams +
 topics. Only sets cheap here (1grams, fb2000 topics, character 2-5grams, MiniLM-static, the
-WWBP Big Five lexicon); the full MiniLM would cost ~40 min. Measured 2026-12-01 (2 shared
-cores; r / AUC with 95% CI; ``auto``'s per-fold choice)::
+WWBP Big Five lexicon); the full MiniLM would cost ~40 min. The table of the run of 2026-12-01
+is in ``docs/calibration.md``: ``auto`` is at or above ``plain`` at every size (age r .684 vs
+.331 at 100 users, .729 vs .676 at 978; gender AUC .771 vs .586 at 100, .874 vs .822 at 978).
 
-    age     n=100  plain r .331 [.054, .721]  stack .677 [.578, .769]  auto .678 [.588, .769] (plain 6, stack 4)
-    age     n=200  plain r .529 [.429, .622]  stack .631 [.553, .706]  auto .591 [.502, .675] (plain 3, stack 7)
-    age     n=500  plain r .635 [.558, .714]  stack .714 [.667, .757]  auto .714 [.667, .757] (stack 10)
-    age     n=978  plain r .676 [.647, .705]  stack .729 [.701, .755]  auto .729 [.701, .755] (stack 10)
-    gender  n=100  plain AUC .586 [.478, .694]  stack .733 [.631, .824]  auto .757 [.654, .848] (plain 8, stack 2)
-    gender  n=200  plain AUC .718 [.646, .787]  stack .766 [.698, .829]  auto .757 [.689, .820] (plain 8, stack 2)
-    gender  n=500  plain AUC .776 [.734, .816]  (run stopped here: the 100-minute budget)
-
-Classification at DLATK's cost (10-fold gender CV, 1grams 5% + fb2000 topics, the same run):
-DLATK ``lr`` 140.9 s; psyprofile's default head (C by 3-fold inner CV over 5 values) 47.5 s
-(0.34x DLATK, AUC .822); its DLATK recipe (C = 0.01) 14.7 s (AUC .823). Before the cheaper
-C search the default head took 216.5 s where C = 0.01 took 32.1 s (same load).
-
-``auto`` was never below ``plain`` (DLATK's sets, one model); its cost is the plain candidate
-over all five sets concatenated (the character n-grams are wide): 729 s against the stack's
-223 s for age at 978 users.
+Five traits on ~2,500 pseudo-users (``--classify5``, writes ``bench/out/accuracy_classify5.json``):
+each blogger's posts cut into pseudo-users (see :func:`pseudo_user_corpus`), folds by blogger,
+1grams + topics, the plain / stack / auto classifiers: wall time and AUC per trait.
 
 Run from the repo root: ``nice -n 5 python3 bench/accuracy.py`` (``--variants a,b`` and
 ``--outcomes age`` to choose). Writes ``bench/out/accuracy.json``. The study (posts,
