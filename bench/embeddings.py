@@ -1,7 +1,8 @@
 """Sentence-embedding runtimes on the blog corpus: speed, fidelity to fp32, user-level validity.
 
 Run: ``nice -n 10 python3 bench/embeddings.py [--users 300] [--posts-per-user 5]``
-(writes ``bench/out/embeddings.json``). One run prints, for every runtime of MiniLM
+(writes ``bench/out/embeddings.json``; ``--speed-only``: the speed part alone, to
+``embeddings_speed.json``). One run prints, for every runtime of MiniLM
 (torch fp32 = the reference, torch bf16 autocast where the CPU has native bf16, ONNX fp32,
 ONNX int8 per-channel) and for the static tables (today's v2 and the v1 it replaces):
 
@@ -186,6 +187,8 @@ def main() -> None:
     ap.add_argument("--posts-per-user", type=int, default=5)
     ap.add_argument("--short-posts", type=int, default=200)
     ap.add_argument("--long-posts", type=int, default=24)
+    ap.add_argument("--speed-only", action="store_true",
+                    help="only speed and fidelity (a second sample of the ratios, ~4 min)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")  # lbfgs convergence notes on the inner CV folds
 
@@ -233,6 +236,11 @@ def main() -> None:
         out["speed"][label]["_posts"] = len(texts)
         out["speed"][label]["_mean_wordpieces"] = round(float(n_pieces[idx].mean()), 1)
     out["speed"]["_load_average_after"] = round(os.getloadavg()[0], 1)
+
+    if args.speed_only:
+        out["bench_seconds"] = round(time.perf_counter() - t_all, 1)
+        print(f"wrote {write_results('embeddings_speed', out)} ({out['bench_seconds']} s)")
+        return
 
     # Users: those with DLATK folds for both tasks; the full models run on a subsample.
     users = blog_users()[["user_id", "age", "gender"]].dropna()

@@ -38,15 +38,19 @@ the same run:
     static v2   388 (11x)             119 (50x)             a different space (.36 / .20)
     ==========  ====================  ====================  ==============================
 
-The ratios move with the load of the shared machine far more than the runtimes differ: in
-a separate run of the same posts (load 8-11) int8 was 3.54x on short posts and 2.31x on
-long ones, and on 24 full 256-wordpiece windows 2.7-3.1x. Recipe r3 (no SkipLayerNorm
-fusion, one fp32 product instead of two) made an int8 window of 256 wordpieces about 15%
-faster than r2 at the same cosine, so int8 is near the 2.5x goal of issue 18 on both post
-lengths but does not clear it in every run. User-level validity in the same run (300
-bloggers, DLATK's folds, the first window of 5 posts per user): age r .562 and gender AUC
-.718 for int8 against .566 / .714 for torch fp32; the 95% paired bootstrap interval of the
-difference holds 0 (age r [-.010, +.002], AUC [-.010, +.020]); ONNX fp32 equals torch.
+The ratios move with the load of the shared machine far more than the runtimes differ. A
+second sample right after, ``nice -n 10 python3 bench/embeddings.py --speed-only`` (same
+posts, load 8.5): int8 4.22x on short posts (140 vs 33.2 posts/s) and 3.38x on long ones
+(10.0 vs 2.97), ONNX fp32 1.44x / 1.10x, same cosines, static build 41 s. So int8 cleared
+the 2.5x goal of issue 18 on long posts in both runs and on short posts in one of the two
+(2.42x, then 4.22x). Recipe r3 (no SkipLayerNorm fusion, one fp32 product instead of two)
+made an int8 window of 256 wordpieces about 15% faster than r2 at the same cosine.
+
+User-level validity in the first run (300 bloggers, seed 0, DLATK's folds, the first window
+of 5 posts per user): age r .562 and gender AUC .718 for int8 against .566 / .714 for torch
+fp32; the 95% paired bootstrap interval of the difference holds 0 (age r [-.010, +.002], AUC
+[-.010, +.020]); ONNX fp32 equals torch. Static v2 on the same sampled posts: .533 / .775;
+on all of those users' posts: .569 / .787 (see :mod:`psyprofile.features.static_embed`).
 
 Long posts are not truncated: a message's wordpieces are cut into windows of the model's
 maximum sequence length (256 with [CLS] and [SEP], so 254 text tokens, no overlap), every
