@@ -85,15 +85,19 @@ def term_lengths(lex: Lexicon) -> list[int]:
 
 
 def matching_source(con: Any, lex: Lexicon, source_set: str, level: str) -> str:
-    """The table the lexicon is matched against: ``source_set``'s table for a lexicon of
-    single words; for one with multi-word terms, a temp table ``_lexsrc`` of those rows plus
-    the rows of the ``<n>gram`` sets that are such terms (group_norm: count / the group's
-    1gram tokens). Needs ``_lex`` registered."""
+    """The relation the lexicon is matched against: ``source_set``'s table for a lexicon of
+    single words; for one with multi-word terms, a temp view ``_lexsrc`` of that table's rows
+    plus the rows of the ``<n>gram`` sets that are such terms (group_norm: count / the group's
+    1gram tokens). Needs ``_lex`` registered.
+
+    The 1gram rows are read in place: copying them, once per lexicon, took most of the
+    matching time at message level. Only the few n-gram rows that are terms are copied (to
+    a temp table ``_lexgrams``), so the view does not rescan the n-gram tables."""
     src = require_feature_set(con, source_set, level)
     longer = [n for n in term_lengths(lex) if n > 1]
     if not longer:
         return src
-    parts = [f"SELECT group_id, feature, value, group_norm FROM {quote_ident(src)}"]
+    parts = []
     for n in longer:
         try:
             table = require_feature_set(con, ng_set_name(n), level)
@@ -105,16 +109,18 @@ def matching_source(con: Any, lex: Lexicon, source_set: str, level: str) -> str:
                 "extract_features), which counts them too.") from None
         parts.append(
             f"SELECT f.group_id, f.feature, f.value, f.value / g.words AS group_norm "
-            f"FROM {quote_ident(table)} f JOIN group_words g ON g.level = $level AND "
+            f"FROM {quote_ident(table)} f JOIN group_words g ON g.level = ? AND "
             "g.group_id = f.group_id AND g.words > 0 "
             "WHERE lower(f.feature) IN (SELECT lower(term) FROM _lex WHERE contains(term, ' '))")
-    con.execute("CREATE OR REPLACE TEMP TABLE _lexsrc AS " + " UNION ALL ".join(parts),
-                {"level": level})
+    con.execute("CREATE OR REPLACE TEMP TABLE _lexgrams AS " + " UNION ALL ".join(parts),
+                [level] * len(parts))
+    con.execute("CREATE OR REPLACE TEMP VIEW _lexsrc AS SELECT group_id, feature, value, "
+                f"group_norm FROM {quote_ident(src)} UNION ALL SELECT * FROM _lexgrams")
     return "_lexsrc"
 
 
-def _arrays(con: Any, sql: str) -> list[np.ndarray]:
-    t = con.sql(sql).to_arrow_table()
+def _arrays(con: Any, sql: str, params: list[Any] | None = None) -> list[np.ndarray]:
+    t = con.sql(sql, params=params).to_arrow_table()
     return [t.column(i).to_numpy(zero_copy_only=False) for i in range(t.num_columns)]
 
 
@@ -133,8 +139,8 @@ def _constants(con: Any, lex: Lexicon) -> tuple[list[str], np.ndarray, float]:
     group_norm 1. Returns (categories, weights, value of a cell only the constant fills)."""
     if not pc.any(pc.equal(lex.entries.column("term"), INTERCEPT)).as_py():
         return [INTERCEPT], np.ones(1), 1.0
-    cats, weights = _arrays(con, f"SELECT category, max(weight) FROM _lex WHERE term = '{INTERCEPT}' "
-                                 "GROUP BY 1")
+    cats, weights = _arrays(con, "SELECT category, max(weight) FROM _lex WHERE term = ? GROUP BY 1",
+                             [INTERCEPT])
     return list(cats), weights.astype(np.float64), 0.0
 
 
