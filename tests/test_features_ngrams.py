@@ -318,3 +318,24 @@ def test_export_features_writes_the_long_table(ws, tmp_path):
     lines = out.read_text().splitlines()
     assert lines[0] == "group_id,feature,value,group_norm"
     assert len(lines) - 1 == len(rows(ws, "1gram"))
+
+
+def test_writer_counts_groups_that_span_pieces(tmp_path):
+    # the writer counts rows and groups as pieces pass (listing counts only features); a
+    # group continued in the next piece, or in a one-row piece, is still one group
+    import pyarrow as pa
+
+    from psyprofile.features.store import FeatureTableWriter
+
+    ws = Workspace.create(tmp_path / "study")
+    groups = [["a", "a", "b"], ["b"], ["b", "c"], ["d", "d"], ["d"]]
+    with ws.connect() as con:
+        w = FeatureTableWriter(con, "x", "user")
+        for i, gs in enumerate(groups):
+            w.append(pa.table({"group_id": gs, "feature": [f"f{i}{j}" for j in range(len(gs))],
+                               "value": [1.0] * len(gs), "group_norm": [1.0] * len(gs)}))
+        got = w.commit("ngram")
+        sql = con.execute('SELECT count(DISTINCT feature), count(DISTINCT group_id), count(*) '
+                          'FROM "feat$x$user"').fetchone()
+    assert got == {"features": sql[0], "groups": sql[1], "rows": sql[2]} == {
+        "features": 9, "groups": 4, "rows": 9}

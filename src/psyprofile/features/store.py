@@ -145,6 +145,9 @@ class FeatureTableWriter:
         self.staging = self.final + "$staging"
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        # rows and groups counted as they pass, so that listing the set counts only features
+        self._rows, self._groups = 0, 0
+        self._last_group: str | None = None
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(self.staging)}")
         con.execute(
             f"CREATE TABLE {quote_ident(self.staging)} (group_id VARCHAR, feature VARCHAR, value DOUBLE, "
@@ -156,10 +159,21 @@ class FeatureTableWriter:
         if table.num_rows == 0:
             return
         # the staging table's types, which the INSERT would cast to anyway
-        self._pending.append(table.select(list(FEATURE_COLUMNS)).cast(FEATURE_SCHEMA))
+        table = table.select(list(FEATURE_COLUMNS)).cast(FEATURE_SCHEMA)
+        self._count_groups(table.column("group_id"))
+        self._pending.append(table)
         self._pending_rows += table.num_rows
+        self._rows += table.num_rows
         if self._pending_rows >= self.FLUSH_ROWS:
             self._flush()
+
+    def _count_groups(self, g: pa.ChunkedArray) -> None:
+        """Add the piece's groups: its runs of equal ``group_id`` (pieces come in group order),
+        less one if the first run continues the previous piece's last group."""
+        g = g.combine_chunks()
+        runs = 1 + pc.sum(pc.not_equal(g[1:], g[:-1])).as_py() if len(g) > 1 else 1
+        self._groups += runs - (g[0].as_py() == self._last_group)
+        self._last_group = g[-1].as_py()
 
     def _flush(self) -> None:
         if not self._pending:
@@ -176,7 +190,12 @@ class FeatureTableWriter:
         self._flush()
         drop_relation(self.con, self.final)
         self.con.execute(f"ALTER TABLE {quote_ident(self.staging)} RENAME TO {quote_ident(self.final)}")
-        return register_feature_set(self.con, self.name, self.level, kind, params)
+        # DISTINCT in a subquery can spill to disk (see register_feature_set)
+        features = one(self.con, "SELECT count(*) FROM (SELECT DISTINCT feature FROM "
+                       f"{quote_ident(self.final)})")[0]
+        return register_feature_set(self.con, self.name, self.level, kind, params,
+                                    {"features": int(features), "groups": self._groups,
+                                     "rows": self._rows})
 
     def abort(self) -> None:
         self._pending, self._pending_rows = [], 0
