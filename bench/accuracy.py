@@ -224,7 +224,7 @@ def run_psyprofile(study: Path, outcome: str, variant: Variant, fold_file: Path 
     if task == "classification" or outcome != "age":
         options.pop("target_transform", None)  # log only for age (the synthetic trait is signed)
     if task == "regression":
-        options.pop("inner_folds", None)  # 5 (the default) for the stacking of ridge members
+        options.pop("inner_folds", None)  # the default (3) for the stacking of ridge members
         options.pop("Cs", None)  # logistic penalties: ridge chooses its own
     opts = TrainOptions(outcome, list(variant.sets), task=task, fold_file=fold_file or FOLDS[outcome],
                         min_words=0, n_boot=N_BOOT, **options)
