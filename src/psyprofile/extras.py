@@ -33,6 +33,6 @@ def require(module: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as e:
         raise MissingExtra(
-            f"{EXTRAS[extra]} needs the optional part '{extra}', which is not installed "
+            f"{EXTRAS[extra]}: this needs the optional part '{extra}', which is not installed "
             f"(no module {e.name or module}). Install it with: pip install 'psyprofile[{extra}]'"
         ) from None
