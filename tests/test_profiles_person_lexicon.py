@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from psyprofile.features.lexicon import MATCHED_SQL, MIN_WILDCARD_STEM
+from psyprofile.features.lexicon import match_terms
 from psyprofile.lexica.load import INTERCEPT
 from psyprofile.profiles.person import _counts, index_lexicon, multiword_grams
 from psyprofile.profiles.spec import Dimension, LexiconSource
@@ -77,7 +77,7 @@ def sql_weights(con, rows: list[tuple[str, str, float]],
                                    "category": [r[1] for r in rows],
                                    "weight": [float(r[2]) for r in rows]}))
     con.register("vocab_t", pa.table({"feature": pa.array(vocab, pa.string())}))
-    con.execute(MATCHED_SQL.format(src="vocab_t", icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
+    match_terms(con, "vocab_t")
     return {(w, c): x for w, c, x in con.execute("SELECT * FROM _matched").fetchall()}
 
 

@@ -144,6 +144,13 @@ def _constants(con: Any, lex: Lexicon) -> tuple[list[str], np.ndarray, float]:
     return list(cats), weights.astype(np.float64), 0.0
 
 
+def match_terms(con: Any, src: str) -> None:
+    """Fill the temp table ``_matched`` (word, category, weight): the terms of the lexicon
+    registered on ``con`` as ``_lex`` that the n-gram table (or view) ``src`` holds, 1grams
+    through the wildcard rules (see :data:`MATCHED_SQL`)."""
+    con.execute(MATCHED_SQL.format(src=quote_ident(src), icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
+
+
 def category_scores(con: Any, src: str, lex: Lexicon) -> tuple[pa.Table, dict[str, int]]:
     """(group_id, feature, value, group_norm) of the categories, sorted by group and
     category, and its counts (``features``, ``groups``, ``rows``), from the n-gram rows in
@@ -151,7 +158,7 @@ def category_scores(con: Any, src: str, lex: Lexicon) -> tuple[pa.Table, dict[st
 
     The sums are sparse products, the groups × words counts (and group_norms) times the
     words × categories weights, to which the constants are added."""
-    con.execute(MATCHED_SQL.format(src=quote_ident(src), icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
+    match_terms(con, src)
     const_cats, const_weights, const_value = _constants(con, lex)
     con.register("_k", pa.table({"category": pa.array(const_cats, pa.string())}))
     try:

@@ -210,8 +210,7 @@ def _model_reasons(ws: Workspace, ref: str, uid: str) -> dict[tuple[str, str], l
 def _lexicon_reasons(ws: Workspace, src, ids: np.ndarray,
                      words: float) -> dict[tuple[str, str], list[str]]:
     """Terms (1–3grams) of the user with the largest weight × relative frequency, per category."""
-    from psyprofile.features.lexicon import MATCHED_SQL, MIN_WILDCARD_STEM, matching_source
-    from psyprofile.lexica.load import INTERCEPT
+    from psyprofile.features.lexicon import match_terms, matching_source
     from psyprofile.lexica.registry import resolve_lexicon
     from psyprofile.store.db import quote_ident
 
@@ -224,7 +223,7 @@ def _lexicon_reasons(ws: Workspace, src, ids: np.ndarray,
             con.execute("CREATE OR REPLACE TEMP TABLE _user_grams AS SELECT f.feature, "
                         f"sum(f.value) AS value FROM {quote_ident(grams)} f JOIN _ids "
                         "USING (group_id) GROUP BY 1")
-            con.execute(MATCHED_SQL.format(src="_user_grams", icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
+            match_terms(con, "_user_grams")
             rows = con.execute("SELECT m.category, m.word, m.weight * sum(u.value) / ? AS eff "
                                "FROM _matched m JOIN _user_grams u ON lower(u.feature) = m.word "
                                "GROUP BY 1, 2, m.weight", [max(words, 1.0)]).df()

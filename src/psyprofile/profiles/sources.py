@@ -170,17 +170,16 @@ def matched_counts(con, msgs: Messages, source: LexiconSource, lex: Lexicon) -> 
     source's categories in ``lex``, matched as :mod:`psyprofile.features.lexicon` does:
     1grams through its wildcard rules, longer n-grams exactly (no copy of the 1gram table
     is made for them, as :func:`~psyprofile.features.lexicon.matching_source` does)."""
-    from psyprofile.features.lexicon import MATCHED_SQL, MIN_WILDCARD_STEM, term_lengths
+    from psyprofile.features.lexicon import match_terms, term_lengths
     from psyprofile.features.ngrams import set_name
     from psyprofile.features.store import require_feature_set
-    from psyprofile.lexica.load import INTERCEPT
 
     cats = [d.category for d in source.dimensions]
     con.register("_lex", lex.entries.filter(pc.is_in(lex.entries.column("category"),
                                                       value_set=pa.array(cats, pa.string()))))
     try:
         ones = require_feature_set(con, "1gram", "message")
-        con.execute(MATCHED_SQL.format(src=ones, icpt=INTERCEPT, stem=MIN_WILDCARD_STEM))
+        match_terms(con, ones)
         parts = [f"SELECT group_id, value FROM {quote_ident(ones)} WHERE lower(feature) IN "
                  "(SELECT word FROM _matched)"]
         longer = [n for n in term_lengths(lex) if n > 1]
