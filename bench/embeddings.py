@@ -74,13 +74,6 @@ def speed_table(embedders: dict, texts: list[str], label: str) -> dict:
     return rows
 
 
-def user_means(vec: np.ndarray, rows: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
-    """(n, dim) weighted means of message vectors by user row."""
-    W = sp.csr_matrix((weights, (rows, np.arange(len(rows)))), shape=(n, len(rows)))
-    W = sp.diags(1.0 / np.maximum(np.asarray(W.sum(axis=1)).ravel(), 1e-12)) @ W
-    return np.asarray(W @ vec)
-
-
 def oof(X: np.ndarray, age: np.ndarray, gender: np.ndarray, fr: np.ndarray,
         fc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold predictions on DLATK's folds: age (RidgeCV) and P(gender = 1) (logistic,
@@ -193,7 +186,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")  # lbfgs convergence notes on the inner CV folds
 
     from psyprofile.features import static_embed as S
-    from psyprofile.features.embeddings import MiniLM, native_bf16, wordpieces
+    from psyprofile.features.embeddings import MiniLM, native_bf16, weighted_means, wordpieces
     from psyprofile.features.minilm_onnx import cpu_flags, has_vnni
     from psyprofile.text.tokenize import tokenize
 
@@ -269,7 +262,7 @@ def main() -> None:
         v = e.embed(s_texts).vectors
         sec = time.perf_counter() - t
         e.max_windows = None
-        V.add(f"{name} sampled posts", user_means(v, sample.row.to_numpy(), s_w, n), sec,
+        V.add(f"{name} sampled posts", weighted_means(sample.row.to_numpy(), n, v, s_w), sec,
               base=None if name == "torch-fp32" else ref)
 
     def static_validity(V: Validity, posts, rows: np.ndarray, n: int, label: str,
@@ -280,7 +273,7 @@ def main() -> None:
             t = time.perf_counter()
             v = statics[name].embed(texts).vectors
             sec = time.perf_counter() - t
-            V.add(f"{name} {label}", user_means(v, rows, w, n), sec,
+            V.add(f"{name} {label}", weighted_means(rows, n, v, w), sec,
                   base=base or (f"static-v1 {label}" if name == "static-v2" else None))
 
     static_validity(V, sample, sample.row.to_numpy(), n, "sampled posts", ref)
