@@ -185,11 +185,11 @@ def with_evidence(scores: Any) -> Any:
     """``scores`` (a DataFrame with ``source`` and ``dimension``) with
     :data:`EVIDENCE_COLUMNS` added: the source's status, citation, languages (space
     separated) and :func:`evidence_summary` of each row's score."""
-    pairs = {(src, dim) for src, dim in zip(scores["source"], scores["dimension"], strict=True)}
-    info = {(src, dim): (source_evidence(src).status, source_evidence(src).citation,
-                         " ".join(source_evidence(src).languages), evidence_summary(src, dim))
-            for src, dim in pairs}
     keys = list(zip(scores["source"], scores["dimension"], strict=True))
+    evs = {src: source_evidence(src) for src in dict.fromkeys(scores["source"])}
+    info = {(src, dim): (evs[src].status, evs[src].citation, " ".join(evs[src].languages),
+                         evidence_summary(src, dim))
+            for src, dim in dict.fromkeys(keys)}
     out = scores.copy()
     for i, col in enumerate(EVIDENCE_COLUMNS):
         out[col] = [info[k][i] for k in keys]
