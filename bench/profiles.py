@@ -51,11 +51,11 @@ from bench._dlatk import (  # noqa: E402
     run_dlatk,
     write_results,
 )
+from psyprofile.profiles.spec import TRAITS  # noqa: E402
 
 WORK = BENCH_CACHE / "profiles"
 LEXICA = ["nrc_emot", "nrc_sent", "dd_permaV3", "dd_wassa16_affectInt", "dd_PastPreFut",
           "dd_emnlp14_ageGender"]
-TRAITS = ["openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism"]
 # sign of the trait's correlation with age in the literature (Soto et al. 2011; Roberts et al.
 # 2006); traits without a clear direction in both are left out of the check
 AGE_DIRECTION = {"conscientiousness": 1, "agreeableness": 1, "neuroticism": -1}
@@ -176,7 +176,7 @@ def embedders(n_users: int, k: int = 16) -> dict:
     """Zero-shot scores from static MiniLM on all text vs the full model on k posts per user."""
     from psyprofile.profiles.scoring import score_source, split_half_stats
     from psyprofile.profiles.sources import load_messages
-    from psyprofile.profiles.spec import TRAITS, ProfileSpec
+    from psyprofile.profiles.spec import ProfileSpec
     from psyprofile.profiles.zeroshot import zeroshot_source
 
     rng = np.random.default_rng(1)
