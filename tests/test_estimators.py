@@ -120,6 +120,21 @@ def test_model_files_of_the_single_class_still_load(task):
         other.from_state(legacy, arrays)
 
 
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_a_model_of_the_default_blocks_survives_saving(task):
+    """``blocks=()`` (one set of all columns after the controls) is rebuilt as fitted."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 6))
+    y = X[:, 1] + 0.3 * rng.normal(size=60)
+    if task == "classification":
+        y = (y > 0).astype(int)
+    m = LanguageModel.for_task(task, n_controls=1, Cs=(0.1, 1.0)).fit(X, y)
+    back = LanguageModel.from_state(*m.export_state())
+    assert back.blocks_ == m.blocks_ == (("features", 5),)
+    method = "predict_proba" if task == "classification" else "predict"
+    np.testing.assert_allclose(getattr(back, method)(X), getattr(m, method)(X), rtol=1e-12)
+
+
 # -- featurizers ------------------------------------------------------------------------------
 
 USERS = [

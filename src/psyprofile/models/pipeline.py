@@ -786,6 +786,8 @@ class LanguageModel(BaseEstimator):
             m.head_.coef_ = get(ms["head"]["coef"])
             m.head_.intercept_ = get(ms["head"]["intercept"])
             model.members_.append(m)
+        if not model.blocks:  # fitted on the default, one set of all columns: a single member
+            model.blocks_ = (("features", sum(model.members_[0].widths_)),)
         return model
 
 
