@@ -14,7 +14,6 @@ MAX_ATTEMPTS = 3  # runs of one partition before giving up: a partition that kil
 # in a row is too big for a worker's memory, and retrying again would only repeat that
 
 
-
 def usable_cpus() -> int:
     """CPUs this process may run on (its affinity mask where the OS has one), at least 1."""
     if hasattr(os, "sched_getaffinity"):

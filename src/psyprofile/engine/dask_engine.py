@@ -34,12 +34,11 @@ class DaskEngine(Engine):
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
-
         from psyprofile.extras import require
 
         dask = require("dask", "dask")
-        Client, LocalCluster = require("distributed", "dask").Client, require(
-            "distributed", "dask").LocalCluster
+        distributed = require("distributed", "dask")
+        Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
         # The scheduler re-runs a task whose worker died; MAX_ATTEMPTS - 1 deaths are allowed.
         dask.config.set({"distributed.scheduler.allowed-failures": MAX_ATTEMPTS - 1})
