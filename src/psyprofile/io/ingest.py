@@ -71,10 +71,10 @@ TEXT_TOO_LONG = "text_too_long"
 FOLLOWERS_ONLY = "followers_only"  # semi-private, left out with public_only
 FOLLOWERS = "followers"
 MAX_EXAMPLES = 100  # rejected rows kept as examples per file and reason
-# Formats whose files hold many authors' posts (a user column, or Telegram's from_id: a chat
-# export holds everyone in the chat): a donor id means nothing there.
 # the stored note that names the format a file was read as (the report's Methods cite it)
 FORMAT_NOTE = "read as format: "
+# Formats whose files hold many authors' posts (a user column, or Telegram's from_id: a chat
+# export holds everyone in the chat): a donor id means nothing there.
 MULTI_AUTHOR = frozenset({"csv", "tsv", "parquet", "jsonl", "reddit", "telegram"})
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
