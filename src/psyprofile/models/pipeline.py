@@ -675,7 +675,7 @@ class LanguageModel(BaseEstimator):
     def _fit_members(self, X: sp.csr_matrix, yt: np.ndarray, recipe: str, sets: _SetGrams | None
                      ) -> list[BlockModel]:
         """``recipe``'s members fitted on all rows, from ``sets`` where :meth:`_by_gram`."""
-        if self._by_gram(recipe, X) and sets is not None:
+        if sets is not None and self._by_gram(recipe, X):
             return [self._gram_member(g, recipe, sets, yt) for g in self._groups(recipe)]
         return [self._member(g, recipe).fit(self._member_input(X, g), yt) for g in self._groups(recipe)]
 

@@ -341,7 +341,8 @@ def profile_study(ws: Workspace, *, min_words: int | None = None, big5: str | No
     else:
         notes.append(f"no user has {mw:,} or more words in the sources' languages; lower "
                      "--min-words to score anyone")
-    partly = keep & np.array([bool(u) for u in guard.unsupported_sources()], dtype=bool)
+    unsupported = guard.unsupported_sources()
+    partly = keep & np.array([bool(u) for u in unsupported], dtype=bool)
     if partly.any():
         notes.append(f"{int(partly.sum()):,} scored users write mostly in languages some sources "
                      "were not built for; those sources give them no score (their "
@@ -350,7 +351,7 @@ def profile_study(ws: Workspace, *, min_words: int | None = None, big5: str | No
     users_df = pd.DataFrame({"user_id": users, "words": np.round(uw).astype(np.int64),
                              "status": status, "languages": guard.mix,
                              "other_language_share": guard.other,
-                             "unsupported_sources": guard.unsupported_sources()})
+                             "unsupported_sources": unsupported})
     run_id = write_profile(ws, scores, users_df, pd.DataFrame(norms, columns=NORM_COLUMNS), spec,
                            mw, reference)
     fams = scores.groupby("family")["dimension"].nunique().to_dict() if len(scores) else {}
