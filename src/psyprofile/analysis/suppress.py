@@ -91,8 +91,11 @@ class Ledger:
         # by, grp, period, score, kind, set id of the sets this run releases
         self.new: list[tuple[str, str | None, str | None, str, str, str]] = []
         self._pinned: dict[frozenset[str], set[frozenset[str]]] = {}
-        self._indexes: dict[frozenset[str], SetIndex] = {}  # of the last history audited
-        self._near: dict[str, bool] = {}  # set id -> close to a set of that history
+        # the index of the last history audited (only that one is kept), and per set id
+        # whether it is close to a set of that history
+        self._history: frozenset[str] | None = None
+        self._index = SetIndex([])
+        self._near: dict[str, bool] = {}
         self.seconds = 0.0  # time spent auditing, for the bench and the report
         self.audits = 0
 
@@ -145,12 +148,13 @@ class Ledger:
         if not fresh:
             return set(), set()
         t0 = time.perf_counter()
-        if before not in self._indexes:  # keep the index of the latest history only
-            self._indexes = {before: SetIndex([self.sets[s] for s in sorted(before)])}
+        if before != self._history:
+            self._history = before
+            self._index = SetIndex([self.sets[s] for s in sorted(before)])
             self._near = {}
         for sid in fresh:
             if sid not in self._near:
-                self._near[sid] = bool(self._indexes[before].near([self.sets[sid]], self.k))
+                self._near[sid] = bool(self._index.near([self.sets[sid]], self.k))
         near = {sid for sid in fresh if self._near[sid]}
         among = SetIndex([self.sets[s] for s in fresh])
         near |= {sid for sid in fresh if among.near([self.sets[sid]], self.k)}
