@@ -611,7 +611,7 @@ def _store(con: duckdb.DuckDBPyConnection, params: dict, n_users: int | None,
 
 def read_study(ws: Workspace, run_id: int | None = None) -> StudyResult:
     """A stored study run (the latest when ``run_id`` is None)."""
-    with ws.connect() as con:
+    with ws.connect(read_only=True) as con:
         if run_id is None:
             run_id = scalar(con, "SELECT max(run_id) FROM study_runs")
             if run_id is None:
