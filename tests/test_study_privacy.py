@@ -533,3 +533,24 @@ def test_audit_finds_determined_atoms_and_small_unions_only():
     # a small set determined through a chain of releases pins nothing of k users or more
     big = frozenset(range(30))
     assert pinned_sets([big, big - set(range(12))], 10) == set()
+
+
+def test_a_large_release_withholds_only_the_group_close_to_a_released_one(monkeypatch):
+    """Over GREEDY_MAX groups, the group that differs from a released set by one element is
+    withheld in one step (few rank audits), the same groups the greedy repair keeps."""
+    def release(greedy_max: int) -> tuple[set[str], int]:
+        monkeypatch.setattr(suppress, "GREEDY_MAX", greedy_max)
+        def users(r: range) -> frozenset[str]:
+            return frozenset(f"u{i}" for i in r)
+
+        led = Ledger(3)
+        led.decide("r", None, "s", {"a": users(range(10)), "b": users(range(10, 20))})
+        audits = led.audits
+        groups = {"near": users(range(9))}  # a minus one user
+        groups |= {f"g{j}": users(range(100 + 3 * j, 103 + 3 * j)) for j in range(29)}
+        return led.decide("c", None, "s", groups), led.audits - audits
+
+    big, big_audits = release(suppress.GREEDY_MAX)
+    small, small_audits = release(100)
+    assert big == small == {"near"}
+    assert big_audits < small_audits
