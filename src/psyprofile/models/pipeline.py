@@ -258,14 +258,14 @@ class LinearHead(_TaskScore, BaseEstimator):
             # small designs solve several times faster dense (the sparse path's overhead
             # dominates: 0.11 s per ridge fit of 80 x 46 on the shared machine)
             X = X.toarray()
-        if self.task == "regression" and sp.issparse(X) and X.shape[1] > X.shape[0]:
+        if regression and sp.issparse(X) and X.shape[1] > X.shape[0]:
             # wide sparse text: RidgeCV's own Gram is a sparse product 5x slower than BLAS
             # on densified column blocks; the same leave-one-out choice, same coefficients
             fitted = gram.ridge(gram.of(X), y, self.alphas)
             self.coef_, self.intercept_ = gram.primal(fitted, [X])
             self.penalty_ = fitted.alpha
             return self
-        if self.task == "regression":
+        if regression:
             m = RidgeCV(alphas=list(self.alphas)).fit(X, y)
             self.coef_ = np.atleast_2d(m.coef_)
             self.intercept_ = np.atleast_1d(m.intercept_).astype(float)
