@@ -68,3 +68,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if reporter is not None:
             reporter.write_line(message, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def study_at_schema(tmp_path):
+    """``study_at_schema(version, name)``: a study under ``tmp_path`` whose database holds only
+    migrations 1..``version``, as an older psyprofile left it. Returns the workspace and an open
+    read-write connection for the test's own rows; close it before opening the study."""
+    import duckdb
+
+    from psyprofile.store.schema import MIGRATIONS
+    from psyprofile.store.workspace import Workspace
+
+    def make(version: int, name: str = "old"):
+        ws = Workspace.create(tmp_path / name)
+        ws.db_path.unlink()
+        con = duckdb.connect(str(ws.db_path))
+        for sql in MIGRATIONS[:version]:
+            con.execute(sql)
+        con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(version)])
+        return ws, con
+
+    return make

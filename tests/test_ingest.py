@@ -310,17 +310,8 @@ def test_a_source_label_must_not_be_a_path_or_blank(tmp_path):
             ingest(ws, [FIX / "posts.csv"], source_labels=[bad], progress=False)
 
 
-def test_file_names_stored_by_an_earlier_build_are_hashed_on_open(tmp_path):
-    import duckdb
-
-    from psyprofile.store.schema import MIGRATIONS
-
-    ws = Workspace.create(tmp_path / "s")
-    ws.db_path.unlink()
-    con = duckdb.connect(str(ws.db_path))
-    for sql in MIGRATIONS[:2]:
-        con.execute(sql)
-    con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+def test_file_names_stored_by_an_earlier_build_are_hashed_on_open(study_at_schema):
+    ws, con = study_at_schema(2, "s")
     con.execute("INSERT INTO messages (message_id, post_key, user_id, text, source, run_id) "
                 "VALUES ('m', 'k', 'u', 'hi', 'anna_smith.csv', 1)")
     con.execute("INSERT INTO ingest_runs VALUES (1, now(), now(), ['/home/x/anna_smith.csv'], "

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from psyprofile.errors import WorkspaceError
 from psyprofile.io.ingest import ingest
-from psyprofile.store.schema import MIGRATIONS, SCHEMA_VERSION
+from psyprofile.store.schema import SCHEMA_VERSION
 from psyprofile.store.workspace import SchemaOutOfDate, Workspace
 
 FIX = Path(__file__).parent / "fixtures" / "io"
@@ -129,13 +128,8 @@ def test_read_only_open_writes_nothing_and_leaves_interrupted_runs_to_a_writer(s
                for n in rw.notices)
 
 
-def test_read_only_open_of_an_old_study_says_to_open_it_read_write_once(tmp_path):
-    ws = Workspace.create(tmp_path / "old")
-    ws.db_path.unlink()
-    con = duckdb.connect(str(ws.db_path))
-    for sql in MIGRATIONS[:2]:
-        con.execute(sql)
-    con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+def test_read_only_open_of_an_old_study_says_to_open_it_read_write_once(tmp_path, study_at_schema):
+    ws, con = study_at_schema(2)
     con.close()
     with pytest.raises(SchemaOutOfDate, match=rf"schema 2 and this psyprofile needs "
                                               rf"{SCHEMA_VERSION}.*Open it read-write once"):
