@@ -174,11 +174,20 @@ class _ZstdStream(io.RawIOBase):
         super().close()
 
 
-def is_compressed(path: Path) -> bool:
-    """Whether the file starts like gzip, zstd or bzip2 data."""
+def _compression(path: Path) -> str | None:
+    """'gzip', 'zstd' or 'bzip2' by the file's first bytes, or None for a plain file."""
     with open(path, "rb") as fh:
         magic = fh.read(4)
-    return magic[:2] == GZIP_MAGIC or magic == ZSTD_MAGIC or magic[:3] == BZIP2_MAGIC
+    if magic[:2] == GZIP_MAGIC:
+        return "gzip"
+    if magic == ZSTD_MAGIC:
+        return "zstd"
+    return "bzip2" if magic[:3] == BZIP2_MAGIC else None
+
+
+def is_compressed(path: Path) -> bool:
+    """Whether the file starts like gzip, zstd or bzip2 data."""
+    return _compression(path) is not None
 
 
 def open_binary(path: Path, limits: Limits = DEFAULT_LIMITS) -> io.BufferedReader:
@@ -188,14 +197,13 @@ def open_binary(path: Path, limits: Limits = DEFAULT_LIMITS) -> io.BufferedReade
     Broken compressed data and the cap raise :class:`InputError` while reading.
     """
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
+        kind = _compression(path)
         raw: IO[bytes]
-        if magic[:2] == GZIP_MAGIC:
+        if kind == "gzip":
             raw = gzip.open(path, "rb")  # noqa: SIM115 (closed with the guard)
-        elif magic == ZSTD_MAGIC:
+        elif kind == "zstd":
             raw = _ZstdStream(open(path, "rb"))  # noqa: SIM115 (closed with the guard)
-        elif magic[:3] == BZIP2_MAGIC:
+        elif kind == "bzip2":
             raw = bz2.open(path, "rb")  # noqa: SIM115
         else:
             raw = open(path, "rb")  # noqa: SIM115
