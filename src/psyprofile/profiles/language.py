@@ -45,11 +45,13 @@ class LanguageGuard:
     """Per user (``Messages.users`` order) of one set of sources: ``mix`` the language mix
     as text (e.g. ``'en 0.92, de 0.05, und 0.03'``), ``other`` (n_users,) the share of words
     outside every source's languages, ``unsupported`` source id -> (n_users,) bool, True
-    where the user writes mostly in languages that source was not built for."""
+    where the user writes mostly in languages that source was not built for; ``languages``
+    every language some source was built for (``other`` is the share outside them)."""
 
     mix: list[str]
     other: np.ndarray
     unsupported: dict[str, np.ndarray]
+    languages: frozenset[str]
 
     def supports(self, source_id: str) -> np.ndarray:
         """(n_users,) bool: the users ``source_id`` may score."""
@@ -71,8 +73,11 @@ def language_guard(msgs: Messages, source_ids: Sequence[str]) -> LanguageGuard:
     """The :class:`LanguageGuard` of ``source_ids`` over ``msgs``. Without per-message
     languages (``msgs.langs`` None) every source supports every user and the mix is ''."""
     n = len(msgs.users)
+    per_source = {s: source_languages(s) for s in source_ids}
+    union = frozenset().union(*per_source.values()) if per_source else UNDECLARED
     if msgs.langs is None:
-        return LanguageGuard([""] * n, np.zeros(n), {s: np.zeros(n, dtype=bool) for s in source_ids})
+        return LanguageGuard([""] * n, np.zeros(n), {s: np.zeros(n, dtype=bool) for s in source_ids},
+                             union)
     codes, lang = np.unique(msgs.langs, return_inverse=True)
     words = np.zeros((n, len(codes)))
     # a message without 1gram tokens still counts as one word, so a user of one language
@@ -85,8 +90,6 @@ def language_guard(msgs: Messages, source_ids: Sequence[str]) -> LanguageGuard:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(total > 0, words[:, cols].sum(axis=1) / total, 0.0)
 
-    per_source = {s: source_languages(s) for s in source_ids}
-    union = frozenset().union(*per_source.values()) if per_source else UNDECLARED
     unsupported = {s: outside(langs) > MAX_OTHER_SHARE for s, langs in per_source.items()}
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = words / total[:, None]
@@ -94,5 +97,5 @@ def language_guard(msgs: Messages, source_ids: Sequence[str]) -> LanguageGuard:
     for i in range(n):
         top = np.argsort(-frac[i], kind="stable")[:TOP_LANGUAGES]
         mix.append(", ".join(f"{codes[j]} {frac[i, j]:.2f}" for j in top if frac[i, j] > 0))
-    return LanguageGuard(mix, outside(union), unsupported)
+    return LanguageGuard(mix, outside(union), unsupported, union)
 

@@ -93,7 +93,7 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
     ``unsupported_sources``; :mod:`psyprofile.profiles.language`), and with no source left
     the status is ``unsupported_language``.
     """
-    from psyprofile.profiles.language import language_guard, source_languages
+    from psyprofile.profiles.language import language_guard
     from psyprofile.profiles.person import person_sources
     from psyprofile.profiles.study import reference_for
     from psyprofile.text.langid import detect_languages
@@ -117,7 +117,7 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
     guard = language_guard(msgs, spec.sources())
     mix, unsupported = guard.mix[0], guard.unsupported_sources()[0]
     if guard.no_source()[0]:
-        langs = sorted(set().union(*map(source_languages, spec.sources())))
+        langs = sorted(guard.languages)
         took = ", ".join(langs) if len(langs) <= 8 else f"{len(langs)} languages"
         return {"words": words, "status": "unsupported_language", "scores": [],
                 "languages": mix, "unsupported_sources": unsupported,
