@@ -129,6 +129,13 @@ def test_declared_languages_and_options():
         get_embedder("e5-multilingual", max_windows=1)
 
 
+def test_the_registry_keeps_each_embedders_own_batch_size():
+    from psyprofile.features.multilingual import BATCH
+
+    assert get_embedder("e5-multilingual").batch_size == BATCH  # not MiniLM's 64
+    assert get_embedder("e5-multilingual", batch_size=8).batch_size == 8
+
+
 def test_zero_shot_item_directions_work_across_languages():
     """The IPIP items are English; a Russian self-description still lands on the right side
     of the extraversion direction (the embedder as the zero-shot Big Five's embedder)."""

