@@ -35,6 +35,13 @@ _CMAP_RANGE = (0.0, 0.85)  # the pale yellow end of viridis is unreadable on whi
 _TITLE_FRAC, _CLOUD_FRAC = 0.13, 0.70  # shares of the image height: title, cloud, colour bar
 
 
+def effect_column(rows: pd.DataFrame) -> str:
+    """The column that sizes and ranks the DLA results ``rows`` of one outcome: ``r`` for a
+    two-valued outcome (its bounded point-biserial correlation; the log-odds of a rare word
+    that nearly separates the classes would dwarf every other), else ``coef``."""
+    return "r" if "r" in rows and rows["r"].notna().any() else "coef"
+
+
 @dataclass
 class CloudReport:
     """The files written and, for every cloud not written, why."""
@@ -83,9 +90,7 @@ def write_clouds(
     frequencies = frequencies or {}
     topic_words = topic_words or {}
     for (outcome, fset), rows in results.groupby(["outcome", "feature_set"], sort=False):
-        # a two-valued outcome is sized by its bounded r, not the log-odds: a rare word that
-        # nearly separates the classes would otherwise fill the cloud
-        eff = "r" if "r" in rows and rows["r"].notna().any() else "coef"
+        eff = effect_column(rows)
         sig = rows[rows["p_corrected"] < alpha].dropna(subset=[eff])
         for direction, tag in DIRECTIONS.items():
             side = sig[sig[eff] > 0] if direction == "positive" else sig[sig[eff] < 0]

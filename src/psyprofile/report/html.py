@@ -145,7 +145,7 @@ def _profile_sources(s: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _dla(ws: Workspace, d: StudyData, tmp: Path) -> dict[str, Any] | None:
     from psyprofile.report.charts import png_uri
-    from psyprofile.report.clouds import cloud_inputs, write_clouds
+    from psyprofile.report.clouds import cloud_inputs, effect_column, write_clouds
 
     if d.dla_results is None or d.dla_results.empty:
         return None
@@ -157,9 +157,7 @@ def _dla(ws: Workspace, d: StudyData, tmp: Path) -> dict[str, Any] | None:
         inputs = cloud_inputs(ws, sorted(rows["feature_set"].unique()), level)
         notes += inputs.notes
         for (outcome, fset), r in rows.groupby(["outcome", "feature_set"], sort=True):
-            # a two-valued outcome ranks by the bounded r: a rare word that nearly separates
-            # the classes has a huge log-odds coefficient but a small correlation
-            rank = "r" if "r" in r and r["r"].notna().any() else "coef"
+            rank = effect_column(r)  # r for a two-valued outcome, as the clouds
             sig = r[r["p_corrected"] < a].dropna(subset=[rank])
             tables.append({
                 "outcome": outcome, "feature_set": fset, "level": level, "alpha": a,
