@@ -25,6 +25,7 @@ class StudyData:
     summary: dict[str, Any]
     profile_scores: pd.DataFrame | None = None  # profile_scores (C1)
     profile_users: pd.DataFrame | None = None  # status -> users, words
+    profile_runs: pd.DataFrame | None = None  # profiles.study.list_runs, when any
     units: dict[str, str] = field(default_factory=dict)  # profile dimension -> unit, if stored
     study_run: dict[str, Any] | None = None  # the study_runs row, params parsed
     study_groups: pd.DataFrame | None = None
@@ -42,8 +43,10 @@ def _profiles(ws: Workspace, data: StudyData) -> None:
     """The latest profile run's scores, users by status and units (``profiles.study``)."""
     from psyprofile.profiles.study import list_runs, read_norms, read_scores, read_users
 
-    if list_runs(ws).empty:
+    runs = list_runs(ws)
+    if runs.empty:
         return
+    data.profile_runs = runs
     data.profile_scores = read_scores(ws)[PROFILE_COLUMNS]
     norms = read_norms(ws).dropna(subset=["unit"])
     data.units = dict(zip(norms["dimension"], norms["unit"], strict=True))

@@ -189,18 +189,17 @@ def _features(m: Methods, ws: Workspace, sets: list[dict[str, Any]]) -> None:
     m.add("Features", out)
 
 
-def _profiles(m: Methods, ws: Workspace, d: StudyData) -> None:
+def _profiles(m: Methods, d: StudyData) -> None:
     from psyprofile.datasets.dlatk_sdist import BLOG_CORPUS
     from psyprofile.profiles.evidence import evidence_summary, source_evidence
-    from psyprofile.profiles.study import list_runs
 
     s = d.profile_scores
     if s is None or s.empty:
         return
-    runs = list_runs(ws)
+    runs = d.profile_runs  # read by gather: no second read of the runs
     status = ({} if d.profile_users is None
               else dict(zip(d.profile_users["status"], d.profile_users["users"], strict=True)))
-    mw = int(runs["min_words"].iloc[-1]) if len(runs) else 0
+    mw = int(runs["min_words"].iloc[-1]) if runs is not None and len(runs) else 0
     text = (f"Of {_n(sum(status.values()))} users, {_n(status.get('scored', 0))} were scored"
             + (f" (those with at least {_n(mw)} words, writing mostly in the sources' languages)"
                if mw else ""))
@@ -340,7 +339,7 @@ def methods(ws: Workspace, d: StudyData) -> Methods:
     m = Methods()
     _data(m, d.summary, d.ingest_options)
     _features(m, ws, d.feature_sets)
-    _profiles(m, ws, d)
+    _profiles(m, d)
     _models(m, d.models)
     _dla(m, d.dla_runs)
     _study(m, d.study_run, ws.min_group_size())
