@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from psyprofile.errors import PsyprofileError
-from psyprofile.profiles.study import read_norms, read_scores, read_users
+from psyprofile.profiles.study import read_scores, read_users
 from psyprofile.store import codebook as cb
 from psyprofile.store.workspace import Workspace
 
@@ -81,21 +81,18 @@ def wide_profiles(ws: Workspace, run: int | None = None) -> pd.DataFrame:
 def codebook(ws: Workspace, run: int | None = None) -> dict[str, dict[str, Any]]:
     """Descriptions of the columns of :func:`wide_profiles` (column -> codebook fields:
     those of :data:`psyprofile.store.codebook.CODEBOOK_COLUMNS` and :data:`PROFILE_COLUMNS`)."""
-    from psyprofile.profiles.evidence import evidence_summary, source_evidence
+    from psyprofile.profiles.evidence import source_evidence
 
-    scores = read_scores(ws, run)
-    units = {(r.dimension, r.source): r.unit for r in read_norms(ws, run).itertuples()}
+    scores = read_scores(ws, run)  # with each score's unit and evidence
     rows = [{"column": c, "description": m} for c, m in _USER_COLUMNS.items()]
     names = column_names(scores)
     dims = scores.drop_duplicates(["dimension", "source"])
     for r in dims.itertuples():
         col = names[(r.dimension, r.source)]
-        ev = source_evidence(r.source)
         base = {"family": r.family, "dimension": r.dimension, "source": r.source,
-                "reference": r.reference, "citation": ev.citation,
-                "languages": " ".join(ev.languages), "status": ev.status,
-                "evidence": evidence_summary(r.source, r.dimension)}
-        unit = units.get((r.dimension, r.source), "")
+                "reference": r.reference, "citation": r.citation, "languages": r.languages,
+                "status": r.source_status, "evidence": r.evidence}
+        unit = r.unit
         for suffix, meaning, u in (
                 ("", f"{r.dimension} score", unit),
                 ("_lo", "lower end of its 95% interval (text sampling error)", unit),
