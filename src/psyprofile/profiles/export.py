@@ -58,8 +58,10 @@ def column_names(scores: pd.DataFrame) -> dict[tuple[str, str], str]:
 
 def wide_profiles(ws: Workspace, run: int | None = None) -> pd.DataFrame:
     """One row per user of profile run ``run`` (default the latest; sorted by user id)."""
-    scores = read_scores(ws, run)
-    users = read_users(ws, run)
+    return _wide(read_scores(ws, run), read_users(ws, run))
+
+
+def _wide(scores: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     names = column_names(scores)
     scores = scores.assign(column=[names[k] for k in zip(scores["dimension"], scores["source"],
                                                           strict=True)])
@@ -81,9 +83,13 @@ def wide_profiles(ws: Workspace, run: int | None = None) -> pd.DataFrame:
 def codebook(ws: Workspace, run: int | None = None) -> dict[str, dict[str, Any]]:
     """Descriptions of the columns of :func:`wide_profiles` (column -> codebook fields:
     those of :data:`psyprofile.store.codebook.CODEBOOK_COLUMNS` and :data:`PROFILE_COLUMNS`)."""
+    return _codebook(read_scores(ws, run))
+
+
+def _codebook(scores: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """:func:`codebook` of ``scores`` (:func:`read_scores`, with each score's unit and evidence)."""
     from psyprofile.profiles.evidence import source_evidence
 
-    scores = read_scores(ws, run)  # with each score's unit and evidence
     rows = [{"column": c, "description": m} for c, m in _USER_COLUMNS.items()]
     names = column_names(scores)
     dims = scores.drop_duplicates(["dimension", "source"])
@@ -118,12 +124,13 @@ def export_profiles(ws: Workspace, path: str | Path, run: int | None = None) -> 
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise PsyprofileError(f"{path}: --out takes a .csv or .parquet file name.")
-    df = wide_profiles(ws, run)
+    scores = read_scores(ws, run)  # once, for the table and its codebook
+    df = _wide(scores, read_users(ws, run))
     if suffix == ".csv":
         df.to_csv(path, index=False)
     else:
         df.to_parquet(path, index=False)
-    book = cb.codebook_frame(list(df.columns), cb.frame_types(df), codebook(ws, run),
+    book = cb.codebook_frame(list(df.columns), cb.frame_types(df), _codebook(scores),
                              extra=PROFILE_COLUMNS)
     cb.write_codebook(path, book)
     return len(df)
