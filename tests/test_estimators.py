@@ -133,6 +133,9 @@ def test_a_model_of_the_default_blocks_survives_saving(task):
     assert back.blocks_ == m.blocks_ == (("features", 5),)
     method = "predict_proba" if task == "classification" else "predict"
     np.testing.assert_allclose(getattr(back, method)(X), getattr(m, method)(X), rtol=1e-12)
+    assert back.n_features_in_ == m.n_features_in_ == 6
+    with pytest.raises(ValueError, match="features"):  # a loaded model checks X's width too
+        getattr(back, method)(X[:, :5])
 
 
 # -- featurizers ------------------------------------------------------------------------------

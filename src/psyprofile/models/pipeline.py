@@ -788,6 +788,8 @@ class LanguageModel(BaseEstimator):
             model.members_.append(m)
         if not model.blocks:  # fitted on the default, one set of all columns: a single member
             model.blocks_ = (("features", sum(model.members_[0].widths_)),)
+        # so that predicting checks X's width, as on the model that was saved
+        model.n_features_in_ = model.n_controls + sum(w for _, w in model.blocks_)
         return model
 
 
