@@ -112,10 +112,10 @@ class Variant:
     about: str = ""
 
 
-# 3 inner folds and 3 Cs around DLATK's 0.01 keep the nested CV of the logistic members
-# affordable on 2 shared cores (RidgeCV needs no inner CV for its alpha).
+# 3 Cs around DLATK's 0.01 (with the default 3 inner folds) keep the nested CV of the
+# logistic members affordable on 2 shared cores (RidgeCV needs no inner CV for its alpha).
 _BEST = {"combine": "stack", "transform": "sqrt", "target_transform": "log",
-         "Cs": (1e-3, 1e-2, 1e-1), "inner_folds": 3}
+         "Cs": (1e-3, 1e-2, 1e-1)}
 VARIANTS: dict[str, Variant] = {
     "dlatk": Variant((ONEGRAM, TOPICS), {"Cs": (0.01,)},
                      "DLATK's recipe: 1grams + fb2000 topics, concatenated, RidgeCV / LR C=0.01"),
@@ -224,7 +224,6 @@ def run_psyprofile(study: Path, outcome: str, variant: Variant, fold_file: Path 
     if task == "classification" or outcome != "age":
         options.pop("target_transform", None)  # log only for age (the synthetic trait is signed)
     if task == "regression":
-        options.pop("inner_folds", None)  # the default (3) for the stacking of ridge members
         options.pop("Cs", None)  # logistic penalties: ridge chooses its own
     opts = TrainOptions(outcome, list(variant.sets), task=task, fold_file=fold_file or FOLDS[outcome],
                         min_words=0, n_boot=N_BOOT, **options)
@@ -267,7 +266,7 @@ def compare(res: Any, dlatk: dict[str, Any], pseudo: Any, outcome: str) -> dict[
 # Feature sets cheap on this 2-core machine (the full MiniLM would take ~40 min): 1grams, fb2000
 # topics, character 2-5grams, MiniLM-static and the WWBP Big Five lexicon as prior knowledge.
 LC_SETS = (ONEGRAM, TOPICS, CHARS, EMB, PRIOR)
-_LC_TUNED = {"transform": "sqrt", "target_transform": "log", "inner_folds": 3}
+_LC_TUNED = {"transform": "sqrt", "target_transform": "log"}
 LC_RECIPES: dict[str, Variant] = {
     "plain": Variant((ONEGRAM, TOPICS), {"combine": "concat"},
                      "the plain single-model recipe: DLATK's sets, concatenated, psyprofile's head"),
