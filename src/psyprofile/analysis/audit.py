@@ -84,7 +84,7 @@ def pinned_sets(sets: Sequence[frozenset[Hashable]], k: int,
                 seed: int = 0) -> set[frozenset[Hashable]]:
     """The sets of 1..k-1 elements whose sum the released ``sets`` make derivable by linear
     combination: determined atoms and derivable unions of two or three atoms (see the module
-    docstring). Symmetric differences are :func:`small_differences`."""
+    docstring). Symmetric differences are :meth:`SetIndex.near`."""
     out: set[frozenset[Hashable]] = set()
     at = atoms(sets, seed)
     small = np.flatnonzero(at.sizes < k)
@@ -196,9 +196,3 @@ class SetIndex:
                 if 0 < len(s) + len(self.sets[j]) - 2 * common < k:
                     out.add(s ^ self.sets[j])
         return out
-
-
-def small_differences(new: Sequence[frozenset[Hashable]], old: Sequence[frozenset[Hashable]],
-                      k: int) -> set[frozenset[Hashable]]:
-    """Symmetric differences of 1..k-1 elements between a set of ``new`` and one of ``old``."""
-    return SetIndex(old).near(new, k)
