@@ -223,7 +223,7 @@ def _zeroshot(msgs: Messages, texts: list[str], spec: ProfileSpec,
     w = np.zeros(len(texts))
     V[take] = e.vectors
     w[take] = embedded_words(msgs.words[take], e.n_windows, e.n_tokens,
-                             capped=plan.max_windows is not None)
+                             capped=plan.capped)
     return ZeroShotScores(msgs, V, w, res.directions, spec.zeroshot_source())
 
 

@@ -54,6 +54,11 @@ class Embedding:
     sample: bool
     max_windows: int | None
 
+    @property
+    def capped(self) -> bool:
+        """Whether a long message rests on part of its words (its first windows)."""
+        return self.max_windows is not None
+
 
 #: zero-shot embedder (:data:`psyprofile.profiles.spec.EMBEDDERS`) -> what it embeds
 EMBEDDING = {"minilm-static": Embedding(sample=False, max_windows=None),
@@ -173,7 +178,7 @@ def embed_messages(ws, msgs: Messages, spec: ProfileSpec, progress: bool) -> tup
                                capped=False)
     with ws.connect() as con:
         table = _embed_sample(con, msgs, spec.embedder, spec.max_messages, progress)
-        V, w = _read_cache(con, table, msgs, capped=plan.max_windows is not None)
+        V, w = _read_cache(con, table, msgs, capped=plan.capped)
     keep = np.zeros(len(msgs.ids), dtype=bool)
     keep[sampled_messages(msgs, spec.max_messages)] = True
     w[~keep] = 0.0  # cached messages outside the sample (an earlier, larger k) do not count
