@@ -179,22 +179,25 @@ def _events(fh) -> Iterator[tuple[str, str, Any]]:
     refused before any long prefix is made (ijson's own prefixes cost quadratic time there)."""
     import ijson
 
-    path: list[str] = []
+    # joined[d]: the prefix inside the d containers open (joined[0], the top level, is ""),
+    # kept as the file is parsed so that no event joins the whole path again
+    joined: list[str] = [""]
     try:
         for event, value in ijson.basic_parse(fh, use_float=True):
             if event == "map_key":
-                prefix = ".".join(path[:-1])
-                path[-1] = value
+                prefix = joined[-2]
+                joined[-1] = value if len(joined) == 2 else f"{prefix}.{value}"
             elif event in ("start_map", "start_array"):
-                prefix = ".".join(path)
-                path.append("item" if event == "start_array" else "")
-                if len(path) > MAX_DEPTH:
+                prefix = joined[-1]
+                key = "item" if event == "start_array" else ""
+                joined.append(key if len(joined) == 1 else f"{prefix}.{key}")
+                if len(joined) > MAX_DEPTH + 1:
                     raise _Broken(f"nested deeper than {MAX_DEPTH} levels")
             elif event in ("end_map", "end_array"):
-                path.pop()
-                prefix = ".".join(path)
+                joined.pop()
+                prefix = joined[-1]
             else:
-                prefix = ".".join(path)
+                prefix = joined[-1]
             yield prefix, event, value
     except ijson.JSONError as exc:
         # yajl's messages quote the text around the error; keep only the kind of error.
