@@ -10,6 +10,7 @@ from typing import Any
 from psyprofile.errors import PsyprofileError
 from psyprofile.store import codebook as cb
 from psyprofile.store.db import quote_ident, scalar, table_exists
+from psyprofile.store.outcomes import outcome_columns
 from psyprofile.store.workspace import Workspace
 
 #: DuckDB type (its first word) -> the type a codebook states
@@ -87,7 +88,7 @@ def export_outcomes(ws: Workspace, out: str | Path) -> int:
     """Per-user outcomes with pseudonymous ids."""
     _require_table(ws, "outcomes", "load outcomes with `psyprofile outcomes STUDY FILE --user-col ID`")
     with ws.connect(read_only=True) as con:
-        names = [r[0] for r in con.execute("DESCRIBE outcomes").fetchall()]
+        names = outcome_columns(con)
     book = {c: {"source": "psyprofile outcomes (loaded file)",
                 "description": "per-user outcome as loaded"} for c in names}
     return export_query(ws, "SELECT * FROM outcomes ORDER BY user_id", out,
