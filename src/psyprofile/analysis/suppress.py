@@ -202,7 +202,7 @@ class Ledger:
                 near, pins = self.risks(score, [parts[i].groups[g] for i, g in live])
                 if not near and not pins:
                     break
-                exposed = frozenset().union(*pins) if pins else frozenset()
+                exposed = frozenset().union(*pins)
                 culprits = [(i, g) for i, g in live if set_id(parts[i].groups[g]) in near
                             or not exposed.isdisjoint(parts[i].groups[g])]
                 # a small release keeps as much as it can (one audit per group); a large
