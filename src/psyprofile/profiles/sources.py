@@ -167,30 +167,19 @@ class LexiconScores(Source):
 
 def matched_counts(con, msgs: Messages, source: LexiconSource, lex: Lexicon) -> np.ndarray:
     """Per message (``msgs`` order) the occurrences of 1–3grams that are terms of the
-    source's categories in ``lex``, matched as :mod:`psyprofile.features.lexicon` does:
-    1grams through its wildcard rules, longer n-grams exactly (no copy of the 1gram table
-    is made for them, as :func:`~psyprofile.features.lexicon.matching_source` does)."""
-    from psyprofile.features.lexicon import match_terms, term_lengths
-    from psyprofile.features.ngrams import set_name
-    from psyprofile.features.store import require_feature_set
+    source's categories in ``lex``, matched as :mod:`psyprofile.features.lexicon` matches a
+    lexicon's feature set (:func:`~psyprofile.features.lexicon.matching_source`, then
+    :func:`~psyprofile.features.lexicon.match_terms`)."""
+    from psyprofile.features.lexicon import match_terms, matching_source
 
     cats = [d.category for d in source.dimensions]
     con.register("_lex", lex.entries.filter(pc.is_in(lex.entries.column("category"),
                                                       value_set=pa.array(cats, pa.string()))))
     try:
-        ones = require_feature_set(con, "1gram", "message")
-        match_terms(con, ones)
-        parts = [f"SELECT group_id, value FROM {quote_ident(ones)} WHERE lower(feature) IN "
-                 "(SELECT word FROM _matched)"]
-        longer = [n for n in term_lengths(lex) if n > 1]
-        for n in longer:
-            parts.append(
-                "SELECT f.group_id, f.value FROM "
-                f"{quote_ident(require_feature_set(con, set_name(n), 'message'))} f "
-                "JOIN group_words g ON g.level = ? AND g.group_id = f.group_id AND g.words > 0 "
-                "WHERE lower(f.feature) IN (SELECT lower(term) FROM _lex WHERE contains(term, ' '))")
-        t = con.sql("SELECT group_id, sum(value) FROM (" + " UNION ALL ".join(parts) +
-                    ") GROUP BY 1", params=["message"] * len(longer)).to_arrow_table()
+        src = matching_source(con, lex, "1gram", "message")
+        match_terms(con, src)
+        t = con.sql(f"SELECT group_id, sum(value) FROM {quote_ident(src)} WHERE lower(feature) "
+                    "IN (SELECT word FROM _matched) GROUP BY 1").to_arrow_table()
     finally:
         con.unregister("_lex")
     return msgs.place(t)
