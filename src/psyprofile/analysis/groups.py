@@ -288,31 +288,25 @@ def run_study(
     for the bootstraps.
     """
     o = options
-    by, period, scores, min_users = list(o.by), o.period, o.scores, o.min_users
-    allow_smaller_groups, min_period_words, weight_by = (o.allow_smaller_groups,
-                                                         o.min_period_words, o.weight_by)
-    weights, max_weight_ratio, poststratify = o.weights, o.max_weight_ratio, o.poststratify
-    strata, dp_epsilon, dp_bounds = list(o.strata) or None, o.dp_epsilon, o.dp_bounds
-    seed, n_boot = o.seed, o.n_boot
-    if not by:
+    if not o.by:
         raise InputError("--by: name at least one group column.")
-    if period is not None and period not in PERIOD_FORMATS:
-        raise InputError(f"--period must be one of {', '.join(PERIOD_FORMATS)} (got '{period}').")
-    if weight_by not in ("users", "posts"):
-        raise InputError(f"--weight-by must be 'users' or 'posts' (got '{weight_by}').")
-    if bool(poststratify) != bool(strata):
+    if o.period is not None and o.period not in PERIOD_FORMATS:
+        raise InputError(f"--period must be one of {', '.join(PERIOD_FORMATS)} (got '{o.period}').")
+    if o.weight_by not in ("users", "posts"):
+        raise InputError(f"--weight-by must be 'users' or 'posts' (got '{o.weight_by}').")
+    if bool(o.poststratify) != bool(o.strata):
         raise InputError("--poststratify CSV and --strata COLS go together; give both.")
-    if dp_epsilon is not None:
-        if not (dp_epsilon > 0 and np.isfinite(dp_epsilon)):
-            raise InputError(f"--dp-epsilon must be a finite number > 0 (got {dp_epsilon}).")
-        if weights or poststratify or weight_by != "users":
+    if o.dp_epsilon is not None:
+        if not (o.dp_epsilon > 0 and np.isfinite(o.dp_epsilon)):
+            raise InputError(f"--dp-epsilon must be a finite number > 0 (got {o.dp_epsilon}).")
+        if o.weights or o.poststratify or o.weight_by != "users":
             raise InputError("--dp-epsilon releases equally weighted means only; drop --weights, "
                              "--poststratify and --weight-by posts for a DP release.")
     floor = ws.min_group_size()
-    k = int(min_users if min_users is not None else floor)
+    k = int(o.min_users if o.min_users is not None else floor)
     if k < 2:
         raise InputError(f"--min-users must be at least 2 (got {k}).")
-    if k < floor and not allow_smaller_groups:
+    if k < floor and not o.allow_smaller_groups:
         raise InputError(f"--min-users {k} is below the study's min_group_size {floor} "
                          "(psyprofile.toml); groups that small are not released unless you "
                          "add --allow-smaller-groups, which is recorded with the run.")
@@ -323,58 +317,59 @@ def run_study(
         profile = _profiles(con, ws.path)
         group_cols = {r[0] for r in con.execute("SELECT name FROM group_columns").fetchall()}
         outcomes = outcome_columns(con)
-        unknown = [c for c in by if c not in group_cols and c not in outcomes]
+        unknown = [c for c in o.by if c not in group_cols and c not in outcomes]
         if unknown:
             raise InputError(
                 f"--by: no column {', '.join(unknown)}. Message group columns: "
                 f"{', '.join(sorted(group_cols)) or 'none'}; outcome columns: "
                 f"{', '.join(outcomes) or 'none'}."
             )
-        pairs = resolve_scores(profile, list(scores))
+        pairs = resolve_scores(profile, list(o.scores))
         members = {col: [_memberships(con, col, None, group_cols)]
-                   + ([_memberships(con, col, period, group_cols)] if period else [])
-                   for col in by}
+                   + ([_memberships(con, col, o.period, group_cols)] if o.period else [])
+                   for col in o.by}
         profiled = pd.Index(profile["user_id"].unique())
-        for col in by:
+        for col in o.by:
             grouped = members[col][0]["user_id"]
             results["excluded"][f"no_{col}"] = int((~profiled.isin(grouped)).sum())
         wide = profile.pivot_table(index="user_id", columns="dimension", values="value")
-        user_w = _user_weights(ws, con, wide, weights, poststratify, strata, max_weight_ratio,
-                               results)
-        bounds = dp.resolve_bounds(pairs, dp_bounds) if dp_epsilon is not None else {}
+        user_w = _user_weights(ws, con, wide, o.weights, o.poststratify, o.strata,
+                               o.max_weight_ratio, results)
+        bounds = dp.resolve_bounds(pairs, o.dp_bounds) if o.dp_epsilon is not None else {}
         ledger = Ledger.load(con, k)
     tables = {None: wide}
-    if period:
-        tables.update(_period_tables(ws, period, [d for _, d in pairs], min_period_words,
+    if o.period:
+        tables.update(_period_tables(ws, o.period, [d for _, d in pairs], o.min_period_words,
                                      progress, results))
     if user_w is not None:
         tables = {p: t.loc[t.index.intersection(user_w.index)] for p, t in tables.items()}
-    rows, tasks = _plan(by, members, tables, pairs, user_w, weight_by, ledger, seed, n_boot)
+    rows, tasks = _plan(o.by, members, tables, pairs, user_w, o.weight_by, ledger, o.seed,
+                        o.n_boot)
     results["audit"] = {"seconds": round(ledger.seconds, 4), "checks": ledger.audits}
     plan = None
-    if dp_epsilon is not None:
+    if o.dp_epsilon is not None:
         n_parts = len({(r["by"], r["period"]) for r in rows})
-        plan = dp.BudgetPlan(dp_epsilon, max(n_parts, 1), len(pairs))
+        plan = dp.BudgetPlan(o.dp_epsilon, max(n_parts, 1), len(pairs))
         _fill_dp(rows, tasks, plan, bounds)
     else:
         _fill_bootstrap(rows, tasks, engine, progress)
     groups = pd.DataFrame(rows, columns=GROUP_COLUMNS)
-    comps = (_comparisons(groups, tasks) if dp_epsilon is None
+    comps = (_comparisons(groups, tasks) if o.dp_epsilon is None
              else pd.DataFrame(columns=COMPARISON_COLUMNS))
     if user_w is not None:
         results["ess"] = raking.kish_ess(user_w.loc[wide.index].to_numpy())
         results["n_weighted"] = int(len(tables[None]))
     n_users = int(len(tables[None]))
-    params = {"by": list(by), "period": period, "scores": [d for _, d in pairs],
+    params = {"by": list(o.by), "period": o.period, "scores": [d for _, d in pairs],
               "min_users": k, "min_group_size": floor,
-              "allow_smaller_groups": bool(allow_smaller_groups and k < floor),
+              "allow_smaller_groups": bool(o.allow_smaller_groups and k < floor),
               "min_period_words": results.get("min_period_words"),
-              "weight_by": weight_by, "weights": str(weights) if weights else None,
-              "max_weight_ratio": max_weight_ratio if user_w is not None else None,
-              "poststratify": str(poststratify) if poststratify else None,
-              "strata": list(strata or []), "dp_epsilon": dp_epsilon,
+              "weight_by": o.weight_by, "weights": str(o.weights) if o.weights else None,
+              "max_weight_ratio": o.max_weight_ratio if user_w is not None else None,
+              "poststratify": str(o.poststratify) if o.poststratify else None,
+              "strata": list(o.strata or []), "dp_epsilon": o.dp_epsilon,
               "dp_bounds": {d: list(b) for d, b in bounds.items()} or None,
-              "seed": seed, "n_boot": n_boot, "out": str(out_path) if out_path else None,
+              "seed": o.seed, "n_boot": o.n_boot, "out": str(out_path) if out_path else None,
               "results": results}
     with ws.connect() as con:
         run_id = _store(con, params, n_users if n_users >= k else None, groups, comps,
@@ -402,7 +397,7 @@ def _period_tables(ws: Workspace, period: str, dims: list[str], min_words: int |
 
 def _user_weights(ws: Workspace, con: duckdb.DuckDBPyConnection, wide: pd.DataFrame,
                   weights: str | Path | None, poststratify: str | Path | None,
-                  strata: list[str] | None, max_ratio: float,
+                  strata: Sequence[str], max_ratio: float,
                   results: dict[str, Any]) -> pd.Series | None:
     """Each included user's weight (mean 1, trimmed to ``max_ratio``), or None when users
     are weighted equally. ``wide`` is the profile, users (sorted index) × dimensions."""
@@ -440,7 +435,7 @@ def _elements(ids: np.ndarray, per: str | None, posts: np.ndarray,
     return np.where(whole, ids, np.char.add(ids.astype(str), "@" + per))
 
 
-def _plan(by: list[str], members: dict[str, list[pd.DataFrame]],
+def _plan(by: Sequence[str], members: dict[str, list[pd.DataFrame]],
           tables: dict[str | None, pd.DataFrame], pairs: list[tuple[str, str]],
           user_w: pd.Series | None, weight_by: str, ledger: Ledger, seed: int,
           n_boot: int) -> tuple[list[dict], dict[int, tuple]]:
