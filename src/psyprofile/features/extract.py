@@ -311,27 +311,25 @@ def extract_features(
     {'skipped': note}}, 'notes': [...], 'groups', 'messages', ...}``.
     """
     o = options or FeatureOptions()
-    level, ngrams, lexica, embeddings, style = o.level, o.ngrams, o.lexica, o.embeddings, o.style
-    min_users_pct, min_words, pmi, chars = o.min_users_pct, o.min_words, o.pmi, o.chars
-    ns = tuple(sorted(set(ngrams)))
-    lengths = ch.checked_lengths(chars) if chars else None
+    ns = tuple(sorted(set(o.ngrams)))
+    lengths = ch.checked_lengths(o.chars) if o.chars else None
     char_set = ch.set_name(*lengths) if lengths else None
     if any(n < 1 for n in ns):
         raise PsyprofileError(f"--ngrams takes lengths of 1 or more (got {list(ns)}).")
-    if min_users_pct is not None and not 0 < min_users_pct < 1:
+    if o.min_users_pct is not None and not 0 < o.min_users_pct < 1:
         raise PsyprofileError(
-            f"--min-users-pct takes a share of groups between 0 and 1 (got {min_users_pct}); "
+            f"--min-users-pct takes a share of groups between 0 and 1 (got {o.min_users_pct}); "
             "for 5% give 0.05."
         )
     notes: list[str] = []
-    report: dict[str, Any] = {"level": level, "sets": {}, "notes": notes}
-    if (lexica or pmi is not None) and 1 not in ns:
+    report: dict[str, Any] = {"level": o.level, "sets": {}, "notes": notes}
+    if (o.lexica or o.pmi is not None) and 1 not in ns:
         ns = (1, *ns)
         notes.append("added 1grams: lexica and the PMI filter are computed from them")
     from psyprofile.features.lexicon import term_lengths
     from psyprofile.lexica.registry import resolve_lexicon
 
-    lexs = [(ref, resolve_lexicon(ref, ws)) for ref in lexica]
+    lexs = [(ref, resolve_lexicon(ref, ws)) for ref in o.lexica]
     # multi-word terms are matched against 2grams/3grams: counted in the same pass, but not
     # part of the union the researcher asked for, nor filtered
     extra = {n for _, lex in lexs for n in term_lengths(lex)} - set(ns)
@@ -340,18 +338,18 @@ def extract_features(
                      "multi-word terms are matched against them")
     all_ns = tuple(sorted({*ns, *extra}))
     with ws.connect() as con:
-        level_expression(con, level)  # a clear error for an unknown level, before any work
+        level_expression(con, o.level)  # a clear error for an unknown level, before any work
         inputs = input_fingerprint(con)
-        base = {"tokenizer": TOKENIZER, "min_words": min_words, "inputs": inputs}
+        base = {"tokenizer": TOKENIZER, "min_words": o.min_words, "inputs": inputs}
         params = {ng.set_name(n): {**base, "n": n} for n in all_ns}
         combine = len(ns) > 1
         if combine:
             params[ng.combined_name(ns)] = {**base, "ns": list(ns)}
-        if style:
+        if o.style:
             params[STYLE] = {**base, "style": 1}
         if char_set:
             params[char_set] = {**base, "chars": list(lengths)}
-        stale = [name for name in params if not _up_to_date(con, name, level, params[name])]
+        stale = [name for name in params if not _up_to_date(con, name, o.level, params[name])]
         for name in params:
             if name not in stale:
                 report["sets"][name] = {"skipped": _SKIPPED}
@@ -359,8 +357,8 @@ def extract_features(
             union = ns if combine and ng.combined_name(ns) in stale else ()
             redo_ns = tuple(n for n in all_ns if n in union or ng.set_name(n) in stale)
             t0 = time.perf_counter()
-            res = text_pass(con, level, redo_ns, union,
-                            STYLE in stale, min_words, params, workers, progress,
+            res = text_pass(con, o.level, redo_ns, union,
+                            STYLE in stale, o.min_words, params, workers, progress,
                             chunk_chars, engine, lengths if char_set in stale else None)
             seconds = time.perf_counter() - t0
             for name, counts in res["sets"].items():
@@ -368,32 +366,32 @@ def extract_features(
             for key in ("messages", "groups", "excluded_min_words", "messages_without_group"):
                 report[key] = res[key]
             if res["excluded_min_words"]:
-                notes.append(f"{res['excluded_min_words']:,} {level} groups with fewer than "
-                             f"{min_words} words left out of the n-gram, character and style tables")
+                notes.append(f"{res['excluded_min_words']:,} {o.level} groups with fewer than "
+                             f"{o.min_words} words left out of the n-gram, character and style tables")
             if res["messages_without_group"]:
-                notes.append(f"{res['messages_without_group']:,} messages without a {level} "
+                notes.append(f"{res['messages_without_group']:,} messages without a {o.level} "
                              "value skipped")
         # word and character n-grams the researcher asked for
         counted = [name for name in params if name != STYLE
                    and name not in {ng.set_name(n) for n in extra}]
-        if min_users_pct is not None:
-            w = int(min_words if min_words is not None else ws.config["min_words"])
+        if o.min_users_pct is not None:
+            w = int(o.min_words if o.min_words is not None else ws.config["min_words"])
             for name in counted:
-                _filter(con, report, name, level, occ_name(name, min_users_pct),
-                        {"p_occ": min_users_pct, "group_words_min": w},
-                        lambda n, p, w=w: occurrence_filter(con, n, level, min_users_pct, w, p))
-        if pmi is not None:
+                _filter(con, report, name, o.level, occ_name(name, o.min_users_pct),
+                        {"p_occ": o.min_users_pct, "group_words_min": w},
+                        lambda n, p, w=w: occurrence_filter(con, n, o.level, o.min_users_pct, w, p))
+        if o.pmi is not None:
             for name in counted:
                 if name in (ng.set_name(1), char_set):  # PMI is of word sequences
                     continue
-                src = name if min_users_pct is None else occ_name(name, min_users_pct)
-                _filter(con, report, src, level, pmi_name(src, pmi), {"pmi": pmi},
-                        lambda n, p: pmi_filter(con, n, level, pmi, p))
+                src = name if o.min_users_pct is None else occ_name(name, o.min_users_pct)
+                _filter(con, report, src, o.level, pmi_name(src, o.pmi), {"pmi": o.pmi},
+                        lambda n, p: pmi_filter(con, n, o.level, o.pmi, p))
     words_params = params.get(ng.set_name(1))
     for ref, lex in lexs:
-        _lexicon(ws, report, ref, lex, level, words_params, progress)
-    if embeddings:
-        _embeddings(ws, report, embeddings, level, inputs, progress)
+        _lexicon(ws, report, ref, lex, o.level, words_params, progress)
+    if o.embeddings:
+        _embeddings(ws, report, o.embeddings, o.level, inputs, progress)
     return report
 
 
