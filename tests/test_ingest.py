@@ -540,3 +540,19 @@ def test_reject_details_are_stored_without_control_bytes_or_whole_lines():
     _prepare(chunk, "f", p, p, None, 1000, rep)
     detail = rep.examples["bad_row"][0].detail
     assert "\x1b" not in detail and detail.startswith("\\x1b[2J") and len(detail) <= 123
+
+
+@pytest.mark.parametrize("command", [["features", "{study}", "--quiet"], ["info", "{study}"]])
+def test_every_command_says_when_opening_rolled_back_an_unfinished_run(tmp_path, command):
+    """Writing commands open the study as reading ones do, and show what opening it did."""
+    from click.testing import CliRunner
+
+    from psyprofile.cli.main import cli
+
+    study = tmp_path / "s"
+    ws = Workspace.create(study)
+    with ws.connect() as con:  # as a killed ingest leaves it: a run still 'running'
+        con.execute("INSERT INTO ingest_runs (run_id, started_at, files, options, status) "
+                    "VALUES (?, now(), ?, '{}', 'running')", [41, ["x.csv"]])
+    r = CliRunner().invoke(cli, [a.format(study=study) for a in command])
+    assert "note:" in r.stderr and "rolled back" in r.stderr, r.stderr

@@ -52,10 +52,10 @@ def dla(study: Path, outcomes: tuple[str, ...], features: str, controls: str | N
     two-valued outcome), 95% CIs and corrected p-values, stored in the study.
     """
     from psyprofile.analysis.dla import export_results, run_dla
+    from psyprofile.cli.study_open import open_study
     from psyprofile.store.outcomes import parse_labels, set_value_labels
-    from psyprofile.store.workspace import Workspace
 
-    ws = Workspace.open(study)
+    ws = open_study(study)
     if labels:
         set_value_labels(ws, parse_labels(labels))
     sets = _csv(features)

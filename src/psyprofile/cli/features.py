@@ -54,9 +54,9 @@ def features(study: Path, level: str, ngrams: str | None, lexica: tuple[str, ...
 
     Without a feature option, extracts 1grams. Each set is stored as feat$<set>$<level>.
     """
+    from psyprofile.cli.study_open import open_study
     from psyprofile.features.chars import parse_lengths
     from psyprofile.features.extract import FeatureOptions, extract_features
-    from psyprofile.store.workspace import Workspace
 
     ns = _ngram_lengths(ngrams)
     char_lengths = parse_lengths(chars) if chars else None
@@ -68,7 +68,7 @@ def features(study: Path, level: str, ngrams: str | None, lexica: tuple[str, ...
                              embeddings=embeddings, style=style, min_users_pct=min_users_pct,
                              min_words=min_words, pmi=pmi, chars=char_lengths)
     with engine.open() as eng:
-        report = extract_features(Workspace.open(study), options, progress=not quiet, engine=eng,
+        report = extract_features(open_study(study), options, progress=not quiet, engine=eng,
                                   chunk_chars=partition_chars)
     if "messages" in report:
         click.echo(f"{report['messages']:,} messages in {report['groups']:,} {level} groups")

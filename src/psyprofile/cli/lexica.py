@@ -14,10 +14,9 @@ _study_opt = click.option("--study", type=click.Path(file_okay=False, path_type=
 
 
 def _open(study: Path | None, read_only: bool = True):
-    """The study (read-only unless the command writes to it), or None without one."""
-    from psyprofile.cli.study_open import open_study
+    from psyprofile.cli.study_open import open_optional
 
-    return open_study(study, read_only=read_only) if study else None
+    return open_optional(study, read_only)
 
 
 @click.group()

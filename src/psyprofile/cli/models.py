@@ -88,6 +88,7 @@ def train(study: Path, outcome: str, features: str, controls: str | None, task: 
           compare: bool, audit_by: str | None,
           min_words: int | None, n_boot: int, save: str | None, as_json: bool, quiet: bool) -> None:
     """Cross-validate a model of OUTCOME from feature sets of STUDY; optionally save it."""
+    from psyprofile.cli.study_open import open_study
     from psyprofile.models.folds import write_fold_file
     from psyprofile.models.persist import save_model
     from psyprofile.models.pipeline import CS
@@ -95,10 +96,9 @@ def train(study: Path, outcome: str, features: str, controls: str | None, task: 
     from psyprofile.models.train import TrainOptions
     from psyprofile.models.train import train as run
     from psyprofile.store.outcomes import parse_labels, set_value_labels
-    from psyprofile.store.workspace import Workspace
 
     penalties = _penalties(cs) if cs else CS
-    ws = Workspace.open(study)
+    ws = open_study(study)
     if labels:
         set_value_labels(ws, parse_labels(labels))
     opts = TrainOptions(
@@ -168,11 +168,11 @@ def predict(study: Path, model_ref: str, min_words: int | None, as_json: bool,
     import dataclasses
     import warnings
 
+    from psyprofile.cli.study_open import open_study
     from psyprofile.models.persist import load_model
     from psyprofile.models.predict import predict as run
-    from psyprofile.store.workspace import Workspace
 
-    ws = Workspace.open(study)
+    ws = open_study(study)
     saved = load_model(model_ref, ws)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -196,10 +196,10 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def list_cmd(study: Path | None, as_json: bool) -> None:
     """List the models of STUDY (if given) and those bundled with psyprofile."""
-    from psyprofile.cli.study_open import open_study
+    from psyprofile.cli.study_open import open_optional
     from psyprofile.models.persist import list_models
 
-    found = list_models(open_study(study, read_only=True) if study else None)
+    found = list_models(open_optional(study))
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -218,10 +218,10 @@ def list_cmd(study: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON (card.json's keys).")
 def show_cmd(model_ref: str, study: Path | None, as_json: bool) -> None:
     """Print the model card of MODEL (a folder PATH, or NAME of a model of STUDY or bundled)."""
-    from psyprofile.cli.study_open import open_study
+    from psyprofile.cli.study_open import open_optional
     from psyprofile.models.card import build_card, render_markdown
     from psyprofile.models.persist import read_spec, resolve
 
-    folder = resolve(model_ref, open_study(study, read_only=True) if study else None)
+    folder = resolve(model_ref, open_optional(study))
     card = build_card(read_spec(folder))
     click.echo(json.dumps(card, indent=2) if as_json else render_markdown(card))

@@ -92,10 +92,10 @@ def study(study: Path, by: tuple[str, ...], period: str | None, min_period_words
     Needs `psyprofile profile STUDY` first. --out is written before the run is recorded.
     """
     from psyprofile.analysis.groups import StudyOptions, check_out_path, run_study
-    from psyprofile.store.workspace import Workspace
+    from psyprofile.cli.study_open import open_study
 
     check_out_path(out)
-    ws = Workspace.open(study)
+    ws = open_study(study)
     with engine.open() as eng:
         res = run_study(ws, StudyOptions(by=list(by), period=period, scores=_csv(scores),
                                          min_users=min_users,

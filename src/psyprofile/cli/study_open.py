@@ -28,3 +28,8 @@ def open_study(study: Path, read_only: bool = False) -> Workspace:
     for notice in notices + ws.notices:
         click.secho(f"note: {notice}", fg="yellow", err=True)
     return ws
+
+
+def open_optional(study: Path | None, read_only: bool = True) -> Workspace | None:
+    """:func:`open_study` for commands whose study is optional: None without one."""
+    return open_study(study, read_only=read_only) if study else None

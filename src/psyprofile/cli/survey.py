@@ -43,10 +43,10 @@ def survey(study: Path, responses: Path, inventory: str, user_col: str, item_col
     `train` and `validity`, and alpha/omega and careless-responding flags in the tables
     survey_scales and survey_flags.
     """
-    from psyprofile.store.workspace import Workspace
+    from psyprofile.cli.study_open import open_study
     from psyprofile.survey.run import score_survey
 
-    report = score_survey(Workspace.open(study), responses, inventory, user_col,
+    report = score_survey(open_study(study), responses, inventory, user_col,
                           item_cols=item_cols, max_missing=max_missing, invalid=invalid,
                           exclude_careless=exclude_careless, longstring_min=longstring_min,
                           even_odd_min=even_odd_min, n_boot=n_boot, seed=seed,
@@ -67,9 +67,9 @@ def validity(study: Path, out: Path | None, no_split_half: bool, min_words: int 
     """Convergent validity of STUDY's profiles against questionnaire outcomes, the
     multitrait-multimethod table, and split-half reliability of every profile dimension."""
     from psyprofile.analysis.validity import validity_report
-    from psyprofile.store.workspace import Workspace
+    from psyprofile.cli.study_open import open_study
 
-    report = validity_report(Workspace.open(study), split_half=not no_split_half,
+    report = validity_report(open_study(study), split_half=not no_split_half,
                              min_words=min_words, seed=seed, progress=not quiet)
     click.echo(report.summary())
     if out:
