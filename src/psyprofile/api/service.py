@@ -224,9 +224,14 @@ def compute_profile(texts: list[str], timestamps: list[str] | None, min_words: i
 def _spec(prof: dict[str, Any], base: Path) -> Any:
     from dataclasses import replace
 
-    from psyprofile.profiles.spec import DEFAULT_EMBEDDER, default_spec, spec_from_lexica
+    from psyprofile.profiles.spec import (
+        DEFAULT_BIG5,
+        DEFAULT_EMBEDDER,
+        default_spec,
+        spec_from_lexica,
+    )
 
-    big5 = prof.get("big5", "wwbp")  # the profile's default Big Five (profiles.evidence)
+    big5 = prof.get("big5", DEFAULT_BIG5)
     big5 = None if big5 in (None, "none", "") else big5
     # The profile's default (full MiniLM), not the 10x faster static copy, which turns
     # conscientiousness's relation with age around (docs/profiles.md); see docs/api.md.

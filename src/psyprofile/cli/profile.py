@@ -7,14 +7,14 @@ from pathlib import Path
 import click
 
 from psyprofile.cli.quiet_option import quiet_option
-from psyprofile.profiles.spec import DEFAULT_EMBEDDER, EMBEDDERS
+from psyprofile.profiles.spec import DEFAULT_BIG5, DEFAULT_EMBEDDER, EMBEDDERS
 
 
 @click.command()
 @click.argument("study", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--min-words", type=int, help="Users with fewer words are listed as insufficient "
               "text, not scored (default: the study's min_words, psyprofile.toml).")
-@click.option("--big5", default="wwbp", show_default=True,
+@click.option("--big5", default=DEFAULT_BIG5, show_default=True,
               help="Big Five source(s), joined by ',': 'wwbp' (the WWBP lexicon of Schwartz et "
                    "al. 2013; best convergent evidence), 'zeroshot' (IPIP item similarity; "
                    "experimental, mean r .05 with self-report), or saved model(s) from "

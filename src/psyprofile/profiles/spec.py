@@ -60,6 +60,7 @@ FAMILIES = ("big5", "emotions", "sentiment", "wellbeing", "temporal", "age", "ge
 TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 EMBEDDERS = ("minilm-static", "minilm", "e5-multilingual")  # zero-shot embedders
 DEFAULT_EMBEDDER = "minilm"  # sensible on all five traits; see docs/profiles.md
+DEFAULT_BIG5 = "wwbp"  # the source with the best convergent evidence (profiles.evidence)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class ProfileSpec:
 
     lexica: tuple[LexiconSource, ...]
     vader: bool = True
-    big5: str | None = "wwbp"
+    big5: str | None = DEFAULT_BIG5
     embedder: str = DEFAULT_EMBEDDER
     max_messages: int = 16
     inventories: tuple[str, ...] = ("ipip50", "ipipneo120")
@@ -190,7 +191,7 @@ def _lexica_for(big5: str | None, lexica: tuple[LexiconSource, ...]) -> tuple[Le
     return rest + (tuple(have) or (LexiconSource(WWBP, LEXICON_DIMENSIONS[WWBP]),))
 
 
-def default_spec(big5: str | None = "wwbp", embedder: str = DEFAULT_EMBEDDER) -> ProfileSpec:
+def default_spec(big5: str | None = DEFAULT_BIG5, embedder: str = DEFAULT_EMBEDDER) -> ProfileSpec:
     """Every bundled lexicon dimension, VADER, and Big Five from ``big5`` (see the module
     docstring; the WWBP lexicon unless told otherwise)."""
     lexica = tuple(LexiconSource(name, dims) for name, dims in LEXICON_DIMENSIONS.items()

@@ -49,6 +49,7 @@ from psyprofile.profiles.scoring import (
 )
 from psyprofile.profiles.sources import LexiconScores, Messages, Source, VaderScores, load_messages
 from psyprofile.profiles.spec import (
+    DEFAULT_BIG5,
     TRAITS,
     Dimension,
     ProfileSpec,
@@ -316,7 +317,7 @@ def profile_study(ws: Workspace, *, min_words: int | None = None, big5: str | No
 
     t0 = time.perf_counter()
     if spec is None:
-        spec = default_spec(big5 or "wwbp")
+        spec = default_spec(big5 or DEFAULT_BIG5)
     elif big5 is not None:
         spec = with_big5(spec, big5)
     mw = _resolve_min_words(ws, min_words)
