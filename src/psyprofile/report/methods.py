@@ -146,7 +146,7 @@ def _features(m: Methods, ws: Workspace, sets: list[dict[str, Any]]) -> None:
         stored = {r["name"]: r for r in stored_lexica(con)}
     out = []
     for f in sets:
-        p = f["params"] if isinstance(f["params"], dict) else {}
+        p = f["params"]
         name, level, kind = f["name"], f["level"], f["kind"]
         size = f"{_n(f['n_features'])} features over {_n(f['n_groups'])} {level}s"
         if kind == "ngram":
@@ -261,8 +261,7 @@ def _dla(m: Methods, runs: list[dict[str, Any]]) -> None:
 
     out = []
     for r in runs:
-        p = r["params"] if isinstance(r["params"], dict) else {}
-        s = r["summary"] if isinstance(r["summary"], dict) else {}
+        p, s = r["params"], r["summary"]
         controls = p.get("controls") or []
         level = r["level"]
         text = (f"Differential language analysis (run {r['run_id']}, as in DLATK{m.cite(DLATK.citation)})"
@@ -294,7 +293,7 @@ def _dla(m: Methods, runs: list[dict[str, Any]]) -> None:
 
 
 def _study(m: Methods, run: dict[str, Any] | None, min_group_size: int) -> None:
-    if not run or not isinstance(run.get("params"), dict):
+    if not run:
         return
     p = run["params"]
     res = p.get("results") or {}
