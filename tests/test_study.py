@@ -247,7 +247,7 @@ def test_clear_errors(tmp_path, study):
     with pytest.raises(InputError, match=r"--scores: big6 not in the profiles\. Families: age, "
                                          r"big5, gender"):
         run_study(ws, StudyOptions(by=["region"], scores=["big6"]), progress=False)
-    with pytest.raises(PsyprofileError, match="no study run 99; runs: none"):
+    with pytest.raises(PsyprofileError, match=r"no group study run 99 \(runs: none\)"):
         read_study(ws, 99)
 
 

@@ -607,17 +607,11 @@ def _store(con: duckdb.DuckDBPyConnection, params: dict, n_users: int | None,
 def read_study(ws: Workspace, run_id: int | None = None) -> StudyResult:
     """A stored study run (the latest when ``run_id`` is None)."""
     with ws.connect(read_only=True) as con:
+        run_id = pick_study_run(con, ws.path, run_id)
         if run_id is None:
-            run_id = scalar(con, "SELECT max(run_id) FROM study_runs")
-            if run_id is None:
-                raise PsyprofileError(f"{ws.path}: no group study yet; run "
-                                      f"`psyprofile study {ws.path} --by COLUMN` first.")
+            raise PsyprofileError(f"{ws.path}: no group study yet; run "
+                                  f"`psyprofile study {ws.path} --by COLUMN` first.")
         params = scalar(con, "SELECT params FROM study_runs WHERE run_id = ?", [run_id])
-        if params is None:
-            runs = [r[0] for r in
-                    con.execute("SELECT run_id FROM study_runs ORDER BY 1").fetchall()]
-            raise PsyprofileError(f"{ws.path}: no study run {run_id}; runs: "
-                                  f"{', '.join(map(str, runs)) or 'none'}.")
         groups = read_study_groups(con, run_id)
         comps = read_study_comparisons(con, run_id)
         budget = dp.read_budget(con)
@@ -674,6 +668,21 @@ GROUPS_CODEBOOK = {
     "n_noise_scale": {"unit": "users", "source": "--dp-epsilon",
                       "description": "scale of the count's discrete Laplace noise (DP)"},
 }
+
+
+def pick_study_run(con: duckdb.DuckDBPyConnection, where: Path | str,
+                   run_id: int | None) -> int | None:
+    """Stored group study ``run_id``, or the latest when it is None (None before the first
+    study). Raises :class:`PsyprofileError` naming the stored runs when ``run_id`` is not one
+    of them; ``where`` (the study's path) heads the message."""
+    runs = [r[0] for r in con.execute("SELECT run_id FROM study_runs ORDER BY 1").fetchall()]
+    if run_id is None:
+        return runs[-1] if runs else None
+    if run_id not in runs:
+        raise PsyprofileError(
+            f"{where}: no group study run {run_id} (runs: {', '.join(map(str, runs)) or 'none'}). "
+            "Omit --run for the latest, or run `psyprofile study` first.")
+    return run_id
 
 
 def read_study_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -58,22 +58,12 @@ def _profiles(ws: Workspace, data: StudyData) -> None:
 def _study(con: Any, ws: Workspace, data: StudyData, study_run: int | None) -> None:
     """Group study ``study_run`` (default: the latest) through ``analysis.groups``."""
     from psyprofile.analysis import groups
-    from psyprofile.errors import PsyprofileError
 
-    runs = groups.read_study_runs(con)
-    if runs.empty:
-        if study_run is not None:
-            raise PsyprofileError(f"{ws.path}: no group study has been run; run `psyprofile "
-                                  "study` first, or omit --run.")
+    rid = groups.pick_study_run(con, ws.path, study_run)
+    if rid is None:
         return
-    if study_run is not None and study_run not in set(runs["run_id"]):
-        known = ", ".join(map(str, runs["run_id"]))
-        raise PsyprofileError(
-            f"{ws.path}: no group study run {study_run} (runs: {known}). Omit --run for "
-            "the latest, or run `psyprofile study` first.")
-    row = runs[runs["run_id"] == (study_run or runs["run_id"].max())].iloc[0]
-    data.study_run = row.to_dict()
-    rid = int(row["run_id"])
+    runs = groups.read_study_runs(con)
+    data.study_run = runs[runs["run_id"] == rid].iloc[0].to_dict()
     data.study_groups = groups.read_study_groups(con, rid)
     data.study_comparisons = (groups.read_study_comparisons(con, rid)
                               .sort_values(["q", "p"], na_position="last", kind="stable")
