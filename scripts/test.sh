@@ -10,6 +10,7 @@ fi
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q -e ".[all,test]"
+# [reference] brings torch: the tests compare the ONNX runtimes with it.
+python -m pip install -q -e ".[all,reference,test]"
 ruff check .
 python -m pytest -q "$@"

@@ -2,7 +2,8 @@
 
 The core install reads posts, extracts n-grams, lexica and style, trains and predicts.
 Heavier parts are extras, installed with ``pip install 'psyprofile[NAME]'`` (``[all]`` for
-every one): a module of an extra is imported through :func:`require`, so a missing extra
+every one a user needs; ``[reference]``, torch, only for checking the fast runtimes against
+it): a module of an extra is imported through :func:`require`, so a missing extra
 is one clear error naming it, not an ImportError from deep inside a command.
 """
 
@@ -15,7 +16,9 @@ from psyprofile.errors import PsyprofileError
 
 #: extra -> what it adds, for messages and docs
 EXTRAS: dict[str, str] = {
-    "embeddings": "sentence embeddings (MiniLM) and the zero-shot Big Five",
+    "embeddings": "sentence embeddings (MiniLM in ONNX Runtime, multilingual e5) and the "
+                  "zero-shot Big Five",
+    "reference": "the torch reference runtimes of MiniLM (torch-fp32, torch-bf16)",
     "dask": "running ingest, features, predict and study on a Dask cluster",
     "api": "the REST service (psyprofile serve)",
     "report": "the HTML report, charts and word clouds",

@@ -22,7 +22,12 @@ under a lock (for the REST service and its worker threads).
 * ``onnx-fp32``: the same graph unquantised (fused), exact;
 * ``torch-fp32``: sentence-transformers' torch model, the reference;
 * ``torch-bf16``: torch under bf16 autocast, chosen automatically only where the CPU has native
-  bf16 (``avx512_bf16`` or AMX); elsewhere it is emulated and 5x slower than fp32.
+  bf16 (``avx512_bf16`` or AMX) and onnxruntime is missing; elsewhere it is emulated and 5x
+  slower than fp32.
+
+The ONNX runtimes need only the ``[embeddings]`` extra (onnxruntime, no torch); the two torch
+runtimes need the ``[reference]`` extra (torch and sentence-transformers) and are never chosen
+automatically where onnxruntime is installed.
 
 Measured by ``nice -n 10 python3 bench/embeddings.py`` (2026-12-01, 2 cores shared with
 7 other jobs, load average 4.7 before the speed passes; AVX512-VNNI, no native bf16, so bf16
@@ -163,12 +168,21 @@ def native_bf16() -> bool:
 
 def choose_runtime() -> str:
     """The fastest faithful runtime here: int8 ONNX when onnxruntime is installed, else torch
-    (bf16 autocast only on CPUs with native bf16, else fp32)."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    if it is (bf16 autocast only on CPUs with native bf16, else fp32); with neither, int8
+    ONNX, whose error then names the ``[embeddings]`` extra that brings onnxruntime."""
+    if not _installed("onnxruntime") and _installed("torch"):
         return "torch-bf16" if native_bf16() else "torch-fp32"
     return "onnx-int8"
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be found, without importing it (torch takes seconds)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a blocked or half-imported module
+        return False
 
 
 @lru_cache(maxsize=1)
@@ -178,7 +192,7 @@ def load_minilm():
 
     offline()
     path = model_dir()
-    SentenceTransformer = require("sentence_transformers", "embeddings").SentenceTransformer
+    SentenceTransformer = require("sentence_transformers", "reference").SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     # Windowing deliberately tokenizes past the model's length; the warning would mislead.
@@ -253,8 +267,7 @@ class MiniLM:
             self.runtime_id = (f"{runtime}/{info['variant']}/onnxruntime {info['onnxruntime']}"
                                f"/sha256 {info['sha256']}")
         else:
-            import torch
-
+            torch = require("torch", "reference")
             from psyprofile.features.minilm_onnx import model_dir
 
             self._bert = load_minilm()[0].auto_model
