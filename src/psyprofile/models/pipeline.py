@@ -405,7 +405,9 @@ class _SetGrams:
     outcome, so none leaks, and a column's spread over two thirds of the rows or all of them
     differs little."""
 
-    def __init__(self, model: LanguageModel, X: sp.csr_matrix) -> None:
+    def __init__(self, model: LanguageModel, X: sp.csr_matrix, yt: np.ndarray) -> None:
+        self.target = model._ridge_target(yt)  # what every ridge fit of these rows predicts
+        self.alphas = model.alphas
         spans = _splits([model.n_controls, *[w for _, w in model.blocks_]])[1:]
         self.transforms = [BlockTransform(model.sqrt, model.reduce, task=model.task,
                                           random_state=model.random_state).fit(X[:, a:b])
@@ -415,12 +417,12 @@ class _SetGrams:
         self._coordinates: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._ridges: dict[tuple[int, ...], gram.DualRidge] = {}
 
-    def ridge(self, group: list[int], y: np.ndarray, alphas: tuple[float, ...]) -> gram.DualRidge:
-        """:func:`gram.ridge` of ``y`` on the sets of ``group`` over all the rows (kept: the
-        model's one target)."""
+    def ridge(self, group: list[int]) -> gram.DualRidge:
+        """:func:`gram.ridge` of :attr:`target` on the sets of ``group`` over all the rows,
+        penalty chosen among the model's alphas (kept per group)."""
         key = tuple(group)
         if key not in self._ridges:
-            self._ridges[key] = gram.ridge(self.gram(group), y, alphas)
+            self._ridges[key] = gram.ridge(self.gram(group), self.target, self.alphas)
         return self._ridges[key]
 
     def coordinates(self, group: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -545,7 +547,7 @@ class LanguageModel(BaseEstimator):
         m.transforms_ = [sets.transforms[i] for i in group]
         blocks = [sets.Z[i] for i in group]
         if self._ridge(recipe):
-            fitted = sets.ridge(group, self._ridge_target(yt), self.alphas)
+            fitted = sets.ridge(group)
             m.head_ = LinearHead("regression", self.alphas, self.Cs, self.inner_folds, self.random_state)
             m.head_.coef_, m.head_.intercept_ = gram.primal(fitted, blocks)
             m.head_.penalty_ = fitted.alpha
@@ -570,11 +572,10 @@ class LanguageModel(BaseEstimator):
         group's principal coordinates."""
         oof = [np.zeros((len(yt), self._width())) for _ in groups]
         if self._by_gram(recipe, X):
-            sets = sets or _SetGrams(self, X)
-            target = self._ridge_target(yt)
+            sets = sets or _SetGrams(self, X, yt)
             for j, g in enumerate(groups):
                 if self._ridge(recipe):
-                    scores = sets.ridge(g, target, self.alphas).fold_predictions(target, splits)
+                    scores = sets.ridge(g).fold_predictions(sets.target, splits)
                     oof[j] = scores.reshape(len(yt), -1)
                     continue
                 F = sets.coordinates(g)[0]
@@ -632,7 +633,7 @@ class LanguageModel(BaseEstimator):
         groups = self._groups(recipe)
         self.use_meta_ = self._needs_meta(recipe)
         # with inner CV, one Gram per set serves the inner fits and the final members
-        sets = _SetGrams(self, X) if self.use_meta_ and self._by_gram(recipe, X) else None
+        sets = _SetGrams(self, X, yt) if self.use_meta_ and self._by_gram(recipe, X) else None
         if self.use_meta_:
             oof = self._inner_oof(X, yt, groups, recipe, splits, sets=sets)
             self._fit_meta(self._meta_input(oof, X), yt)
@@ -642,7 +643,7 @@ class LanguageModel(BaseEstimator):
     def _choose(self, X: sp.csr_matrix, yt: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> None:
         """:meth:`fit` for ``combine='auto'``: score both recipes, keep the better one."""
         # one Gram per set serves both candidates' fits, inner and final
-        sets = _SetGrams(self, X) if self._by_gram("plain", X) or self._by_gram("stack", X) else None
+        sets = _SetGrams(self, X, yt) if self._by_gram("plain", X) or self._by_gram("stack", X) else None
         plain_groups = self._groups("plain")
         plain = self._fit_members(X, yt, "plain", sets)
         chosen = getattr(plain[0].head_, "penalty_", None)
