@@ -599,9 +599,12 @@ class LanguageModel(BaseEstimator):
         model's out-of-fold predictions, and the stack's, each combining model itself fitted
         on the other inner folds (squared error on the fitting scale, or log-loss). The stack
         is chosen only when its loss is lower than the plain model's by more than one
-        standard error of the per-user difference; otherwise the simpler plain model. For a
-        logistic plain model the inner fits reuse the penalty chosen on all rows, which
-        favours the plain model slightly: the safe direction.
+        standard error of the per-user difference; otherwise the simpler plain model. Where
+        the feature sets' Grams serve the fits (:meth:`_by_gram`), every ridge member's inner
+        fits, plain and stack alike, keep the penalty chosen on all the rows, so that shortcut
+        favours neither recipe. A logistic plain model's inner fits also reuse its C chosen on
+        all rows while logistic stack members choose theirs in each inner fit: that favours
+        the plain model slightly, the safe direction.
         """
         _choice("combine", self.combine, ("concat", "stack", "auto"))
         _choice("target_transform", self.target_transform, ("none", "log"))
