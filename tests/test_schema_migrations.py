@@ -86,3 +86,18 @@ def test_a_new_cache_is_listed_once(tmp_path):
         rows = con.execute("SELECT table_name, model, runtime, max_windows, dim "
                            "FROM embedding_caches").fetchall()
     assert rows == [("emb$minilm$onnx-fp32$abcdef0123", "minilm", "onnx-fp32", None, 384)]
+
+
+def test_format_notes_move_to_ingest_files(study_at_schema):
+    """Migration 10: the format an older build noted as 'read as format: x' becomes a row of
+    ``ingest_files``; other notes stay notes, and the summary shows both."""
+    from psyprofile.store.summary import workspace_summary
+
+    ws, con = study_at_schema(9)
+    con.execute("INSERT INTO ingest_runs VALUES (1, now(), now(), ['file-a'], '{}', 3, 3, 'done')")
+    con.execute("INSERT INTO ingest_notes VALUES (1, 'file-a', 'read as format: telegram'), "
+                "(1, 'file-a', 'language of 3 posts: 3 detected')")
+    con.close()
+    (run,) = workspace_summary(Workspace.open(ws.path))["runs"]
+    assert run["formats"] == {"file-a": "telegram"}
+    assert run["notes"] == ["language of 3 posts: 3 detected"]

@@ -71,8 +71,6 @@ TEXT_TOO_LONG = "text_too_long"
 FOLLOWERS_ONLY = "followers_only"  # semi-private, left out with public_only
 FOLLOWERS = "followers"
 MAX_EXAMPLES = 100  # rejected rows kept as examples per file and reason
-# the stored note that names the format a file was read as (the report's Methods cite it)
-FORMAT_NOTE = "read as format: "
 # Formats whose files hold many authors' posts (a user column, or Telegram's from_id: a chat
 # export holds everyone in the chat): a donor id means nothing there.
 MULTI_AUTHOR = frozenset({"csv", "tsv", "parquet", "jsonl", "reddit", "telegram"})
@@ -646,8 +644,10 @@ def _log_file(con: duckdb.DuckDBPyConnection, run_id: int, report: FileReport) -
     ]
     if examples:
         con.executemany("INSERT INTO ingest_rejects VALUES (?, ?, ?, ?, ?)", examples)
-    con.executemany("INSERT INTO ingest_notes VALUES (?, ?, ?)",
-                    [[run_id, report.file, n] for n in [FORMAT_NOTE + report.format, *report.notes]])
+    con.execute("INSERT INTO ingest_files VALUES (?, ?, ?)", [run_id, report.file, report.format])
+    if report.notes:
+        con.executemany("INSERT INTO ingest_notes VALUES (?, ?, ?)",
+                        [[run_id, report.file, n] for n in report.notes])
 
 
 def read_ingest_options(con: duckdb.DuckDBPyConnection) -> list[dict]:

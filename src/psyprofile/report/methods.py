@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from psyprofile.io.ingest import FORMAT_NOTE
 from psyprofile.report.gather import StudyData
 from psyprofile.store.workspace import Workspace
 
@@ -101,8 +100,7 @@ def _data(m: Methods, s: dict[str, Any], options: list[dict[str, Any]]) -> None:
     notes = list(dict.fromkeys(n for r in runs for n in r.get("notes") or []))
     formats = sorted({str((o["options"] or {}).get("format", "auto")) for o in options
                       if isinstance(o["options"], dict)} - {"auto"}
-                     | {n.removeprefix(FORMAT_NOTE) for n in notes if n.startswith(FORMAT_NOTE)})
-    notes = [n for n in notes if not n.startswith(FORMAT_NOTE)]
+                     | {f for r in runs for f in (r.get("formats") or {}).values() if f})
     fmt = f"format {_list(formats)}" if formats else "formats detected from each file"
     text = (f"Posts were read from {_n(len(files))} file(s) in {_n(len(runs))} ingest run(s) "
             f"({fmt}). Of {_n(read)} rows read, {_n(stored)} posts by {_n(s['users'])} users "

@@ -188,6 +188,14 @@ MIGRATIONS: list[str] = [
     CREATE OR REPLACE VIEW profile_users AS SELECT * EXCLUDE (run_id) FROM profile_run_users
         WHERE run_id = (SELECT max(run_id) FROM profile_runs);
     """,
+    # 10: the format each file was read as gets its own table (io.ingest); it was an ingest
+    # note with the prefix 'read as format: ', which every reader of the notes had to strip.
+    """
+    CREATE TABLE IF NOT EXISTS ingest_files (run_id INTEGER, file VARCHAR, format VARCHAR);
+    INSERT INTO ingest_files SELECT run_id, file, substr(note, 17) FROM ingest_notes
+        WHERE starts_with(note, 'read as format: ');
+    DELETE FROM ingest_notes WHERE starts_with(note, 'read as format: ');
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -42,9 +42,12 @@ def workspace_summary(ws: Workspace) -> dict[str, Any]:
             ).fetchall():
                 files.setdefault(file, {})[reason] = n
             notes = [n for (n,) in con.execute("SELECT note FROM ingest_notes WHERE run_id = ?", [run_id]).fetchall()]
+            formats = dict(con.execute("SELECT file, format FROM ingest_files WHERE run_id = ? "
+                                       "ORDER BY file", [run_id]).fetchall())
             runs.append({
                 "run_id": run_id, "started_at": started.isoformat() if started else None,
-                "status": status, "rows_read": read, "rows_stored": stored, "files": files, "notes": notes,
+                "status": status, "rows_read": read, "rows_stored": stored, "files": files,
+                "formats": formats, "notes": notes,
             })
         tables = {
             name: scalar(con, f"SELECT count(*) FROM {quote_ident(name)}")

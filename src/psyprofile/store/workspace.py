@@ -311,7 +311,7 @@ def delete_run_rows(con: duckdb.DuckDBPyConnection, run_id: int) -> int:
         "DELETE FROM raw_ids WHERE user_id IN (SELECT user_id FROM messages WHERE run_id = ?) "
         "AND user_id NOT IN (SELECT user_id FROM messages WHERE run_id <> ?)", [run_id, run_id])
     con.execute("DELETE FROM messages WHERE run_id = ?", [run_id])
-    for table in ("ingest_log", "ingest_rejects", "ingest_notes"):
+    for table in ("ingest_log", "ingest_rejects", "ingest_notes", "ingest_files"):
         con.execute(f"DELETE FROM {quote_ident(table)} WHERE run_id = ?", [run_id])
     return int(n)
 
