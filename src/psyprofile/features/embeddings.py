@@ -25,9 +25,9 @@ under a lock (for the REST service and its worker threads).
   bf16 (``avx512_bf16`` or AMX) and onnxruntime is missing; elsewhere it is emulated and 5x
   slower than fp32.
 
-The ONNX runtimes need only the ``[embeddings]`` extra (onnxruntime, no torch); the two torch
-runtimes need the ``[reference]`` extra (torch and sentence-transformers) and are never chosen
-automatically where onnxruntime is installed.
+The ONNX runtimes import no torch (the ``[embeddings]`` extra: onnxruntime, onnx,
+safetensors, tokenizers); the two torch runtimes need the ``[reference]`` extra (torch and
+sentence-transformers) and are never chosen automatically where onnxruntime is installed.
 
 Measured by ``nice -n 10 python3 bench/embeddings.py`` (2026-12-01, 2 cores shared with
 7 other jobs, load average 4.7 before the speed passes; AVX512-VNNI, no native bf16, so bf16
