@@ -24,8 +24,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from psyprofile.errors import PsyprofileError
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 17  # ReduceL2 still takes its axes as an attribute here
 MS = "com.microsoft"
@@ -91,15 +97,18 @@ def _layer(g: _Graph, w: dict[str, np.ndarray], i: int, x: str, lengths: str,
     return layer_norm("output.LayerNorm", n + "output/LayerNorm/LayerNormalization", out)
 
 
-def bert_graph(folder: Path):
+def bert_graph(folder: Path) -> onnx.ModelProto:
     """The pooled, normalised encoder of the ``BertModel`` in ``folder`` as an
     ``onnx.ModelProto`` (weights inside the model, about 90 MB for MiniLM-L6)."""
     from onnx import TensorProto, helper
     from safetensors.numpy import load_file
 
     cfg = json.loads((folder / "config.json").read_text())
-    if cfg.get("model_type") != "bert" or cfg.get("position_embedding_type", "absolute") != "absolute":
-        raise ValueError(f"{folder}: not a BERT model with absolute positions; cannot write its graph")
+    if (cfg.get("model_type"), cfg.get("position_embedding_type", "absolute"),
+            cfg.get("hidden_act")) != ("bert", "absolute", "gelu"):
+        raise PsyprofileError(
+            f"{folder / 'config.json'}: not a BERT model with absolute positions and (erf) GELU, "
+            "so its ONNX graph cannot be written; reinstall the model package it came from.")
     w = load_file(str(folder / "model.safetensors"))
     w = {k.removeprefix("bert."): v for k, v in w.items()}
     eps = float(cfg["layer_norm_eps"])
