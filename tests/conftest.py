@@ -90,3 +90,17 @@ def study_at_schema(tmp_path):
         return ws, con
 
     return make
+
+
+@pytest.fixture
+def fresh_cache(tmp_path):
+    """An empty psyprofile cache folder for a test's subprocesses (``PSYPROFILE_CACHE``) but for
+    MiniLM's verified weights, linked to the usual cache's copy (fetched there once per machine):
+    the ONNX files and the static table are built from scratch without a second ~84 MB download."""
+    from psyprofile.features.minilm_weights import model_dir
+
+    weights = model_dir()
+    cache = tmp_path / "cache"
+    (cache / "embeddings").mkdir(parents=True)
+    (cache / "embeddings" / weights.name).symlink_to(weights, target_is_directory=True)
+    return cache

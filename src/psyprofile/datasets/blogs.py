@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from psyprofile.datasets.dlatk_sdist import DLATK_VERSION, cache_dir, extract_member
+from psyprofile.datasets.dlatk_sdist import DLATK_VERSION, extract_member
+from psyprofile.datasets.pypi import cache_dir
 from psyprofile.errors import InputError
 
 DUMP_MEMBER = "dlatk/data/dla_tutorial.sql"

