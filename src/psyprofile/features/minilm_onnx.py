@@ -80,8 +80,8 @@ def onnx_path(kind: str) -> Path:
 def _need(modules: str, purpose: str) -> None:
     raise PsyprofileError(
         f"{purpose} needs {modules}, which are not installed. Install them with "
-        f"`pip install {modules.replace(',', '').replace(' and', '')}` (psyprofile's default "
-        "install has them), or choose another runtime."
+        f"`pip install {modules.replace(',', '').replace(' and', '')}` (or "
+        "`pip install 'psyprofile[embeddings]'`, which has them), or choose another runtime."
     )
 
 
