@@ -4,9 +4,11 @@ migrations, its rows kept, and its embedding caches listed."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import duckdb
 
-from psyprofile.features.embeddings import create_cache
+from psyprofile.features.embeddings import cache_table, create_cache
 from psyprofile.store.schema import MIGRATIONS
 from psyprofile.store.workspace import Workspace
 
@@ -79,13 +81,14 @@ def test_first_use_tables_upgrade_to_what_a_new_study_gets(tmp_path):
 
 
 def test_a_new_cache_is_listed_once(tmp_path):
+    # an embedder is anything with these four attributes (features.embeddings.Embedder)
+    emb = SimpleNamespace(name="minilm", runtime="onnx-fp32", runtime_id="onnx-fp32/x", dim=384)
     ws = Workspace.create(tmp_path / "s")
     with ws.connect() as con:
-        for _ in range(2):
-            create_cache(con, "emb$minilm$onnx-fp32$abcdef0123", 384)
+        tables = {create_cache(con, emb, 2) for _ in range(2)}
         rows = con.execute("SELECT table_name, model, runtime, max_windows, dim "
                            "FROM embedding_caches").fetchall()
-    assert rows == [("emb$minilm$onnx-fp32$abcdef0123", "minilm", "onnx-fp32", None, 384)]
+    assert rows == [(cache_table(emb, 2), "minilm", "onnx-fp32", 2, 384)] and len(tables) == 1
 
 
 def test_format_notes_move_to_ingest_files(study_at_schema):

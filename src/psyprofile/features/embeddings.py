@@ -417,16 +417,16 @@ def group_expr(con, level: str) -> str:
     )
 
 
-def create_cache(con, table: str, dim: int) -> None:
-    """Create the per-message vector cache ``table`` (a :func:`cache_table` name, vectors of
-    ``dim`` floats) if it is missing, and list it in ``embedding_caches``."""
+def create_cache(con, emb: Embedder, max_windows: int | None = None) -> str:
+    """Create the per-message vector cache of ``emb`` (windows capped at ``max_windows``) if
+    it is missing, list it in ``embedding_caches``, and return its :func:`cache_table` name."""
+    table = cache_table(emb, max_windows)
     con.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(table)} (message_id VARCHAR PRIMARY KEY, "
-                f"vector FLOAT[{int(dim)}], n_windows INTEGER, n_tokens INTEGER, n_words INTEGER)")
-    _, model, runtime, *rest = table.split("$")
-    cap = rest[1].removeprefix("max") if len(rest) > 1 else None
+                f"vector FLOAT[{int(emb.dim)}], n_windows INTEGER, n_tokens INTEGER, n_words INTEGER)")
     con.execute("INSERT OR IGNORE INTO embedding_caches VALUES (?, ?, ?, ?, ?, ?)",
-                [table, model, runtime, int(cap) if cap else None, int(dim),
+                [table, emb.name, emb.runtime, max_windows, int(emb.dim),
                  dt.datetime.now(dt.UTC).replace(tzinfo=None)])
+    return table
 
 
 def store_vectors(con, table: str, emb: Embedder, ids: list[str], texts: list[str],
@@ -461,10 +461,11 @@ def embed_missing(con, emb: Embedder, table: str, todo: list[tuple[str, str]], p
         bar.close()
 
 
-def _embed_study(con, emb: Embedder, table: str, progress: bool,
-                 chunk_messages: int) -> tuple[int, int]:
-    """Embed every message of the study missing from ``table``; returns (new, cached)."""
-    create_cache(con, table, emb.dim)
+def _embed_study(con, emb: Embedder, max_windows: int | None, progress: bool,
+                 chunk_messages: int) -> tuple[str, int, int]:
+    """Embed every message of the study missing from ``emb``'s cache; returns (the cache
+    table, new, cached)."""
+    table = create_cache(con, emb, max_windows)
     t = quote_ident(table)
     # Longest first: the padding-sorted batches stay full, and the slowest part comes first.
     todo = con.execute(
@@ -473,7 +474,7 @@ def _embed_study(con, emb: Embedder, table: str, progress: bool,
     ).fetchall()
     cached = one(con, f"SELECT count(*) FROM {t} WHERE message_id IN (SELECT message_id FROM messages)")[0]
     embed_missing(con, emb, table, todo, progress, chunk_messages)
-    return len(todo), int(cached)
+    return table, len(todo), int(cached)
 
 
 def aggregate(con, table: str, level: str, weighting: str) -> tuple[list[str], np.ndarray]:
@@ -540,9 +541,8 @@ def extract_embeddings(
     with ws.connect() as con:
         group_expr(con, level)  # fail on a bad level before the slow part
     emb = embedder or get_embedder(model, runtime, batch_size, max_windows)
-    table = cache_table(emb, max_windows)
     with ws.connect() as con:
-        new, cached = _embed_study(con, emb, table, progress, chunk_messages)
+        table, new, cached = _embed_study(con, emb, max_windows, progress, chunk_messages)
         groups, X = aggregate(con, table, level, weighting)
         names = feature_names(X.shape[1])
         vals = X.ravel()

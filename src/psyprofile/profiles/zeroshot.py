@@ -140,17 +140,11 @@ def embedded_words(words: np.ndarray, n_windows: np.ndarray, n_tokens: np.ndarra
 def _embed_sample(con, msgs: Messages, embedder: str, k: int, progress: bool) -> str:
     """Embed the sampled messages missing from ``embedder``'s cache (as much of each as
     :data:`EMBEDDING` says); returns the cache table."""
-    from psyprofile.features.embeddings import (
-        cache_table,
-        create_cache,
-        embed_missing,
-        shared_embedder,
-    )
+    from psyprofile.features.embeddings import create_cache, embed_missing, shared_embedder
 
     max_windows = EMBEDDING[embedder].max_windows
     emb = shared_embedder(embedder, max_windows=max_windows)
-    table = cache_table(emb, max_windows)
-    create_cache(con, table, emb.dim)
+    table = create_cache(con, emb, max_windows)
     want = pa.table({"message_id": msgs.ids[sampled_messages(msgs, k)].tolist()})
     con.register("_want", want)
     try:
