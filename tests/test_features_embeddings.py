@@ -84,6 +84,20 @@ def test_int8_and_onnx_fp32_agree_with_torch_fp32(minilm):
         np.testing.assert_array_equal(got.n_windows, ref.n_windows)
 
 
+def test_int8_build_quantises_the_outlier_product_per_row():
+    """The int8 recipe: every matrix product is int8 (no float MatMul left), and the first
+    layer's feed-forward output, whose input carries the largest outliers, per row."""
+    onnx = pytest.importorskip("onnx")
+    from psyprofile.features import minilm_onnx as M
+
+    nodes = onnx.load(str(M.ensure_built("int8")), load_external_data=False).graph.node
+    ops = {n.name: n.op_type for n in nodes}
+    assert "MatMul" not in ops.values() and "Attention" not in ops.values()
+    for name in M.ROW_QUANTIZED:
+        assert ops[f"{name}/MatMulIntegerToFloat"] == "MatMulIntegerToFloat"
+        assert ops[f"{name}/ReduceMax"] == "ReduceMax"  # the scale of each row
+
+
 def test_default_runtime_follows_the_cpu():
     assert E.choose_runtime() == "onnx-int8"  # onnxruntime is installed here
     assert E.MiniLM().runtime == "onnx-int8"

@@ -45,6 +45,8 @@ from psyprofile.features.build_once import build_once
 RECIPE = "r4"  # bump when the export or quantisation changes, so stale builds are rebuilt
 KINDS = ("fp32", "int8")
 UNFUSED = ["SkipLayerNormFusion"]  # ONNX Runtime fusions kept off: see the module docstring
+# int8 products quantised per row, not per tensor: see the module docstring
+ROW_QUANTIZED = ["/bert/encoder/layer.0/output/dense/MatMul"]
 
 
 def cpu_flags() -> set[str]:
@@ -96,23 +98,33 @@ def _export_fp32(tmp: Path) -> None:
 
 
 def _quantize_int8(tmp: Path) -> None:
-    """Dynamic int8 quantisation of the fp32 build, weights per output channel."""
+    """Int8 quantisation of the fp32 build: :data:`ROW_QUANTIZED` per row
+    (:mod:`psyprofile.features.int8_rows`), every other product dynamically, weights per
+    output channel."""
     try:
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
         _need("onnx and onnxruntime", "quantising MiniLM to int8 (once per machine)")
-    keep_fp32 = ["/bert/encoder/layer.0/output/dense/MatMul"]
+    from psyprofile.features.int8_rows import quantize_rows
+
     fp32 = ensure_built("fp32")
-    names = {n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node}
-    if not names.issuperset(keep_fp32):  # an exporter that names nodes differently
-        raise PsyprofileError(f"{fp32}: nodes {keep_fp32} not found; the int8 recipe "
-                              f"{RECIPE} does not fit this export. Please report this.")
-    quantize_dynamic(str(fp32), str(tmp), per_channel=True,
-                     reduce_range=not has_vnni(), weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul", "Attention"], nodes_to_exclude=keep_fp32,
-                     # the fused graph's contrib ops have no inferred types; all are float
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    model = onnx.load(str(fp32))
+    try:
+        quantize_rows(model, ROW_QUANTIZED, weight_bits=8 if has_vnni() else 7)
+    except KeyError as e:  # an export that names its nodes differently
+        raise PsyprofileError(f"{fp32}: {e.args[0]}; the int8 recipe {RECIPE} does not fit "
+                              "this export. Please report this.") from None
+    rows = tmp.with_name(tmp.name + ".rows")
+    try:
+        onnx.save(model, str(rows))
+        quantize_dynamic(str(rows), str(tmp), per_channel=True,
+                         reduce_range=not has_vnni(), weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Attention"],
+                         # the fused graph's contrib ops have no inferred types; all are float
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    finally:
+        rows.unlink(missing_ok=True)
 
 
 def _manifest(path: Path) -> Path:
