@@ -18,8 +18,9 @@ under a lock (for the REST service and its worker threads).
 **Runtimes of ``minilm``** (:data:`RUNTIMES`; ``None``/``"auto"`` picks :func:`choose_runtime`):
 
 * ``onnx-int8`` (default when onnxruntime is installed): the model quantised to int8 with
-  weights per channel (:mod:`psyprofile.features.minilm_onnx`), built once per machine;
-  one window per call, so a vector does not depend on the other posts of its batch;
+  weights per channel and the outlier-prone first feed-forward output per row
+  (:mod:`psyprofile.features.minilm_onnx`), built once per machine; one window per call,
+  so a vector does not depend on the other posts of its batch;
 * ``onnx-fp32``: the same graph unquantised (fused), exact;
 * ``torch-fp32``: sentence-transformers' torch model, the reference;
 * ``torch-bf16``: torch under bf16 autocast, chosen automatically only where the CPU has native
@@ -49,13 +50,18 @@ The ratios move with the load of the shared machine far more than the runtimes d
 under load torch's two threads lose most. On a quiet machine (load 1.5, all other jobs
 stopped; ``python3 bench/embeddings.py --speed-only``) torch fp32 ran 201 short / 11.7 long
 posts/s and one-thread int8 calls one after another only 1.32x / 1.37x of that; since int8
-runs one window per call, the calls now run side by side on every usable CPU (a thread
-each; ONNX Runtime releases the GIL), which gave **2.35x on short and 2.57x on long posts**
-in the same quiet run (472 and 30.0 posts/s), same cosines. So int8 meets the 2.5x goal of
-issue 18 on long posts and falls just short on short posts on a quiet machine (per-call
-Python overhead: tokenising and padding one window at a time). Recipe r3 (no SkipLayerNorm
-fusion, one fp32 product instead of two) made an int8 window of 256 wordpieces about 15%
-faster than r2 at the same cosine.
+runs one window per call, the calls run side by side on every usable CPU (a thread each;
+ONNX Runtime releases the GIL), which gave 2.35x on short and 2.57x on long posts with
+recipe r3. Recipe r4 quantises the first layer's feed-forward output product per row
+instead of keeping it fp32 (see :mod:`psyprofile.features.minilm_onnx`): in two runs of
+``nice -n 10 python bench/embeddings.py --speed-only`` at load 1.3 and 1.5 (2026-12-01,
+15:25, the other helpers' jobs light), int8 ran **2.62x / 2.65x on short posts** (580 / 560
+posts/s against torch's 222 / 211) and **2.67x / 2.71x on long posts** (33.0 against 12.4 /
+12.2), cosine to torch fp32 .9940 (min .9817) short and .9953 (min .9926) long: issue 18's
+2.5x on both. Per-call Python overhead is small: tokenising, windowing and padding the 200
+short posts are 3% of their int8 time. Recipe r3 (no SkipLayerNorm fusion, one fp32
+product instead of two) had made an int8 window of 256 wordpieces about 15% faster than r2
+at the same cosine.
 
 User-level validity in the first run (300 bloggers, seed 0, DLATK's folds, the first window
 of 5 posts per user): age r .562 and gender AUC .718 for int8 against .566 / .714 for torch
@@ -254,6 +260,8 @@ class MiniLM:
         # window's vector would depend on its neighbours (cosine down to .987 between two
         # batchings of the same posts); one window per call keeps vectors reproducible and
         # costs about 10% on short posts (no padding, so long posts run a little faster).
+        # Quantising every product per row would make batches safe, but was not faster
+        # (see minilm_onnx).
         self.batch_size = 1 if runtime == "onnx-int8" else (batch_size or 64)
         self.call_threads = usable_cpus() if runtime == "onnx-int8" else 1
         self.max_windows = max_windows

@@ -13,15 +13,30 @@ recorded with its sha256 in a
   residual adds and layer norms are deliberately *not* fused into SkipLayerNormalization,
   there or at session start (:data:`UNFUSED`): that kernel cost about 20% of an int8 window
   of 256 wordpieces, the separate Add and LayerNormalization about 8%.
-* ``onnx-int8``: that graph with dynamic int8 quantisation of its matrix products, weights
-  **per output channel** (per-tensor weights, the default, lose too much: mean cosine .94,
-  min .79 to fp32 on blog posts, issue 18). The embedding lookup stays fp32, and so does the
-  feed-forward output product of the first layer, whose input carries the largest outliers:
-  on 60 long and 200 short blog windows, keeping it raised the mean cosine to fp32 from .9930
-  to .9946 (long) and .9924 to .9941 (short); keeping the last layer's too (recipe r2) added
-  nothing (.9946 / .9941) and cost about 5% of the time. On CPUs without VNNI (AVX2 only),
-  8-bit products can saturate, so the weights are quantised to 7 bits there
-  (``reduce_range``); which one ran is part of the runtime id.
+* ``onnx-int8``: that graph with int8 matrix products, weights **per output channel**
+  (per-tensor weights, the default, lose too much: mean cosine .94, min .79 to fp32 on blog
+  posts, issue 18), activations quantised dynamically per tensor, except the feed-forward
+  output product of the first layer, whose input carries the largest outliers: that one is
+  quantised **per row** (each token by its own largest value, :data:`ROW_QUANTIZED`,
+  :mod:`psyprofile.features.int8_rows`). Until recipe r3 it stayed fp32, which raised the
+  mean cosine to fp32 from .9930 to .9946 (long) and .9924 to .9941 (short) on 60 long and
+  200 short blog windows but cost 8% of a short window; per row it keeps that fidelity
+  (800 short / 84 long posts: mean .9940 / .9941, min .9817 / .9893, against .9941 / .9944
+  and .9772 / .9879 for r3) and made a window about 5% faster than r3 on one thread (short
+  304 against 288 windows/s, long 48.9 against 47.0, alternating in one run). The embedding
+  lookup stays fp32. On CPUs without VNNI (AVX2 only), 8-bit products can saturate, so the
+  weights are quantised to 7 bits there (``reduce_range``, and ``weight_bits=7`` for the
+  per-row product); which one ran is part of the runtime id.
+
+  Tried for issue 18 and not kept (measured on one thread, the machine shared): every
+  product per row, the fused attention split into a product and ``MultiHeadAttention`` so
+  its QKV product is per row too, makes a window's vector independent of its batch (so int8
+  could batch like fp32) and is more faithful (mean .9968 / .9976, min .9826 / .9916), but
+  the extra element-wise ops ate the batching gain: short posts in batches of 4 only 5%
+  faster than r3 one window per call, long posts 12% slower (batching never helped them).
+  ONNX Runtime 1.32's ``MatMulNBits`` (8 bits, ``accuracy_level=4``, blocks of 32: per-row
+  activations, cosine .9998) ran no faster than fp32 here, nor did its 4-bit form (and
+  that lost fidelity: mean .976).
 
 Producing the files needs ``safetensors``, ``onnx`` and onnxruntime, running them
 onnxruntime and ``tokenizers`` (all in psyprofile's ``[embeddings]`` extra); neither imports
