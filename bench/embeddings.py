@@ -124,6 +124,13 @@ def paired_ci(base: tuple, other: tuple, age: np.ndarray, gender: np.ndarray,
     return np.percentile(diffs, [2.5, 97.5], axis=0).T
 
 
+def fold_users():
+    """Bloggers with age, gender and DLATK folds for both tasks (columns ``fold_r``, ``fold_c``)."""
+    users = blog_users()[["user_id", "age", "gender"]].dropna()
+    return (users.merge(dlatk_folds("regression"), on="user_id")
+            .merge(dlatk_folds("classification"), on="user_id", suffixes=("_r", "_c")))
+
+
 class Validity:
     """Out-of-fold validity of several feature matrices on the same users and folds."""
 
@@ -236,9 +243,7 @@ def main() -> None:
         return
 
     # Users: those with DLATK folds for both tasks; the full models run on a subsample.
-    users = blog_users()[["user_id", "age", "gender"]].dropna()
-    users = (users.merge(dlatk_folds("regression"), on="user_id")
-             .merge(dlatk_folds("classification"), on="user_id", suffixes=("_r", "_c")))
+    users = fold_users()
     sub = users.sample(min(args.users, len(users)), random_state=SEED).reset_index(drop=True)
     row_of = {u: i for i, u in enumerate(sub.user_id)}
     mine = msgs[msgs.user_id.isin(row_of)].copy()
