@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +184,11 @@ def _events(fh) -> Iterator[tuple[str, str, Any]]:
     # kept as the file is parsed so that no event joins the whole path again
     joined: list[str] = [""]
     try:
-        for event, value in ijson.basic_parse(fh, use_float=True):
+        # yajl's use_float mode refuses integers outside int64 (valid JSON) as an overflow,
+        # which would end the file there; Python ints and Decimals take any number
+        for event, value in ijson.basic_parse(fh):
+            if event == "number" and type(value) is Decimal:
+                value = float(value)
             if event == "map_key":
                 prefix = joined[-2]
                 joined[-1] = value if len(joined) == 2 else f"{prefix}.{value}"
