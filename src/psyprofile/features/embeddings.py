@@ -31,42 +31,34 @@ The ONNX runtimes import no torch (the ``[embeddings]`` extra: onnxruntime, onnx
 safetensors, tokenizers); the two torch runtimes need the ``[reference]`` extra (torch and
 sentence-transformers) and are never chosen automatically where onnxruntime is installed.
 
-Measured by ``nice -n 10 python3 bench/embeddings.py`` (2026-12-01, 2 cores shared with
-7 other jobs, load average 4.7 before the speed passes; AVX512-VNNI, no native bf16, so bf16
-was skipped; ONNX recipe r3), fastest of three alternating passes, ratios to torch fp32 in
-the same run:
+Measured by ``python3 bench/embeddings.py`` on a quiet machine (2026-12-01 15:55, load
+average 1.1 before the speed passes, 2 cores; AVX512-VNNI, no native bf16, so bf16 was
+skipped; ONNX recipe r4), fastest of three alternating passes, ratios to torch fp32 in the
+same run (a second run, ``--speed-only`` at load 0.6: int8 2.56x short, 2.67x long):
 
     ==========  ====================  ====================  ==============================
     runtime     200 short posts       24 long posts (>=     cosine to torch fp32
                 (<= 64 wordpieces)    254 wordpieces)       short / long, mean (min)
     ==========  ====================  ====================  ==============================
-    torch-fp32  35.5 posts/s (1x)     2.41 posts/s (1x)     1 / 1
-    onnx-fp32   50.6 (1.42x)          2.87 (1.19x)          1.0000 / 1.0000
-    onnx-int8   85.9 (2.42x)          8.75 (3.64x)          .9941 (.9772) / .9955 (.9930)
-    static v2   388 (11x)             119 (50x)             a different space (.36 / .20)
+    torch-fp32  218 posts/s (1x)      12.2 posts/s (1x)     1 / 1
+    onnx-fp32   213 (0.98x)           11.8 (0.97x)          1.0000 / 1.0000
+    onnx-int8   544 (2.50x)           32.4 (2.67x)          .9940 (.9817) / .9953 (.9926)
+    static v2   2,200-5,500 (10-25x)  528 (43x)             a different space (.36 / .20)
     ==========  ====================  ====================  ==============================
 
-The ratios move with the load of the shared machine far more than the runtimes differ:
-under load torch's two threads lose most. On a quiet machine (load 1.5, all other jobs
-stopped; ``python3 bench/embeddings.py --speed-only``) torch fp32 ran 201 short / 11.7 long
-posts/s and one-thread int8 calls one after another only 1.32x / 1.37x of that; since int8
-runs one window per call, the calls run side by side on every usable CPU (a thread each;
-ONNX Runtime releases the GIL), which gave 2.35x on short and 2.57x on long posts with
-recipe r3. Recipe r4 quantises the first layer's feed-forward output product per row
-instead of keeping it fp32 (see :mod:`psyprofile.features.minilm_onnx`): in two runs of
-``nice -n 10 python bench/embeddings.py --speed-only`` at load 1.3 and 1.5 (2026-12-01,
-15:25, the other helpers' jobs light), int8 ran **2.62x / 2.65x on short posts** (580 / 560
-posts/s against torch's 222 / 211) and **2.67x / 2.71x on long posts** (33.0 against 12.4 /
-12.2), cosine to torch fp32 .9940 (min .9817) short and .9953 (min .9926) long: issue 18's
-2.5x on both. Per-call Python overhead is small: tokenising, windowing and padding the 200
-short posts are 3% of their int8 time. Recipe r3 (no SkipLayerNorm fusion, one fp32
-product instead of two) had made an int8 window of 256 wordpieces about 15% faster than r2
-at the same cosine.
+ONNX fp32 is no faster than torch on a quiet machine (its 1.2-1.4x under load came from
+torch's two threads losing most there); int8 is faster because its products are integer
+and because its one-window calls run side by side on every usable CPU (a thread each; ONNX
+Runtime releases the GIL): one after another they were only 1.3x torch. Recipe r4 quantises
+the first layer's feed-forward output product per row instead of keeping it fp32 (see
+:mod:`psyprofile.features.minilm_onnx`), about 5% faster per window at the same cosine,
+which is what lifted short posts from r3's 2.35x to 2.5x; the margin over issue 18's 2.5x
+is thin on short posts. Tokenising, windowing and padding are 3% of int8's time there.
 
-User-level validity in the first run (300 bloggers, seed 0, DLATK's folds, the first window
-of 5 posts per user): age r .562 and gender AUC .718 for int8 against .566 / .714 for torch
-fp32; the 95% paired bootstrap interval of the difference holds 0 (age r [-.010, +.002], AUC
-[-.010, +.020]); ONNX fp32 equals torch. Static v2 on the same sampled posts: .533 / .775;
+User-level validity in the same run (300 bloggers, seed 0, DLATK's folds, the first window
+of 5 posts per user): age r .567 and gender AUC .701 for int8 against .566 / .714 for torch
+fp32; the 95% paired bootstrap intervals of the difference hold 0 (age r [-.005, +.006], AUC
+[-.043, +.020]); ONNX fp32 equals torch. Static v2 on the same sampled posts: .533 / .775;
 on all of those users' posts: .569 / .787 (see :mod:`psyprofile.features.static_embed`).
 
 Long posts are not truncated: a message's wordpieces are cut into windows of the model's
