@@ -98,6 +98,25 @@ def test_several_files_in_one_run(tmp_path):
     assert [f.format for f in rep.files] == ["tsv", "mastodon"]
     assert rep.rows_stored == 9 + 7
     assert rep.rows_read == 10 + 12
+    with Workspace.open(ws.path).connect(read_only=True) as con:  # the report's Methods cite these
+        formats = con.execute("SELECT file, format FROM ingest_files WHERE run_id = ?",
+                              [rep.run_id]).fetchall()
+    assert sorted(formats) == sorted((f.file, f.format) for f in rep.files)
+
+
+def test_a_run_failing_on_a_later_file_keeps_no_row_of_the_earlier_ones(tmp_path):
+    """Stored whole or not at all: the rows each file read before the failing one left in the
+    per-run tables (log, rejects, notes, formats) go with its posts."""
+    from psyprofile.errors import InputError
+
+    ws = Workspace.create(tmp_path / "s")
+    bad = tmp_path / "result.json"
+    bad.write_text('{"name": "x"}')  # no user or text field: refused after posts.tsv was logged
+    with pytest.raises(InputError, match="result.json"):
+        ingest(ws, [FIX / "posts.tsv", bad], progress=False)
+    with ws.connect(read_only=True) as con:
+        for table in ("messages", "ingest_log", "ingest_rejects", "ingest_notes", "ingest_files"):
+            assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
 
 
 def test_a_file_that_breaks_midway_leaves_nothing_behind(tmp_path):
