@@ -79,3 +79,22 @@ def test_onnx_files_build_and_embed_without_torch(tmp_path, fresh_cache):
     assert one.sum() > 10 and not one.all()
     np.testing.assert_allclose(np.linalg.norm(got[one], axis=1), 1.0, atol=1e-5)
     assert cosines(got, want.vectors).min() >= 0.999
+
+
+def test_the_default_runtime_imports_no_torch_where_torch_is_installed():
+    """The blocked run above cannot show this (a blocked module never enters sys.modules):
+    with torch importable, embedding through the default runtime and the static path must
+    still leave torch, transformers and sentence-transformers unimported."""
+    pytest.importorskip("torch")
+    code = textwrap.dedent(f"""
+        import sys
+        from psyprofile.features import embeddings as E
+
+        for model in ("minilm", "minilm-static"):
+            E.get_embedder(model).embed(["what a happy day", ""])
+        print(E.get_embedder("minilm").runtime)
+        print(sorted(m for m in sys.modules if m.split(".")[0] in {TORCHLESS!r}))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["onnx-int8", "[]"]
