@@ -138,6 +138,18 @@ def test_a_model_of_the_default_blocks_survives_saving(task):
         getattr(back, method)(X[:, :5])
 
 
+@pytest.mark.parametrize("cls", [LanguageRegressor, LanguageClassifier])
+def test_each_face_documents_its_parameters_in_signature_order(cls):
+    """The numpydoc Parameters section (its first entries shared by both faces) names every
+    parameter of the face's own __init__, in order, and nothing else."""
+    import inspect
+
+    section = inspect.getdoc(cls).split("Parameters\n----------\n", 1)[1]
+    named = [name.strip() for line in section.splitlines() if line and not line.startswith(" ")
+             for name in line.split(" : ")[0].split(",")]
+    assert named == list(inspect.signature(cls.__init__).parameters)[1:]
+
+
 # -- featurizers ------------------------------------------------------------------------------
 
 USERS = [

@@ -797,12 +797,10 @@ class LanguageModel(BaseEstimator):
         return model
 
 
-class LanguageRegressor(RegressorMixin, LanguageModel):
-    """A :class:`LanguageModel` of one continuous outcome ``y`` (n,), in any unit.
-
-    ``X`` is (n, n_controls + sum of widths), sparse or dense. :meth:`predict` gives the
-    outcome (n,) in the unit of ``y``; :meth:`linear_scores` (n, 1) the fitted scale.
-
+# The numpydoc entries of the parameters both faces of LanguageModel take first, in the
+# same order: one text for both class docstrings. scikit-learn needs each face's own
+# explicit __init__, but not its documentation written twice.
+_SHARED_PARAMETERS = """
     Parameters
     ----------
     blocks : tuple of (str, int)
@@ -815,6 +813,15 @@ class LanguageRegressor(RegressorMixin, LanguageModel):
         Square roots of the sets without negative values (relative frequencies).
     reduce : {'none', 'pca'}
         Univariate selection then PCA per set (:class:`BlockTransform`).
+"""
+
+
+class LanguageRegressor(RegressorMixin, LanguageModel):
+    __doc__ = """A :class:`LanguageModel` of one continuous outcome ``y`` (n,), in any unit.
+
+    ``X`` is (n, n_controls + sum of widths), sparse or dense. :meth:`predict` gives the
+    outcome (n,) in the unit of ``y``; :meth:`linear_scores` (n, 1) the fitted scale.
+    """ + _SHARED_PARAMETERS + """\
     target_transform : {'none', 'log'}
         Fit log(y) (y > 0) and predict exp of the fitted scores.
     alphas : tuple of float
@@ -851,24 +858,12 @@ class LanguageRegressor(RegressorMixin, LanguageModel):
 
 
 class LanguageClassifier(ClassifierMixin, LanguageModel):
-    """A :class:`LanguageModel` of class labels ``y`` (n,): any labels, two or more classes.
+    __doc__ = """A :class:`LanguageModel` of class labels ``y`` (n,): any labels, two or more classes.
 
     ``X`` is (n, n_controls + sum of widths), sparse or dense. :meth:`predict_proba` gives
     (n, n_classes) probabilities in the order of ``classes_``; :meth:`decision_function` the
     log-odds of ``classes_[1]`` (n,) for two classes, else (n, n_classes) scores.
-
-    Parameters
-    ----------
-    blocks : tuple of (str, int)
-        Names and widths of the feature sets after the controls (default: one set of all).
-    n_controls : int
-        Leading columns of ``X`` that are control variables (standardised, unpenalised).
-    combine : {'concat', 'stack', 'auto'}
-        One model on all sets, one per set combined, or the better of the two by inner CV.
-    sqrt : {'none', 'sqrt'}
-        Square roots of the sets without negative values (relative frequencies).
-    reduce : {'none', 'pca'}
-        Univariate selection then PCA per set (:class:`BlockTransform`).
+    """ + _SHARED_PARAMETERS + """\
     alphas : tuple of float
         Ridge penalties of ridge members (``member_head='ridge'``).
     Cs : tuple of float
