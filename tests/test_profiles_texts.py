@@ -203,6 +203,20 @@ def test_spec_resources_are_loaded_once(tmp_path):
     assert spec_resources(spec) is spec_resources(spec)
 
 
+def test_specs_share_the_study_paths_embedder(tmp_path):
+    # a second spec of the same embedder (and the study path beside it) builds no new one
+    from psyprofile.features.embeddings import shared_embedder
+    from psyprofile.features.static_embed import cache_path
+
+    if not cache_path().exists():
+        pytest.skip("the distilled static MiniLM is not built (about 2 min on first use)")
+    a = fixture_spec(tmp_path)
+    b = replace(a, inventories=("ipip50",))
+    assert spec_resources(a) is not spec_resources(b)
+    assert spec_resources(a).embedder is spec_resources(b).embedder \
+        is shared_embedder("minilm-static")
+
+
 def test_timestamps_drop_with_their_empty_texts_and_are_checked(tmp_path):
     spec = fixture_spec(tmp_path, None)
     out = profile_texts([TEXTS[0], "  ", *TEXTS[1:]], timestamps=[STAMPS[0], "2023-01-01", *STAMPS[1:]],

@@ -20,8 +20,10 @@ scores are the same numbers:
   word weights :mod:`psyprofile.profiles.zeroshot` reads from its caches.
 
 What does not depend on the texts (lexica, their intercepts, the trait directions, the
-embedders) is loaded once per process and spec (:func:`spec_resources`): a lexicon file is
-read on the first call with its spec, so edit it and restart a long-running service.
+embedders) is loaded once per process and spec (:func:`spec_resources`; the embedders once
+per process for every spec, :func:`~psyprofile.features.embeddings.shared_embedder`): a
+lexicon file is read on the first call with its spec, so edit it and restart a long-running
+service.
 """
 
 from __future__ import annotations
@@ -165,11 +167,13 @@ def spec_resources(spec: ProfileSpec) -> SpecResources:
     grams = multiword_grams(lexica)
     if not spec.zeroshot:
         return SpecResources(lexica, None, None, *grams)
-    from psyprofile.features.embeddings import get_embedder
+    from psyprofile.features.embeddings import shared_embedder
 
-    directions, _ = item_directions(get_embedder(spec.embedder), spec.inventories)
+    # the process-wide embedders the study path uses (zeroshot_source, _embed_sample): a new
+    # spec (or the study path beside it) builds no second ONNX session of the same model
+    directions, _ = item_directions(shared_embedder(spec.embedder), spec.inventories)
     # as much of each message as zeroshot's cache holds (the full MiniLM: its first window)
-    embedder = get_embedder(spec.embedder, max_windows=EMBEDDING[spec.embedder].max_windows)
+    embedder = shared_embedder(spec.embedder, max_windows=EMBEDDING[spec.embedder].max_windows)
     return SpecResources(lexica, directions, embedder, *grams)
 
 
