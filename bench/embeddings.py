@@ -31,7 +31,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, for `bench._dlatk`
 from bench._dlatk import blog_messages, blog_users, dlatk_folds, write_results  # noqa: E402
@@ -165,20 +164,19 @@ class LegacyStatic:
     name, runtime, dim = "minilm-static-v1", "static-v1", 384
 
     def __init__(self, raw: np.ndarray, tokenizer):
-        self.raw, self.tokenizer = raw, tokenizer
+        self.tokenizer = tokenizer
         self.weights = np.log1p(np.arange(len(raw), dtype=np.float64))
+        # weighting each piece's count or its row gives the same sums, so v1 is static_embed's
+        # sum of rows over this table
+        self.table = raw * self.weights[:, None]
 
     def embed(self, texts, bar=None):
         from psyprofile.features.embeddings import Embedded
+        from psyprofile.features.static_embed import message_vectors, piece_counts
 
         ids = self.tokenizer.ids(texts)
-        lens = np.array([len(t) for t in ids])
-        flat = np.fromiter((i for t in ids for i in t), dtype=np.int64, count=int(lens.sum()))
-        C = sp.csr_matrix((self.weights[flat], flat, np.concatenate([[0], np.cumsum(lens)])),
-                          shape=(len(texts), len(self.raw)))
-        v = np.asarray(C @ self.raw, dtype=np.float32)
-        n = np.linalg.norm(v, axis=1, keepdims=True)
-        return Embedded(np.divide(v, n, out=np.zeros_like(v), where=n > 0), np.ones(len(texts)), lens)
+        return Embedded(message_vectors(piece_counts(ids, len(self.table)), self.table),
+                        np.ones(len(texts)), np.array([len(t) for t in ids]))
 
 
 def main() -> None:

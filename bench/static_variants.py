@@ -47,10 +47,10 @@ def piece_probabilities(tok, wordfreq) -> np.ndarray:
     English list (many corpora, not the blog corpus): each word's frequency is added to every
     piece the tokenizer cuts it into. Pieces no listed word produces (most punctuation) get 0."""
     freq = wordfreq.get_frequency_dict("en", wordlist="large")
-    ids = tok.ids(list(freq))
-    lens = np.array([len(t) for t in ids])
-    flat = np.fromiter((i for t in ids for i in t), dtype=np.int64, count=int(lens.sum()))
-    p = np.bincount(flat, weights=np.repeat(list(freq.values()), lens), minlength=tok.vocab_size)
+    from psyprofile.features.static_embed import piece_counts
+
+    counts = piece_counts(tok.ids(list(freq)), tok.vocab_size)  # (words, pieces)
+    p = counts.T @ np.fromiter(freq.values(), dtype=np.float64, count=len(freq))
     return p / p.sum()
 
 
@@ -72,10 +72,11 @@ def variants(raw: np.ndarray, tok) -> dict:
     from psyprofile.features import static_embed as S
 
     centred = raw.astype(np.float64) - raw.mean(axis=0)
-    v1 = LegacyStatic(raw, tok).weights[:, None]
+    legacy = LegacyStatic(raw, tok)
+    v1 = legacy.weights[:, None]
     zipf = S.sif_weights(len(raw))[:, None]
     out = {
-        "v1": lambda: raw * v1,
+        "v1": lambda: legacy.table,
         "v2 (centred, Zipf SIF)": lambda: S.post_process(raw),
         "centred, Zipf SIF a=1e-3": lambda: centred * S.sif_weights(len(raw), 1e-3)[:, None],
         "centred, Zipf SIF a=3e-4": lambda: centred * S.sif_weights(len(raw), 3e-4)[:, None],
