@@ -12,7 +12,7 @@ Run from the repo root: ``nice -n 10 python3 bench/emb_cache.py``. Writes
 
 from __future__ import annotations
 
-import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,8 +22,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, for `bench._dlatk`
+from bench._dlatk import write_results  # noqa: E402
+
 N, DIM, KEY = 30_000, 384, "minilm$onnx-int8$0123456789"
-OUT = Path(__file__).parent / "out" / "emb_cache.json"
 
 
 def build(con: duckdb.DuckDBPyConnection) -> None:
@@ -76,8 +78,7 @@ def main() -> None:
         con.close()
     result = {"posts": N, "dim": DIM, "per_cache_s": round(per_cache, 4),
               "shared_s": round(shared, 4), "shared_over_per_cache": round(shared / per_cache, 2)}
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    write_results("emb_cache", result)
     print(f"cache read of {N:,} posts x {DIM}: table per cache {per_cache:.3f} s, shared table "
           f"{shared:.3f} s ({shared / per_cache:.2f}x)")
 
