@@ -79,4 +79,4 @@ def test_held_out_predictions_equal_refits_without_the_fold():
         for train, test in splits:
             refit[test] = Ridge(alpha=fitted.alpha, solver="cholesky").fit(
                 Z[train].toarray(), target[train]).predict(Z[test].toarray())
-        np.testing.assert_allclose(fitted.fold_predictions(target, splits), refit, atol=1e-8)
+        np.testing.assert_allclose(fitted.fold_predictions(splits), refit, atol=1e-8)

@@ -46,7 +46,8 @@ class DualRidge:
     ``dual`` (n,) or (n, k) holds the dual coefficients of the centred problem; the primal
     coefficients are ``Z_c^T dual``. ``k_mean`` (n,) and ``k_grand`` are the column means and
     the grand mean of the training Gram, which centre a cross Gram for prediction; ``lam``
-    (n,) and ``Q`` (n, n) the eigen-decomposition of the centred Gram."""
+    (n,) and ``Q`` (n, n) the eigen-decomposition of the centred Gram; ``y`` the training
+    target (n,) or (n, k), which :meth:`fold_predictions` smooths."""
 
     alpha: float
     dual: np.ndarray
@@ -55,6 +56,7 @@ class DualRidge:
     k_grand: float
     lam: np.ndarray = field(repr=False)
     Q: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
 
     def predict(self, K_cross: np.ndarray) -> np.ndarray:
         """Predictions for rows whose Gram with the training rows is ``K_cross`` (m, n):
@@ -62,14 +64,14 @@ class DualRidge:
         Kc = K_cross - K_cross.mean(axis=1, keepdims=True) - self.k_mean[None, :] + self.k_grand
         return self.y_mean + Kc @ self.dual
 
-    def fold_predictions(self, y: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]]
-                         ) -> np.ndarray:
+    def fold_predictions(self, splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """For each ``(train, test)`` split of the training rows, the test rows predicted by
-        this penalty's ridge refitted on the train rows (standardised as here), for the
-        training target ``y``: shape of ``y``. No refit: ridge is a linear smoother
-        ``y_hat = H y``, and a held-out block's residuals are ``(I - H_tt)^-1`` times its
-        in-sample ones, exactly."""
-        y = np.asarray(y, dtype=np.float64)
+        this penalty's ridge refitted on the train rows (standardised as here): shape of the
+        training target :attr:`y`. No refit: ridge is a linear smoother ``y_hat = H y``, and a
+        held-out block's residuals are ``(I - H_tt)^-1`` times its in-sample ones, exactly.
+        The target is the fit's own (``y_mean`` and the penalty belong to it), not a
+        parameter that could differ from it."""
+        y = self.y
         n = len(y)
         shrink = self.lam / (self.lam + self.alpha)
         Qy = self.Q.T @ (y - self.y_mean)
@@ -109,7 +111,7 @@ def ridge(K: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> DualRidge:
         if best is None or err < best[0]:
             best = (err, float(alpha), c)
     assert best is not None, "alphas must not be empty"
-    return DualRidge(best[1], best[2], y_mean, k_mean, k_grand, lam, Q)
+    return DualRidge(best[1], best[2], y_mean, k_mean, k_grand, lam, Q, y)
 
 
 def weights(dual: np.ndarray, blocks: Sequence[np.ndarray | sp.spmatrix]) -> np.ndarray:

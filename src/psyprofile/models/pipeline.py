@@ -575,7 +575,7 @@ class LanguageModel(BaseEstimator):
             sets = sets or _SetGrams(self, X, yt)
             for j, g in enumerate(groups):
                 if self._ridge(recipe):
-                    scores = sets.ridge(g).fold_predictions(sets.target, splits)
+                    scores = sets.ridge(g).fold_predictions(splits)
                     oof[j] = scores.reshape(len(yt), -1)
                     continue
                 F = sets.coordinates(g)[0]
