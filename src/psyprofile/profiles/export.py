@@ -88,8 +88,6 @@ def codebook(ws: Workspace, run: int | None = None) -> dict[str, dict[str, Any]]
 
 def _codebook(scores: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """:func:`codebook` of ``scores`` (:func:`read_scores`, with each score's unit and evidence)."""
-    from psyprofile.profiles.evidence import source_evidence
-
     rows = [{"column": c, "description": m} for c, m in _USER_COLUMNS.items()]
     names = column_names(scores)
     dims = scores.drop_duplicates(["dimension", "source"])
@@ -106,13 +104,12 @@ def _codebook(scores: pd.DataFrame) -> dict[str, dict[str, Any]]:
                 ("_pct", "percentile in the reference sample", "percentile, 0..100")):
             rows.append({**base, "column": col + suffix, "description": meaning, "unit": u})
     for src in dict.fromkeys(scores.dropna(subset=["coverage"])["source"]):
-        ev = source_evidence(src)
-        fam = scores.loc[scores["source"] == src, "family"].iloc[0]
-        rows.append({"column": f"{src}_coverage", "family": fam, "source": src,
+        r = scores.loc[scores["source"] == src].iloc[0]  # its evidence, as read_scores gave it
+        rows.append({"column": f"{src}_coverage", "family": r.family, "source": src,
                      "description": f"share of the user's words the {src} lexicon matched (as "
                                 "LIWC's Dic; multi-word terms: occurrences per word)",
-                     "unit": "share of words, 0..1", "citation": ev.citation,
-                     "languages": " ".join(ev.languages), "status": ev.status})
+                     "unit": "share of words, 0..1", "citation": r.citation,
+                     "languages": r.languages, "status": r.source_status})
     return {r["column"]: {k: ("" if v is None or v != v else v) for k, v in r.items()}
             for r in rows}
 
