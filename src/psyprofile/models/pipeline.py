@@ -585,9 +585,9 @@ class LanguageModel(BaseEstimator):
                     head._fit_logistic(F[train], yt[train])
                     oof[j][test] = F[test] @ head.coef_.T + head.intercept_
             return oof
+        inputs = [self._member_input(X, g) for g in groups]  # once, not once per inner fold
         for train, test in splits:
-            for j, g in enumerate(groups):
-                Xg = self._member_input(X, g)
+            for j, (g, Xg) in enumerate(zip(groups, inputs, strict=True)):
                 m = clone(self._member(g, recipe, Cs)).fit(Xg[train], yt[train])
                 oof[j][test] = m.linear_scores(Xg[test])
         return oof
