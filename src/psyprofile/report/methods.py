@@ -98,9 +98,10 @@ def _data(m: Methods, s: dict[str, Any], options: list[dict[str, Any]]) -> None:
     read = sum(r["rows_read"] or 0 for r in runs)
     stored = s["posts"]
     notes = list(dict.fromkeys(n for r in runs for n in r.get("notes") or []))
-    formats = sorted({str((o["options"] or {}).get("format", "auto")) for o in options
-                      if isinstance(o["options"], dict)} - {"auto"}
-                     | {f for r in runs for f in (r.get("formats") or {}).values() if f})
+    # the format each file was read as (ingest_files), and the --format a run named: a run
+    # stored before psyprofile recorded formats has no row there
+    formats = sorted(({f for r in runs for f in r["formats"].values()}
+                      | {o["options"].get("format", "auto") for o in options}) - {"auto"})
     fmt = f"format {_list(formats)}" if formats else "formats detected from each file"
     text = (f"Posts were read from {_n(len(files))} file(s) in {_n(len(runs))} ingest run(s) "
             f"({fmt}). Of {_n(read)} rows read, {_n(stored)} posts by {_n(s['users'])} users "
@@ -115,8 +116,7 @@ def _data(m: Methods, s: dict[str, Any], options: list[dict[str, Any]]) -> None:
     if langs:
         text += (" Languages of the stored posts (identified per post): "
                  f"{_list([f'{k} {_n(v)}' for k, v in langs.items()])}.")
-    raw = any(isinstance(o["options"], dict) and o["options"].get("keep_raw_ids")
-              for o in options)
+    raw = any(o["options"].get("keep_raw_ids") for o in options)
     text += (" User and post ids were replaced by keyed pseudonyms (HMAC with the study's "
              "secret key)" + ("; the raw ids were also kept, in the study only."
                               if raw else "; no raw id was kept."))
