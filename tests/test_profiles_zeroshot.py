@@ -1,4 +1,5 @@
-"""Zero-shot Big Five with the real bundled MiniLM (offline): scores move the right way."""
+"""Zero-shot Big Five with the real MiniLM and e5 embedders: scores move the right way, and
+the study and one-person paths agree."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from test_profiles import make_study
 
 from psyprofile.profiles.spec import TRAITS, ProfileSpec
 from psyprofile.profiles.study import profile_study, read_scores
-
-pytest.importorskip("onnxruntime")
 
 # Hand-written posts in the manner of the IPIP extraversion items (and their reverse keys),
 # not copies of them.
@@ -29,6 +28,7 @@ INTROVERT = [
 
 
 def test_extravert_writer_scores_higher_on_extraversion(tmp_path):
+    pytest.importorskip("onnxruntime")  # MiniLM runs in ONNX Runtime; the other tests need none
     rows = [{"user_id": u, "message_id": f"{u}{i}", "created_time": f"2024-01-0{i + 1}T00:00:00Z",
              "message": t}
             for u, texts in (("extra", EXTRAVERT), ("intro", INTROVERT)) for i, t in enumerate(texts)]
