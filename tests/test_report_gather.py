@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from psyprofile.errors import PsyprofileError
 from psyprofile.models.integrity import sign
 from psyprofile.report.gather import gather
 from psyprofile.store.workspace import Workspace
@@ -66,3 +67,6 @@ def test_nothing_computed_reads_as_none(study):
     d = gather(study[0])
     assert d.predictions is None and d.privacy_budget is None and d.study_run is None
     assert d.dla_runs == [] and d.dla_results is None and d.profile_scores is None
+    # a --run before any study: the same check and words as read_study (groups.pick_study_run)
+    with pytest.raises(PsyprofileError, match=r"no group study run 1 \(runs: none\)"):
+        gather(study[0], study_run=1)
