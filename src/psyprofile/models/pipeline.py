@@ -408,7 +408,7 @@ class _SetGrams:
     def __init__(self, model: LanguageModel, X: sp.csr_matrix, yt: np.ndarray) -> None:
         self.target = model._ridge_target(yt)  # what every ridge fit of these rows predicts
         self.alphas = model.alphas
-        spans = _splits([model.n_controls, *[w for _, w in model.blocks_]])[1:]
+        spans = model._spans()
         self.transforms = [BlockTransform(model.sqrt, model.reduce, task=model.task,
                                           random_state=model.random_state).fit(X[:, a:b])
                            for a, b in spans]
@@ -506,8 +506,12 @@ class LanguageModel(BaseEstimator):
         return (self.n_controls > 0 or len(self._groups(recipe)) > 1
                 or (self.task == "classification" and self._head(recipe) == "ridge"))
 
+    def _spans(self) -> list[tuple[int, int]]:
+        """The columns ``[a, b)`` of ``X`` that each feature set holds, after the controls."""
+        return _splits([self.n_controls, *[w for _, w in self.blocks_]])[1:]
+
     def _member_input(self, X: sp.csr_matrix, group: list[int]) -> sp.csr_matrix:
-        spans = _splits([self.n_controls, *[w for _, w in self.blocks_]])[1:]
+        spans = self._spans()
         return sp.hstack([X[:, spans[i][0]:spans[i][1]] for i in group], format="csr")
 
     def _member(self, group: list[int], recipe: str | None = None, Cs: tuple[float, ...] | None = None
