@@ -15,7 +15,8 @@ def workspace_summary(ws: Workspace) -> dict[str, Any]:
     ``date_range`` ([first, last] ISO or nulls), ``followers_only`` (stored posts only the
     author's followers could see, semi-private), ``group_columns`` (name -> distinct
     values), ``rejected`` (reason -> rows, over all runs), ``runs`` (one dict per ingest
-    run with its per-file counts by reason), ``tables`` (name -> rows).
+    run: ``files``, its per-file counts by reason; ``formats``, file -> the format it was
+    read as; ``notes``, the run's ingest notes), ``tables`` (name -> rows).
     """
     with ws.connect(read_only=True) as con:
         posts, users, first, last = one(con,
