@@ -98,7 +98,7 @@ def test_several_files_in_one_run(tmp_path):
     assert [f.format for f in rep.files] == ["tsv", "mastodon"]
     assert rep.rows_stored == 9 + 7
     assert rep.rows_read == 10 + 12
-    with Workspace.open(ws.path).connect(read_only=True) as con:  # the report's Methods cite these
+    with ws.connect(read_only=True) as con:  # the report's Methods cite these
         formats = con.execute("SELECT file, format FROM ingest_files WHERE run_id = ?",
                               [rep.run_id]).fetchall()
     assert sorted(formats) == sorted((f.file, f.format) for f in rep.files)
