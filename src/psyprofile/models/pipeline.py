@@ -272,7 +272,7 @@ class LinearHead(_TaskScore, BaseEstimator):
             self.penalty_ = float(m.alpha_)
             return self
         coords = None
-        if _coordinates_pay(X):
+        if sp.issparse(X) and _coordinates_pay(*X.shape, X.nnz):
             # wide sparse text: fitted on the rows' n principal coordinates, the same problem
             # (gram.principal_coordinates) at a fraction of the cost of p sparse columns
             coords = gram.principal_coordinates(X)
@@ -378,13 +378,13 @@ class BlockModel(BaseEstimator):
         return self.head_.linear_scores(self._design(_rows(self, X)))
 
 
-def _coordinates_pay(X: Any) -> bool:
-    """Whether an L2 logistic fit of ``X`` (n, p) is cheaper on its n principal coordinates
-    (:func:`gram.principal_coordinates`): for a sparse ``X`` wider than tall holding over
-    2 n^2 non-zeros, whose every gradient step then costs over twice a dense (n, n) one. On
-    880 bloggers x 53,176 columns (11M non-zeros) the fit was 12x faster so; on 2,200
-    pseudo-users x 4,814 columns (5.5M) the sparse fit was 2x faster."""
-    return sp.issparse(X) and X.shape[1] > X.shape[0] and X.nnz > 2 * X.shape[0] ** 2
+def _coordinates_pay(n: int, p: int, nnz: int) -> bool:
+    """Whether an L2 logistic fit of a sparse (n, p) design with ``nnz`` non-zeros is cheaper
+    on its n principal coordinates (:func:`gram.principal_coordinates`): when it is wider
+    than tall and holds over 2 n^2 non-zeros, so that its every gradient step costs over
+    twice a dense (n, n) one. On 880 bloggers x 53,176 columns (11M non-zeros) the fit was
+    12x faster so; on 2,200 pseudo-users x 4,814 columns (5.5M) the sparse fit was 2x faster."""
+    return p > n and nnz > 2 * n**2
 
 
 def _indicators(y: np.ndarray) -> np.ndarray:
@@ -533,7 +533,14 @@ class LanguageModel(BaseEstimator):
         always, logistic ones where their principal coordinates pay (:func:`_coordinates_pay`)."""
         if self.reduce != "none":
             return False
-        return self._ridge(recipe) or all(_coordinates_pay(self._member_input(X, g)) for g in self._groups(recipe))
+        if self._ridge(recipe):
+            return True
+        # each group's width and non-zeros from X's per-column counts: no copy of its columns
+        per_column = np.bincount(X.indices, minlength=X.shape[1])
+        spans = self._spans()
+        return all(_coordinates_pay(X.shape[0], sum(spans[i][1] - spans[i][0] for i in g),
+                                    int(sum(per_column[slice(*spans[i])].sum() for i in g)))
+                   for g in self._groups(recipe))
 
     def _ridge(self, recipe: str) -> bool:
         """Whether ``recipe``'s members are ridge fits (else logistic ones)."""
