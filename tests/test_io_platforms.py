@@ -257,8 +257,9 @@ _messages = st.lists(st.one_of(
 
 @settings(max_examples=30, deadline=None)
 @given(_messages)
-# integers outside int64 are valid JSON; yajl's float mode called them an overflow, which
-# ended a Telegram export there and counted its unread rest as one reject
+# integers outside int64, and int64's minimum (here), are valid JSON; yajl's float mode
+# called them an overflow, which ended a Telegram export there and counted its unread rest
+# as one reject
 @example([{"$type": "app.bsky.feed.post", "text": None, "langs": -(2**63)}, None])
 def test_every_item_is_a_post_or_a_counted_reject(tmp_path_factory, items):
     """Whatever the items hold, each becomes one post or one counted reject, never an error."""

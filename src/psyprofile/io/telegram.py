@@ -184,8 +184,9 @@ def _events(fh) -> Iterator[tuple[str, str, Any]]:
     # kept as the file is parsed so that no event joins the whole path again
     joined: list[str] = [""]
     try:
-        # yajl's use_float mode refuses integers outside int64 (valid JSON) as an overflow,
-        # which would end the file there; Python ints and Decimals take any number
+        # yajl's use_float mode refuses integers outside int64, and int64's minimum -2**63,
+        # as an overflow (valid JSON), which would end the file there; Python ints and
+        # Decimals take any number
         for event, value in ijson.basic_parse(fh):
             if event == "number" and type(value) is Decimal:
                 value = float(value)
