@@ -1,9 +1,9 @@
 """Build a cached artefact once per machine: under a file lock, written atomically.
 
 Several processes (CLI runs, API workers, test sessions) may ask for the same derived model
-file at the same moment; the first takes the lock and builds, the others wait on the lock and
-then find the finished file. A killed build leaves only a temporary file behind, never a
-half-written artefact under the final name.
+file or folder at the same moment; the first takes the lock and builds, the others wait on the
+lock and then find the finished artefact. A killed build leaves only a temporary file or
+folder behind, never a half-written artefact under the final name.
 """
 
 from __future__ import annotations
