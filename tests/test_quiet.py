@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 FIX = Path(__file__).parent / "fixtures" / "io"
-# what any tqdm bar writes: a rate, a percentage bar, or transformers' "Loading weights"
-BAR = re.compile(r"Loading|it/s|rows/s|msg/s|%\|")
+# what any tqdm bar writes: a rate, a percentage bar, or transformers' "Loading weights";
+# B/s: a download's rate (pip's bar, huggingface_hub's)
+BAR = re.compile(r"Loading|it/s|rows/s|msg/s|B/s|%\|")
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -101,6 +102,7 @@ def test_features_minilm_quiet_on_a_new_machine_prints_no_bar(tmp_path):
     assert "minilm: 384 features" in res.stdout
     assert any((tmp_path / "cache").rglob("*.onnx")), "the model was not built in the new cache"
     assert not BAR.search(res.stderr), res.stderr
+    assert "Successfully downloaded" not in res.stdout + res.stderr  # pip's last line
 
 
 _SETTING = """
