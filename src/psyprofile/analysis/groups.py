@@ -681,7 +681,8 @@ def pick_study_run(con: duckdb.DuckDBPyConnection, where: Path | str,
     if run_id not in runs:
         raise PsyprofileError(
             f"{where}: no group study run {run_id} (runs: {', '.join(map(str, runs)) or 'none'}). "
-            "Omit --run for the latest, or run `psyprofile study` first.")
+            "Leave the run out (`--run` on the command line) for the latest, or run `psyprofile "
+            "study` first.")
     return run_id
 
 
