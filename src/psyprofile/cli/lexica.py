@@ -8,15 +8,10 @@ from pathlib import Path
 import click
 
 from psyprofile.cli.quiet_option import quiet_option
+from psyprofile.cli.study_open import open_optional
 
 _study_opt = click.option("--study", type=click.Path(file_okay=False, path_type=Path),
                           help="Also show the lexica stored in this study.")
-
-
-def _open(study: Path | None, read_only: bool = True):
-    from psyprofile.cli.study_open import open_optional
-
-    return open_optional(study, read_only)
 
 
 @click.group()
@@ -37,7 +32,7 @@ def list_cmd(study: Path | None, as_json: bool) -> None:
     """
     from psyprofile.lexica.registry import list_lexica
 
-    rows = list_lexica(_open(study))
+    rows = list_lexica(open_optional(study))
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -68,7 +63,7 @@ def show_cmd(name: str, study: Path | None, top: int, as_json: bool) -> None:
 
     from psyprofile.lexica.registry import describe, resolve_lexicon
 
-    lex = resolve_lexicon(name, _open(study))
+    lex = resolve_lexicon(name, open_optional(study))
     info = describe(lex)
     e = lex.entries
     cats = {}
@@ -118,7 +113,7 @@ def train_cmd(study: Path, k: int, name: str | None, seed: int, max_iter: int, m
     """
     from psyprofile.features.topics import train_topics
 
-    out = train_topics(_open(study, read_only=False), k=k, name=name, seed=seed, max_iter=max_iter,
+    out = train_topics(open_optional(study, read_only=False), k=k, name=name, seed=seed, max_iter=max_iter,
                        min_df=min_df, min_users=min_users, stopwords=stopwords,
                        progress=not quiet)
     click.echo(f"trained {out['topics']} topics '{out['name']}' on {out['documents']:,} messages, "
@@ -134,7 +129,7 @@ def show_topics_cmd(study: Path, name: str, top: int) -> None:
     """The most probable words of each topic of NAME."""
     from psyprofile.features.topics import top_words
 
-    for topic, words in top_words(_open(study), name, top=top).items():
+    for topic, words in top_words(open_optional(study), name, top=top).items():
         click.echo(f"{topic:>5}: " + " ".join(w for w, _ in words))
 
 
@@ -149,7 +144,7 @@ def export_cmd(study: Path, name: str, out: Path) -> None:
     from psyprofile.lexica.load import write_csv
     from psyprofile.lexica.registry import load_stored
 
-    with _open(study).connect() as con:
+    with open_optional(study).connect() as con:
         lex = load_stored(con, name)
     if lex is None:
         raise InputError(f"no topic model or lexicon '{name}' stored in {study}.")
