@@ -125,23 +125,37 @@ class _CountFeaturizer(_Featurizer):
     def fit(self, X: Any, y: Any = None) -> _CountFeaturizer:
         """Learn the vocabulary from the texts ``X`` (n_users entries); ``y`` is ignored."""
         self._check()
-        users = user_posts(X)
-        tables = self._tables(users)
-        self.feature_names_out_ = np.concatenate(
-            [np.asarray([], dtype=object), *(_occurring(t, len(users), self.min_users)
-                                              for t in tables.values())])
+        self._learn(*self._counted(X))
         return self
 
     def transform(self, X: Any) -> sp.csr_matrix:
         """Relative frequencies, sparse (n_users, n_features) float64."""
         check_is_fitted(self, "feature_names_out_")
+        return self._values(*self._counted(X))
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> sp.csr_matrix:
+        """:meth:`fit` then :meth:`transform` of the same texts, tokenized and counted once
+        (what a pipeline's fit calls; the mixin's default would count them twice)."""
+        self._check()
+        tables, n_users = self._counted(X)
+        self._learn(tables, n_users)
+        return self._values(tables, n_users)
+
+    def _counted(self, X: Any) -> tuple[dict[str, pa.Table], int]:
         users = user_posts(X)
-        tables = self._tables(users)
+        return self._tables(users), len(users)
+
+    def _learn(self, tables: dict[str, pa.Table], n_users: int) -> None:
+        self.feature_names_out_ = np.concatenate(
+            [np.asarray([], dtype=object), *(_occurring(t, n_users, self.min_users)
+                                              for t in tables.values())])
+
+    def _values(self, tables: dict[str, pa.Table], n_users: int) -> sp.csr_matrix:
         parts = [t.select(["group_id", "feature", "group_norm"]) for t in tables.values()]
         table = pa.concat_tables(parts) if parts else None
         if table is None or not len(self.feature_names_out_):
-            return sp.csr_matrix((len(users), len(self.feature_names_out_)))
-        return _matrix(table, len(users), self.feature_names_out_)
+            return sp.csr_matrix((n_users, len(self.feature_names_out_)))
+        return _matrix(table, n_users, self.feature_names_out_)
 
 
 class NgramFeaturizer(_CountFeaturizer):
