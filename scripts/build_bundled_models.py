@@ -169,7 +169,7 @@ def rewrite_cards() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from psyprofile.datasets.dlatk_sdist import cache_dir
+    from psyprofile.datasets.pypi import cache_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=cache_dir() / "psyprofile-build-bundled",

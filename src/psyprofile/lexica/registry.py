@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from psyprofile.datasets import dlatk_sdist
+from psyprofile.datasets.pypi import cache_dir
 from psyprofile.errors import InputError, PsyprofileError
 from psyprofile.lexica import wwbp
 from psyprofile.lexica.load import (
@@ -127,7 +128,7 @@ _archive_failure: list[str] = []  # why the archive could not be had, so we try 
 
 def _dlatk_table(table: str) -> pa.Table:
     """Entries of a table of ``dlatk_lexica.db``, through the Parquet cache."""
-    cached = dlatk_sdist.cache_dir() / "lexica" / DLATK_SDIST / f"{table}.parquet"
+    cached = cache_dir() / "lexica" / DLATK_SDIST / f"{table}.parquet"
     if cached.is_file():
         return pq.read_table(cached).cast(ENTRY_SCHEMA)
     if _archive_failure:
