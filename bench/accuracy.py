@@ -406,8 +406,9 @@ def pseudo_user_corpus(out: Path) -> dict[str, Any]:
 
     msgs = blog_messages().sort_values(["user_id", "created_time", "message_id"], kind="stable")
     words = msgs["message"].str.split().str.len().to_numpy()
-    total = pd.Series(words).groupby(msgs["user_id"].to_numpy()).transform("sum").to_numpy()
-    before = pd.Series(words).groupby(msgs["user_id"].to_numpy()).cumsum().to_numpy() - words
+    by_blogger = pd.Series(words).groupby(msgs["user_id"].to_numpy())
+    total = by_blogger.transform("sum").to_numpy()
+    before = by_blogger.cumsum().to_numpy() - words
     pieces = np.clip(total // C5_WORDS, 1, C5_MAX_PIECES)
     piece = np.minimum((before / np.maximum(total, 1) * pieces).astype(int), pieces - 1)
     msgs["user_id"] = [f"{u}_{k}" for u, k in zip(msgs["user_id"], piece, strict=True)]
