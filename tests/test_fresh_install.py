@@ -144,3 +144,4 @@ def test_embeddings_install_embeds_without_torch(tmp_path):
         r = subprocess.run([str(cli), *args], capture_output=True, text=True, timeout=900,
                            env=env)
         assert r.returncode == 0, r.stderr
+    assert "minilm: 384 features" in r.stdout, r.stdout  # the last command stored the set
