@@ -121,23 +121,28 @@ def test_means_medians_and_counts_match_hand_figures(study):
 
 def test_bootstrap_ci_matches_numpy_with_the_group_seed(study):
     ws, truth = study
-    res = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], seed=5, n_boot=500),
-                    progress=False)
     # the stored users' order: sorted pseudonymous ids (the profile table's order)
     t = truth[truth["region"] == "north"].sort_values("user_id")
     x = t["extraversion"].to_numpy()
-    rng = np.random.default_rng(np.random.SeedSequence(
-        group_seed(5, "region", None, "extraversion", "north")))
-    means = x[rng.integers(0, len(x), size=(500, len(x)))].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    r = _row(res, "north", "extraversion")
-    assert (r["ci_lo"], r["ci_hi"]) == (round_value(lo), round_value(hi))
-    again = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], seed=5, n_boot=500),
-                      progress=False)
-    assert _row(again, "north", "extraversion")["ci_lo"] == r["ci_lo"]
-    other = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], seed=6, n_boot=500),
-                      progress=False)
-    assert _row(other, "north", "extraversion")["ci_lo"] != r["ci_lo"]
+
+    def numpy_ci(seed: int) -> tuple[float, float]:
+        rng = np.random.default_rng(np.random.SeedSequence(
+            group_seed(seed, "region", None, "extraversion", "north")))
+        means = x[rng.integers(0, len(x), size=(500, len(x)))].mean(axis=1)
+        lo, hi = np.percentile(means, [2.5, 97.5])
+        return round_value(lo), round_value(hi)
+
+    def study_ci(seed: int) -> tuple[float, float]:
+        res = run_study(ws, StudyOptions(by=["region"], scores=["extraversion"], seed=seed,
+                                         n_boot=500), progress=False)
+        r = _row(res, "north", "extraversion")
+        return r["ci_lo"], r["ci_hi"]
+
+    assert study_ci(5) == numpy_ci(5)
+    assert study_ci(5)[0] == numpy_ci(5)[0]  # again: the same seed, the same interval
+    # Another seed is another draw, matched exactly too. (Comparing the two runs' rounded
+    # bounds with != failed about 1 run in 15: 3 significant digits often coincide.)
+    assert study_ci(6) == numpy_ci(6)
 
 
 def test_bootstrap_stats_weighted_and_median_rules():
