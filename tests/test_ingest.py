@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -575,3 +576,29 @@ def test_every_command_says_when_opening_rolled_back_an_unfinished_run(tmp_path,
                     "VALUES (?, now(), ?, '{}', 'running')", [41, ["x.csv"]])
     r = CliRunner().invoke(cli, [a.format(study=study) for a in command])
     assert "note:" in r.stderr and "rolled back" in r.stderr, r.stderr
+
+
+def test_sigterm_during_a_query_lets_it_finish_and_stops_the_run_at_the_next_check():
+    """The handler only records SIGTERM: raising from it interrupted whatever DuckDB ran, and
+    an interrupted COMMIT escaped as a bare "Query interrupted" traceback."""
+    import os
+    import signal
+
+    import duckdb
+
+    from psyprofile.io.ingest import Terminated, _sigterm_stops
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    before = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM))
+    with _sigterm_stops(7) as stop:
+        timer.start()
+        try:  # about a second on a laptop core: the signal arrives while it runs
+            total = con.execute("SELECT count(*) FROM range(200000000)").fetchone()[0]
+        finally:
+            timer.join()
+        assert total == 200_000_000 and stop.requested
+        with pytest.raises(Terminated, match="run 7 was rolled back"):
+            stop.check()
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -164,10 +164,12 @@ def _post_key(user: str, time: dt.datetime | None, text: str) -> str:
 class _Writer:
     """Appends prepared chunks to ``messages`` and sorts out repeats."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: int, keep_raw_ids: bool):
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: int, keep_raw_ids: bool,
+                 stop: _Stop):
         self.con = con
         self.run_id = run_id
         self.keep_raw_ids = keep_raw_ids
+        self.stop = stop
         self.group_columns = {r[0] for r in con.execute("SELECT name FROM group_columns").fetchall()}
 
     def add_group_columns(self, names: list[str]) -> None:
@@ -181,6 +183,7 @@ class _Writer:
     def write(self, table: pa.Table, groups: list[str]) -> tuple[int, int, int, int]:
         """Insert ``table`` in one transaction; returns (stored, duplicates, id conflicts,
         followers-only posts stored)."""
+        self.stop.check()
         self.con.execute("BEGIN")
         try:
             counts = self._write(table, groups)
@@ -486,28 +489,35 @@ class Terminated(PsyprofileError):
     """The run was stopped by SIGTERM (and rolled back)."""
 
 
+class _Stop:
+    """Whether SIGTERM arrived during run ``run_id``; :meth:`check` stops the run there."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.requested = False
+
+    def check(self) -> None:
+        if self.requested:
+            raise Terminated(f"ingest stopped by SIGTERM; run {self.run_id} was rolled back.")
+
+
 @contextmanager
-def _sigterm_stops(run_id: int) -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` while run ``run_id`` writes, so it is rolled back
-    on the way out (a kill -9 cannot be caught: the next open of the study rolls that run
-    back). DuckDB turns a signal that arrives during a query into its own InterruptException,
-    which is reported as the same error."""
+def _sigterm_stops(run_id: int) -> Iterator[_Stop]:
+    """Record SIGTERM while run ``run_id`` writes; the run checks for it between batches and is
+    rolled back on the way out (a kill -9 cannot be caught: the next open of the study rolls
+    that run back). The handler only records: raising from it would interrupt whatever DuckDB
+    is running, and a COMMIT interrupted that way escaped as a bare "Query interrupted"."""
+    stop = _Stop(run_id)
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
-    stopped = []
 
     def _stop(signum, frame):
-        stopped.append(signum)
-        raise Terminated(f"ingest stopped by SIGTERM; run {run_id} was rolled back.")
+        stop.requested = True
 
     old = signal.signal(signal.SIGTERM, _stop)
     try:
-        yield
-    except duckdb.InterruptException:
-        if stopped:
-            raise Terminated(f"ingest stopped by SIGTERM; run {run_id} was rolled back.") from None
-        raise
+        yield stop
     finally:
         signal.signal(signal.SIGTERM, old)
 
@@ -560,11 +570,11 @@ def ingest(
     reports: list[FileReport] = []
     with ws.connect() as con, open_engine(engine, workers=1) as eng:
         run_id = scalar(con, "SELECT nextval('ingest_run_seq')")
-        with ws.active_run(run_id), _sigterm_stops(run_id):
+        with ws.active_run(run_id), _sigterm_stops(run_id) as stop:
             con.execute(
                 "INSERT INTO ingest_runs (run_id, started_at, files, options, status) "
                 "VALUES (?, ?, ?, ?, 'running')", [run_id, _now(), labels, json.dumps(options)])
-            writer = _Writer(con, run_id, keep_raw_ids)
+            writer = _Writer(con, run_id, keep_raw_ids, stop)
             bar = tqdm(desc="ingest", unit=" rows", unit_scale=True, disable=not progress,
                        smoothing=0.1)
             try:
@@ -572,6 +582,7 @@ def ingest(
                     reports.append(_ingest_file(con, eng, writer, bar, path, label, fmt, columns,
                                                 key, language, max_chars, chunk_rows, donor,
                                                 public_only))
+                stop.check()
             except BaseException:
                 _roll_back(con, run_id)
                 raise
@@ -615,6 +626,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, eng: Engine, writer: _Writer, b
     jobs = (_Job(chunk, label, key, language, max_chars, public_only)
             for chunk in _chunks(path, fmt_used, columns, info, chunk_rows, label, donor))
     for done in eng.map(_prepare_part, jobs, desc=f"parse {label}", progress=False):
+        writer.stop.check()
         _merge(report, done.report)
         groups = done.groups
         if done.table.num_rows:
