@@ -4,7 +4,7 @@ Run: ``nice -n 10 python3 bench/embeddings.py [--users 300] [--posts-per-user 5]
 (writes ``bench/out/embeddings.json``; ``--speed-only``: the speed part alone, to
 ``embeddings_speed.json``). One run prints, for every runtime of MiniLM
 (torch fp32 = the reference, torch bf16 autocast where the CPU has native bf16, ONNX fp32,
-ONNX int8 per-channel) and for the static tables (today's v2 and the v1 it replaces):
+ONNX int8 per-channel) and for the static tables (today's v3 and the v2 and v1 before it):
 
 * posts/s on short posts (<= 64 wordpieces) and on long posts (>= 254 wordpieces, every
   window), each runtime timed three times in alternation and the fastest pass kept (the 2
@@ -17,8 +17,10 @@ ONNX int8 per-channel) and for the static tables (today's v2 and the v1 it repla
   random subsample of ``--users`` bloggers (seed 0): every full-model runtime on the first
   window of ``--posts-per-user`` posts per user (spread over the user's posts), against
   torch fp32; the static tables on the same posts and on all the users' posts. Then the
-  static tables (v2 against v1) on every user with folds and all their posts;
-* the static path's build time (the vocabulary embedded once by ONNX fp32, post-processed).
+  static tables (v3 and v2 against each earlier one) on every user with folds and all their
+  posts;
+* the static path's build time (the vocabulary and the added words embedded once by ONNX
+  fp32, post-processed).
 """
 
 from __future__ import annotations
@@ -139,8 +141,9 @@ class Validity:
         self.fr, self.fc = users.fold_r.to_numpy(), users.fold_c.to_numpy()
         self.out, self.preds = out, {}
 
-    def add(self, name: str, X: np.ndarray, seconds: float, base: str | None = None) -> None:
-        """Score ``X`` (one row per user); with ``base``, also the paired CI of the gain."""
+    def add(self, name: str, X: np.ndarray, seconds: float, bases: tuple[str, ...] = ()) -> None:
+        """Score ``X`` (one row per user), and against each of ``bases`` the paired CI of the
+        gain."""
         pred = self.preds[name] = oof(X, self.age, self.gender, self.fr, self.fc)
         sc, sd = scores(*pred, self.age, self.gender), fold_sd(*pred, self.age, self.gender, self.fr, self.fc)
         row = {"age_r": round(float(sc[0]), 4), "gender_auc": round(float(sc[1]), 4),
@@ -148,7 +151,7 @@ class Validity:
                "seconds": round(seconds, 1)}
         line = (f"  {name:<30} age r {sc[0]:.3f} (fold sd {sd[0]:.3f})  gender AUC {sc[1]:.3f} "
                 f"(fold sd {sd[1]:.3f})  ({seconds:.1f} s)")
-        if base is not None:
+        for base in bases:
             ci = paired_ci(self.preds[base], pred, self.age, self.gender)
             row[f"minus {base}"] = {"age_r_95ci": ci[0].round(4).tolist(),
                                     "gender_auc_95ci": ci[1].round(4).tolist()}
@@ -158,17 +161,35 @@ class Validity:
         print(line, flush=True)
 
 
-class LegacyStatic:
-    """The v1 static table as it was embedded before (raw rows, log1p(index) weights)."""
+def v1_weights(n: int) -> np.ndarray:
+    """(n,) the v1 table's row weights, ``log(1 + index)`` by vocabulary rank."""
+    return np.log1p(np.arange(n, dtype=np.float64))
 
-    name, runtime, dim = "minilm-static-v1", "static-v1", 384
 
-    def __init__(self, raw: np.ndarray, tokenizer):
-        self.tokenizer = tokenizer
-        self.weights = np.log1p(np.arange(len(raw), dtype=np.float64))
-        # weighting each piece's count or its row gives the same sums, so v1 is static_embed's
-        # sum of rows over this table
-        self.table = raw * self.weights[:, None]
+def zipf_sif_weights(n: int, a: float | None = None) -> np.ndarray:
+    """(n,) the v2 table's row weights ``a / (a + p)``, ``p`` a Zipf law over the vocabulary
+    rank (``static_embed.SIF_A`` by default)."""
+    from psyprofile.features.static_embed import SIF_A, zipf_probabilities
+
+    a = SIF_A if a is None else a
+    return a / (a + zipf_probabilities(n))
+
+
+def v2_table(raw: np.ndarray) -> np.ndarray:
+    """The v2 table (shipped before v3): the raw piece rows centred, Zipf SIF weights."""
+    centred = raw.astype(np.float64) - raw.mean(axis=0)
+    return (centred * zipf_sif_weights(len(raw))[:, None]).astype(np.float32)
+
+
+class TableStatic:
+    """An earlier static table embedded as ``static_embed.StaticMiniLM`` embeds: a message is
+    the normalised sum of its pieces' rows (v1: raw rows, ``log1p(index)`` weights; v2:
+    :func:`v2_table`)."""
+
+    runtime, dim = "static-bench", 384
+
+    def __init__(self, name: str, table: np.ndarray, tokenizer):
+        self.name, self.table, self.tokenizer = name, table, tokenizer
 
     def embed(self, texts, bar=None):
         from psyprofile.features.embeddings import Embedded
@@ -212,15 +233,17 @@ def main() -> None:
     full = {r: MiniLM(r) for r in runtimes}
     out["runtime_ids"] = {r: e.runtime_id for r, e in full.items()}
 
-    print("static path: building the table (vocabulary through ONNX fp32, post-processing)")
+    print("static path: building the table (vocabulary and words through ONNX fp32, "
+          "post-processing)")
     t = time.perf_counter()
-    raw = S.piece_vectors(MiniLM("onnx-fp32", batch_size=1024), progress=False)
-    table = S.post_process(raw)
+    table, words = S.distill(progress=False)
     out["static_build_seconds"] = round(time.perf_counter() - t, 1)
-    print(f"  built in {out['static_build_seconds']} s")
+    print(f"  built in {out['static_build_seconds']} s ({len(words)} words added)")
     static = S.StaticMiniLM.__new__(S.StaticMiniLM)
-    static.tokenizer, static.table, static.runtime_id = tok, table, "bench"
-    statics = {"static-v2": static, "static-v1": LegacyStatic(raw, tok)}
+    static.tokenizer, static.table, static.runtime_id = S.StaticTokenizer(tuple(words)), table, "bench"
+    raw = S.piece_vectors(MiniLM("onnx-fp32", batch_size=1024), progress=False)
+    statics = {"static-v3": static, "static-v2": TableStatic("static-v2", v2_table(raw), tok),
+               "static-v1": TableStatic("static-v1", raw * v1_weights(len(raw))[:, None], tok)}
 
     rng = np.random.default_rng(SEED)
     short_idx = rng.choice(np.flatnonzero((n_pieces > 0) & (n_pieces <= 64)), args.short_posts, replace=False)
@@ -266,18 +289,19 @@ def main() -> None:
         sec = time.perf_counter() - t
         e.max_windows = None
         V.add(f"{name} sampled posts", weighted_means(sample.row.to_numpy(), n, v, s_w), sec,
-              base=None if name == "torch-fp32" else ref)
+              bases=() if name == "torch-fp32" else (ref,))
 
     def static_validity(V: Validity, posts, rows: np.ndarray, n: int, label: str,
                         base: str | None) -> None:
         texts = posts.message.tolist()
         w = np.array([max(len(tokenize(x)), 1) for x in texts], float)
-        for name in ("static-v1", "static-v2"):
+        for name in ("static-v1", "static-v2", "static-v3"):
             t = time.perf_counter()
             v = statics[name].embed(texts).vectors
             sec = time.perf_counter() - t
+            earlier = [f"static-v{k} {label}" for k in range(1, int(name[-1]))]
             V.add(f"{name} {label}", weighted_means(rows, n, v, w), sec,
-                  base=base or (f"static-v1 {label}" if name == "static-v2" else None))
+                  bases=(base,) if base else tuple(earlier))
 
     static_validity(V, sample, sample.row.to_numpy(), n, "sampled posts", ref)
     static_validity(V, mine, mine.row.to_numpy(), n, "all posts", None)

@@ -25,7 +25,8 @@ Measures, in one run (``nice -n 5 python3 bench/profiles.py``):
   keeping the zero-shot norms of the shipped file.
 
 ``--only embedders`` runs the embedder part alone, ``--only norms`` only rewrites the
-reference norms. Figures go to ``bench/out/profiles.json``, norms to
+reference norms, ``--only static`` profiles all bloggers with the static zero-shot embedder
+and rewrites its norms (run it when the static table's recipe changes). Figures go to ``bench/out/profiles.json``, norms to
 ``bench/out/profiles_norms.json`` (copy it to ``src/psyprofile/profiles/norms_blogs.json``).
 """
 
@@ -314,6 +315,33 @@ def write_norms(figures: dict) -> None:
     (OUT_DIR / "profiles_norms.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
 
 
+def static_zeroshot() -> dict:
+    """Profile all bloggers with the static zero-shot embedder (percentiles within the study)
+    and rewrite the shipped norms' ``zeroshot:...:minilm-static`` records from that run (the
+    other records as shipped): they depend on the static table, so a new recipe needs them
+    anew. Returns the run's Big Five links with age and gender and its split-half reliability."""
+    from psyprofile.profiles.reliability import split_half
+    from psyprofile.profiles.study import profile_study, read_norms
+
+    ws, ids = make_study(WORK / "static")
+    t0 = time.perf_counter()
+    profile_study(ws, progress=False, spec=static_spec(), reference="study")
+    out = {"seconds": time.perf_counter() - t0, "big5_links": validity(ws, ids)["big5_links"]}
+    sh = split_half(ws, progress=False, spec=static_spec())
+    out["split_half"] = sh[sh["family"] == "big5"].round(4).to_dict(orient="records")
+    fresh = [{**r, "quantiles": [float(x) for x in r["quantiles"]],
+              "reference": "blog corpus, 1,000 bloggers"}
+             for r in read_norms(ws).to_dict(orient="records")
+             if r["source"].startswith("zeroshot:") and r["source"].endswith(":minilm-static")]
+    shipped = json.loads(NORMS_FILE.read_text())
+    kept = [r for r in shipped["dimensions"]
+            if not (r["source"].startswith("zeroshot:") and r["source"].endswith(":minilm-static"))]
+    (OUT_DIR / "profiles_norms.json").write_text(json.dumps(
+        {**shipped, "dimensions": kept + fresh}, indent=1, default=float) + "\n")
+    out["norms_rewritten"] = len(fresh)
+    return out
+
+
 def report_big5(b: dict) -> None:
     f, s = b["full"], b["sample"]
     print(f"Big Five sources: WWBP lexicon on {f['users']} bloggers ({f['seconds']:.0f} s for "
@@ -337,7 +365,7 @@ def report_big5(b: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["all", "embedders", "profile", "big5", "norms"],
+    ap.add_argument("--only", choices=["all", "embedders", "profile", "big5", "norms", "static"],
                     default="all",
                     help="'profile' reuses the embedder figures of the last run, 'norms' all "
                          "figures (and the studies) of the last run")
@@ -349,6 +377,16 @@ def main() -> None:
     prev = OUT_DIR / "profiles.json"
     if args.only != "all" and prev.exists():
         figures = json.loads(prev.read_text())
+    if args.only == "static":
+        figures["static_zeroshot"] = st = static_zeroshot()
+        write_results("profiles", figures)
+        print(f"static zero-shot on all bloggers: {st['seconds']:.0f} s; "
+              f"{st['norms_rewritten']} norms rewritten in {OUT_DIR / 'profiles_norms.json'}")
+        for t, v in st["big5_links"].items():
+            print(f"  {t:<18} r age {v['r_age']:+.2f}  r female {v['r_female']:+.2f}")
+        for r in st["split_half"]:
+            print(f"  split-half {r['dimension']:<18} {r['reliability']:.3f} n {r['n_users']}")
+        return
     if args.only in ("all", "embedders"):
         figures["embedders"] = embedders(args.sample)
     if args.only in ("all", "profile"):

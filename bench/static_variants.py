@@ -11,9 +11,8 @@ is the 300-user subsample that ``bench/embeddings.py`` draws (seed 0); every var
 scored there against v1. One variant is then chosen by a rule fixed in advance (the largest
 sum of the age r and AUC gains on tuning; ``--chosen NAME`` overrides it) and scored, with
 v1 and v2, on the **held-out split** (the other 678 users) and on all 978, each with the 95%
-paired bootstrap interval of its difference to v1. The ``wordfreq`` variants need
-``pip install wordfreq`` (not a psyprofile dependency: no variant of it was shipped); without
-it they are skipped, and the run says so.
+paired bootstrap interval of its difference to v1 (and to v2). The whole-word variants that
+gave v3 are in ``bench/static_words.py``, which runs the same protocol (:func:`compare`).
 """
 
 from __future__ import annotations
@@ -28,7 +27,16 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # repo root, for `bench._dlatk`
 from bench._dlatk import blog_messages, write_results  # noqa: E402
-from bench.embeddings import SEED, LegacyStatic, fold_users, oof, paired_ci, scores  # noqa: E402
+from bench.embeddings import (  # noqa: E402
+    SEED,
+    fold_users,
+    oof,
+    paired_ci,
+    scores,
+    v1_weights,
+    v2_table,
+    zipf_sif_weights,
+)
 
 TUNING_USERS = 300  # bench/embeddings.py's default --users
 
@@ -40,18 +48,6 @@ def user_matrix(C: sp.csr_matrix, rows: np.ndarray, w: np.ndarray, n: int, table
     from psyprofile.features.static_embed import message_vectors
 
     return weighted_means(rows, n, message_vectors(C, table), w)
-
-
-def piece_probabilities(tok, wordfreq) -> np.ndarray:
-    """(vocab size,) probability of each wordpiece in English text from ``wordfreq``'s large
-    English list (many corpora, not the blog corpus): each word's frequency is added to every
-    piece the tokenizer cuts it into. Pieces no listed word produces (most punctuation) get 0."""
-    freq = wordfreq.get_frequency_dict("en", wordlist="large")
-    from psyprofile.features.static_embed import piece_counts
-
-    counts = piece_counts(tok.ids(list(freq)), tok.vocab_size)  # (words, pieces)
-    p = counts.T @ np.fromiter(freq.values(), dtype=np.float64, count=len(freq))
-    return p / p.sum()
 
 
 def remove_top_components(table: np.ndarray, k: int) -> np.ndarray:
@@ -72,14 +68,13 @@ def variants(raw: np.ndarray, tok) -> dict:
     from psyprofile.features import static_embed as S
 
     centred = raw.astype(np.float64) - raw.mean(axis=0)
-    legacy = LegacyStatic(raw, tok)
-    v1 = legacy.weights[:, None]
-    zipf = S.sif_weights(len(raw))[:, None]
+    v1 = v1_weights(len(raw))[:, None]
+    zipf = zipf_sif_weights(len(raw))[:, None]
     out = {
-        "v1": lambda: legacy.table,
-        "v2 (centred, Zipf SIF)": lambda: S.post_process(raw),
-        "centred, Zipf SIF a=1e-3": lambda: centred * S.sif_weights(len(raw), 1e-3)[:, None],
-        "centred, Zipf SIF a=3e-4": lambda: centred * S.sif_weights(len(raw), 3e-4)[:, None],
+        "v1": lambda: raw * v1,
+        "v2 (centred, Zipf SIF)": lambda: v2_table(raw),
+        "centred, Zipf SIF a=1e-3": lambda: centred * zipf_sif_weights(len(raw), 1e-3)[:, None],
+        "centred, Zipf SIF a=3e-4": lambda: centred * zipf_sif_weights(len(raw), 3e-4)[:, None],
         "centred, no weights": lambda: centred,
         "uncentred, Zipf SIF": lambda: raw * zipf,
         "centred, v1 weights": lambda: centred * v1,
@@ -87,12 +82,7 @@ def variants(raw: np.ndarray, tok) -> dict:
     }
     for k in (1, 2, 3, 5, 10):
         out[f"top {k} PCs removed, Zipf SIF"] = lambda k=k: remove_top_components(centred, k) * zipf
-    try:
-        import wordfreq
-    except ImportError:
-        print("wordfreq is not installed: its variants are skipped (pip install wordfreq)")
-        return out
-    p = piece_probabilities(tok, wordfreq)
+    p = S.piece_probabilities(tok, S.english_frequencies())
     wf = np.where(p > 0, p, S.zipf_probabilities(len(raw)))  # missing: Zipf by vocab order
 
     def sif(a: float = S.SIF_A) -> np.ndarray:
@@ -112,6 +102,86 @@ def variants(raw: np.ndarray, tok) -> dict:
     return out
 
 
+class Users:
+    """The users with folds, all their posts, and the three splits of the protocol."""
+
+    def __init__(self):
+        from psyprofile.text.tokenize import tokenize
+
+        users = fold_users().reset_index(drop=True)
+        tuning = users.user_id.isin(users.sample(TUNING_USERS, random_state=SEED).user_id).to_numpy()
+        msgs = blog_messages()
+        row_of = {u: i for i, u in enumerate(users.user_id)}
+        posts = msgs[msgs.user_id.isin(row_of) & msgs.message.str.strip().ne("")]
+        self.texts = posts.message.tolist()
+        self.words = np.array([max(len(tokenize(x)), 1) for x in self.texts], float)
+        self.rows = posts.user_id.map(row_of).to_numpy()
+        self.n = len(users)
+        self.age, self.gender = users.age.to_numpy(float), users.gender.to_numpy(int)
+        self.fr, self.fc = users.fold_r.to_numpy(), users.fold_c.to_numpy()
+        self.split = {"tuning": tuning, "held-out": ~tuning, "all": np.ones(self.n, bool)}
+
+    def matrix(self, C: sp.csr_matrix, table: np.ndarray) -> np.ndarray:
+        """(users, dim) word-weighted means of the posts' static vectors under ``table``
+        (``C``: the posts' entry counts, in the table's rows)."""
+        return user_matrix(C, self.rows, self.words, self.n, table)
+
+    def score(self, X: np.ndarray, where: str) -> tuple:
+        m = self.split[where]
+        return oof(X[m], self.age[m], self.gender[m], self.fr[m], self.fc[m])
+
+
+def compare(users: Users, makers: dict, out: dict, chosen: str | None = None) -> str:
+    """Score every variant of ``makers`` (name -> function giving its user matrix; ``v1`` and
+    ``v2 (centred, Zipf SIF)`` among them) on the tuning split against v1 and v2; choose one
+    by the rule fixed in advance (the largest summed age r and AUC gain over v1 on tuning),
+    unless ``chosen`` names it; score v1, v2 and the chosen one on the held-out split and on
+    all users. Figures go to ``out``; returns the chosen name."""
+    base = {}
+
+    def report(name: str, pred: tuple, where: str) -> np.ndarray:
+        """Print and record ``name``'s scores on ``where``; return its gains over v1."""
+        m = users.split[where]
+        age, gender = users.age[m], users.gender[m]
+        sc = scores(*pred, age, gender)
+        row = out.setdefault(where, {})[name] = {"age_r": round(float(sc[0]), 4),
+                                                 "gender_auc": round(float(sc[1]), 4)}
+        line = f"  {name:<42} age r {sc[0]:.3f}  AUC {sc[1]:.3f}"
+        for ref in ("v1", V2):
+            if name == ref or ref not in base.get(where, {}):
+                continue
+            ci = paired_ci(base[where][ref], pred, age, gender)
+            row[f"minus {ref}"] = {"age_r_95ci": ci[0].round(4).tolist(),
+                                   "gender_auc_95ci": ci[1].round(4).tolist()}
+            line += (f"\n  {'':<42} minus {ref[:2]}: age r [{ci[0][0]:+.3f}, {ci[0][1]:+.3f}]  "
+                     f"AUC [{ci[1][0]:+.3f}, {ci[1][1]:+.3f}]")
+        print(line, flush=True)
+        return sc - scores(*base[where]["v1"], age, gender)
+
+    for where in users.split:
+        base[where] = {}
+        for ref in ("v1", V2):  # v1 first: v2 is reported against it
+            X = makers[ref]()
+            base[where][ref] = users.score(X, where)
+    print(f"tuning split ({int(users.split['tuning'].sum())} users; 95% paired bootstrap "
+          "intervals of the difference to v1 and to v2)")
+    gains = {name: report(name, base["tuning"][name] if name in base["tuning"] else
+                          users.score(make(), "tuning"), "tuning")
+             for name, make in makers.items()}
+    # The rule fixed before looking at the held-out users: the largest summed gain on tuning.
+    chosen = chosen or max((k for k in gains if k not in ("v1", V2)), key=lambda k: gains[k].sum())
+    out["chosen"] = chosen
+    for where in ("held-out", "all"):
+        print(f"{where} ({int(users.split[where].sum())} users): v1, v2 and the chosen variant")
+        for name in dict.fromkeys(["v1", V2, chosen]):
+            report(name, base[where][name] if name in base[where] else
+                   users.score(makers[name](), where), where)
+    return chosen
+
+
+V2 = "v2 (centred, Zipf SIF)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", type=Path, help="cache file of the raw piece vectors (.npy)")
@@ -121,69 +191,32 @@ def main() -> None:
     warnings.filterwarnings("ignore")
 
     from psyprofile.features import static_embed as S
-    from psyprofile.features.embeddings import MiniLM, wordpieces
-    from psyprofile.text.tokenize import tokenize
+    from psyprofile.features.embeddings import wordpieces
 
     tok = wordpieces()
-    if args.raw and args.raw.exists():
-        raw = np.load(args.raw)
-    else:
-        raw = S.piece_vectors(MiniLM("onnx-fp32", batch_size=1024), progress=False)
-        if args.raw:
-            np.save(args.raw, raw)
-    users = fold_users().reset_index(drop=True)
-    tuning = users.user_id.isin(users.sample(TUNING_USERS, random_state=SEED).user_id).to_numpy()
-    msgs = blog_messages()
-    row_of = {u: i for i, u in enumerate(users.user_id)}
-    posts = msgs[msgs.user_id.isin(row_of) & msgs.message.str.strip().ne("")]
-    texts = posts.message.tolist()
-    C = S.piece_counts(tok.ids(texts), tok.vocab_size)
-    w = np.array([max(len(tokenize(x)), 1) for x in texts], float)
-    rows = posts.user_id.map(row_of).to_numpy()
-    n = len(users)
-    age, gender = users.age.to_numpy(float), users.gender.to_numpy(int)
-    fr, fc = users.fold_r.to_numpy(), users.fold_c.to_numpy()
-    split = {"tuning": tuning, "held-out": ~tuning, "all": np.ones(n, bool)}
-    out: dict = {"_users": {k: int(m.sum()) for k, m in split.items()}, "_posts": len(texts)}
-    print(f"{n} users ({int(tuning.sum())} tuning, seed 0; {int((~tuning).sum())} held out), "
-          f"{len(texts)} posts")
-
-    def score(X: np.ndarray, m: np.ndarray) -> tuple:
-        return oof(X[m], age[m], gender[m], fr[m], fc[m])
-
-    def report(name: str, pred: tuple, where: str) -> np.ndarray:
-        """Print and record ``name``'s scores on split ``where``; return its gains over v1."""
-        m = split[where]
-        sc = scores(*pred, age[m], gender[m])
-        row = out.setdefault(where, {})[name] = {"age_r": round(float(sc[0]), 4),
-                                                 "gender_auc": round(float(sc[1]), 4)}
-        line = f"  {name:<42} age r {sc[0]:.3f}  AUC {sc[1]:.3f}"
-        if name == "v1":
-            print(line, flush=True)
-            return np.zeros(2)
-        ci = paired_ci(base[where], pred, age[m], gender[m])
-        row["minus v1"] = {"age_r_95ci": ci[0].round(4).tolist(), "gender_auc_95ci": ci[1].round(4).tolist()}
-        print(f"{line}   minus v1: age r [{ci[0][0]:+.3f}, {ci[0][1]:+.3f}]  "
-              f"AUC [{ci[1][0]:+.3f}, {ci[1][1]:+.3f}]", flush=True)
-        return sc - scores(*base[where], age[m], gender[m])
-
-    built = variants(raw, tok)
-    X1 = user_matrix(C, rows, w, n, built["v1"]())
-    base = {k: score(X1, m) for k, m in split.items()}
-    print(f"tuning split ({int(tuning.sum())} users; 95% paired bootstrap intervals of the "
-          "difference to v1)")
-    gains = {name: report(name, base["tuning"] if name == "v1" else
-                          score(user_matrix(C, rows, w, n, make()), tuning), "tuning")
-             for name, make in built.items()}
-    # The rule fixed before looking at the held-out users: the largest summed gain on tuning.
-    chosen = args.chosen or max((k for k in gains if k != "v1"), key=lambda k: gains[k].sum())
-    out["chosen"] = chosen
-    for where in ("held-out", "all"):
-        print(f"{where} ({int(split[where].sum())} users): v1, v2 and the chosen variant")
-        for name in dict.fromkeys(["v1", "v2 (centred, Zipf SIF)", chosen]):
-            report(name, base[where] if name == "v1" else
-                   score(user_matrix(C, rows, w, n, built[name]()), split[where]), where)
+    raw = raw_pieces(args.raw)
+    users = Users()
+    C = S.piece_counts(tok.ids(users.texts), tok.vocab_size)
+    out: dict = {"_users": {k: int(m.sum()) for k, m in users.split.items()},
+                 "_posts": len(users.texts)}
+    print(f"{users.n} users ({int(users.split['tuning'].sum())} tuning, seed 0; "
+          f"{int(users.split['held-out'].sum())} held out), {len(users.texts)} posts")
+    makers = {name: (lambda make=make: users.matrix(C, make())) for name, make in variants(raw, tok).items()}
+    compare(users, makers, out, args.chosen)
     print(f"wrote {write_results('static_variants', out)}")
+
+
+def raw_pieces(cache: Path | None) -> np.ndarray:
+    """The raw (vocab, 384) piece rows through ONNX fp32, read from / saved to ``cache``."""
+    from psyprofile.features import static_embed as S
+    from psyprofile.features.embeddings import MiniLM
+
+    if cache and cache.exists():
+        return np.load(cache)
+    raw = S.piece_vectors(MiniLM("onnx-fp32", batch_size=1024), progress=False)
+    if cache:
+        np.save(cache, raw)
+    return raw
 
 
 if __name__ == "__main__":

