@@ -256,7 +256,9 @@ def piece_counts(ids: list[list[int]], vocab_size: int) -> sp.csr_matrix:
     lens = np.array([len(t) for t in ids], dtype=np.int64)
     flat = np.fromiter((i for t in ids for i in t), dtype=np.int64, count=int(lens.sum()))
     indptr = np.concatenate([[0], np.cumsum(lens)])
-    return sp.csr_matrix((np.ones(len(flat)), flat, indptr), shape=(len(ids), vocab_size))
+    # float32, as the table: a float64 matrix would make scipy copy the whole table to float64
+    # on every call (155 MB for v3), most of the static path's time
+    return sp.csr_matrix((np.ones(len(flat), dtype=np.float32), flat, indptr), shape=(len(ids), vocab_size))
 
 
 def message_vectors(counts: sp.csr_matrix, table: np.ndarray) -> np.ndarray:
