@@ -182,7 +182,7 @@ def embedders(n_users: int, k: int = 16) -> dict:
 
     rng = np.random.default_rng(1)
     all_users = sorted(blog_messages()["user_id"].unique().tolist())
-    ws, _ = make_study(WORK / "sample", rng.choice(all_users, n_users, replace=False).tolist())
+    ws, ids = make_study(WORK / "sample", rng.choice(all_users, n_users, replace=False).tolist())
     from psyprofile.features.extract import FeatureOptions, extract_features
 
     extract_features(ws, FeatureOptions(level="message", ngrams=(1,)), progress=False)
@@ -190,6 +190,9 @@ def embedders(n_users: int, k: int = 16) -> dict:
         msgs = load_messages(con)
     keep = msgs.user_words() >= 500
     out: dict = {"users": int(keep.sum()), "messages_per_user_full": k}
+    u = blog_users()
+    age_of = dict(zip(u["user_id"].map(ids), u["age"].astype(float), strict=True))
+    age = np.array([age_of.get(x, np.nan) for x in msgs.users])[keep]
     raw = {}
     for emb in ("minilm-static", "minilm"):
         spec = ProfileSpec(lexica=(), vader=False, embedder=emb, max_messages=k)
@@ -200,9 +203,12 @@ def embedders(n_users: int, k: int = 16) -> dict:
         raw[emb] = sc.raw[keep]
         rel = {t: split_half_stats(sc.halves[keep, 0, j], sc.halves[keep, 1, j])[2:]
                for j, t in enumerate(TRAITS)}
+        has_age = ~np.isnan(age)
         out[emb] = {"seconds": secs, "seconds_per_user": secs / len(msgs.users),
                     "words_per_user_median": float(np.median(sc.words[keep])),
-                    "split_half": {t: [float(x) for x in v] for t, v in rel.items()}}
+                    "split_half": {t: [float(x) for x in v] for t, v in rel.items()},
+                    "r_age": {t: float(np.corrcoef(raw[emb][has_age, j], age[has_age])[0, 1])
+                              for j, t in enumerate(TRAITS)}}
     out["r_static_vs_full"] = {t: float(np.corrcoef(raw["minilm-static"][:, j], raw["minilm"][:, j])[0, 1])
                                for j, t in enumerate(TRAITS)}
     return out
@@ -417,10 +423,12 @@ def main() -> None:
 def report(f: dict) -> None:
     e = f["embedders"]
     print(f"zero-shot embedders on {e['users']} users (split-half reliability, Spearman-Brown):")
-    print(f"  {'trait':<18} {'static, all text':>18} {'full, 16 posts':>16} {'r static~full':>14}")
+    print(f"  {'trait':<18} {'static, all text':>18} {'full, 16 posts':>16} {'r static~full':>14} "
+          f"{'r age static':>13} {'r age full':>11}")
     for t, (rel, _, _) in e["minilm-static"]["split_half"].items():
         full = e["minilm"]["split_half"][t][0]
-        print(f"  {t:<18} {rel:>18.3f} {full:>16.3f} {e['r_static_vs_full'][t]:>14.3f}")
+        print(f"  {t:<18} {rel:>18.3f} {full:>16.3f} {e['r_static_vs_full'][t]:>14.3f} "
+              f"{e['minilm-static']['r_age'][t]:>+13.2f} {e['minilm']['r_age'][t]:>+11.2f}")
     print(f"  seconds per user: static {e['minilm-static']['seconds_per_user']:.2f}, "
           f"full {e['minilm']['seconds_per_user']:.2f}")
     if "throughput" not in f:

@@ -18,13 +18,14 @@ The words and their frequencies come from ``wordfreq``'s large English list (Rob
 *wordfreq* v3, 2022, doi:10.5281/zenodo.7199437; code Apache-2.0, data CC-BY-SA 4.0, from
 the ``[embeddings]`` extra). They are read on the user's machine to choose and weigh the
 rows; nothing of the list is redistributed. The (50,522, 384) float32 table (78 MB) and its
-word list are built once per machine, under a file lock and atomically
+word list are built once per machine (29 s through ONNX fp32 on the 2 quiet cores,
+``bench/embeddings.py``), under a file lock and atomically
 (:mod:`psyprofile.features.build_once`), in psyprofile's cache folder (``$PSYPROFILE_CACHE``
 or the user cache folder), in a folder named by the model package's version and
 :data:`RECIPE`. The sha256 of both files is part of the runtime id, so cached vectors of
 another table are never mixed with these.
 
-**Why v3** (``nice -n 10 python3 bench/static_words.py``, about 8 min on 2 cores,
+**Why v3** (``nice -n 10 python3 bench/static_words.py``, about 6 min on 2 cores,
 ``bench/out/static_words.json``). ``bench/static_variants.py`` had found no way of making
 the wordpiece rows that beat v1 (below), and suggested that a static table's user-level
 validity is set by the bag of units it projects. So v3 changes the bag, as model2vec's
