@@ -51,7 +51,9 @@ LEXICON_LIMITS = [
 
 
 def training_summary(ws: Workspace, users: list[str]) -> dict[str, Any]:
-    """Study name, users, their posts and the date range of those posts."""
+    """Study name, users, their posts, the date range of those posts and their languages
+    (``languages``: code -> share of the posts, ``messages.lang``, shares of at least
+    :data:`MIN_LANGUAGE_SHARE`, largest first)."""
     with ws.connect(read_only=True) as con:
         con.register("_train_users", pd.DataFrame({"user_id": users}))
         try:
@@ -59,12 +61,27 @@ def training_summary(ws: Workspace, users: list[str]) -> dict[str, Any]:
                 "SELECT count(*), min(created_at), max(created_at) FROM messages "
                 "WHERE user_id IN (SELECT user_id FROM _train_users)"
             ).fetchall()[0]
+            langs = con.execute(
+                "SELECT coalesce(lang, 'und') AS l, count(*) AS n FROM messages "
+                "WHERE user_id IN (SELECT user_id FROM _train_users) GROUP BY l ORDER BY n DESC, l"
+            ).fetchall()
         finally:
             con.unregister("_train_users")
+    shares = {lang: round(n / posts, 4) for lang, n in langs if posts and n / posts >= MIN_LANGUAGE_SHARE}
     return {
         "study": ws.config.get("name"), "n_users": len(users), "n_posts": int(posts),
         "date_range": [first.isoformat() if first else None, last.isoformat() if last else None],
+        "languages": shares,
     }
+
+
+MIN_LANGUAGE_SHARE = 0.01  # a language of fewer training posts is not listed
+
+
+def trained_languages(spec: dict[str, Any]) -> dict[str, float] | None:
+    """The language mix of a model's training posts (``model.json`` content), or None for a
+    model saved before psyprofile recorded it."""
+    return (spec.get("training") or {}).get("languages")
 
 
 def build_card(spec: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +197,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         "## Training data", "",
         f"- study: {t['study']}; {t['n_users']:,} users, {t['n_posts']:,} posts, "
         f"{t['date_range'][0]} to {t['date_range'][1]}",
+        "- languages of the posts: " + (", ".join(f"{k} {v:.0%}" for k, v in t["languages"].items())
+                                        if t.get("languages") else "not recorded"),
         f"- users need at least {card['min_words']:,} words; excluded: "
         + ", ".join(f"{k} {v:,}" for k, v in (card["excluded_users"] or {}).items()), "",
         "## Features and pipeline", "",

@@ -77,8 +77,9 @@ def _source_lines(source: str, dims: list[str], explain: bool) -> list[str]:
     from psyprofile.profiles.evidence import evidence_summary, source_evidence
 
     ev = source_evidence(source)
-    lines = [f"  source {source}: {ev.name} [{ev.status}]; built for: "
-             f"{', '.join(ev.languages) or 'unknown'}"]
+    built_for = ", ".join(ev.languages) or ("the languages its model card lists"
+                                            if source.startswith("model:") else "unknown")
+    lines = [f"  source {source}: {ev.name} [{ev.status}]; built for: {built_for}"]
     summaries = dict.fromkeys(evidence_summary(source, d) for d in dims)
     lines += [f"  evidence: {e}" for e in summaries]
     if explain:

@@ -130,9 +130,9 @@ def source_evidence(source_id: str) -> SourceEvidence:
     kind = _kind(source_id)
     if kind == "model":
         return SourceEvidence(source_id, f"supervised model {source_id[6:]}",
-                              "see the model's card (`psyprofile models show`)", ("en",),
-                              "supervised", "trained in this study; its cross-validated r is "
-                              "in its model card")
+                              "see the model's card (`psyprofile models show`)", (),
+                              "supervised", "trained in this study; its cross-validated r and "
+                              "the languages of its training posts are in its model card")
     if kind == "zeroshot":
         static = f"; {WORDFREQ_CITATION}" if source_id.endswith(":minilm-static") else ""
         return SourceEvidence(

@@ -3,8 +3,10 @@
 Every profile source declares the languages it was built for
 (:func:`psyprofile.profiles.evidence.source_evidence`): the lexica, VADER and the MiniLM
 zero-shot items are English; the zero-shot source with ``e5-multilingual`` takes the ~100
-languages of :data:`psyprofile.features.multilingual.LANGUAGES`. A lexicon file of unknown
-language and a saved model are taken as English, as their evidence says. Each message
+languages of :data:`psyprofile.features.multilingual.LANGUAGES`. A saved model supports the
+languages of its training posts (:func:`model_languages`, from its card); a lexicon file of
+unknown language, and a model saved before its card recorded languages, are taken as
+English. Each message
 carries a language code (``messages.lang``: the platform's tag or the detected language,
 ``'und'`` when too short to tell). Per user and source, the share of words in messages of
 languages *outside the source's* (words of ``'und'`` messages count as neither) above
@@ -20,7 +22,7 @@ with their shares of the user's words) is reported for every user.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +33,20 @@ MAX_OTHER_SHARE = 0.5
 TOP_LANGUAGES = 3
 UNKNOWN = "und"
 UNDECLARED = frozenset({"en"})  # a source without declared languages (a lexicon file)
+
+
+MODEL_LANGUAGE_SHARE = 0.05  # a model supports a language of at least this share of its posts
+
+
+def model_languages(spec: dict) -> frozenset[str]:
+    """The languages a saved model (its ``model.json`` content) supports: each of at least
+    :data:`MODEL_LANGUAGE_SHARE` of its training posts (``'und'`` aside). A model saved
+    before the mix was recorded, or trained on posts too short to tell, is taken as English."""
+    from psyprofile.models.card import trained_languages
+
+    mix = trained_languages(spec) or {}
+    langs = frozenset(k for k, share in mix.items() if k != UNKNOWN and share >= MODEL_LANGUAGE_SHARE)
+    return langs or UNDECLARED
 
 
 def source_languages(source_id: str) -> frozenset[str]:
@@ -69,11 +85,15 @@ class LanguageGuard:
         return [[s for s, bad in self.unsupported.items() if bad[i]] for i in range(n)]
 
 
-def language_guard(msgs: Messages, source_ids: Sequence[str]) -> LanguageGuard:
-    """The :class:`LanguageGuard` of ``source_ids`` over ``msgs``. Without per-message
-    languages (``msgs.langs`` None) every source supports every user and the mix is ''."""
+def language_guard(msgs: Messages, source_ids: Sequence[str],
+                   declared: Mapping[str, frozenset[str]] | None = None) -> LanguageGuard:
+    """The :class:`LanguageGuard` of ``source_ids`` over ``msgs``; ``declared`` gives the
+    languages of sources whose id does not name them (``model:REF``: :func:`model_languages`),
+    the others' come from their evidence. Without per-message languages (``msgs.langs``
+    None) every source supports every user and the mix is ''."""
     n = len(msgs.users)
-    per_source = {s: source_languages(s) for s in source_ids}
+    declared = declared or {}
+    per_source = {s: declared.get(s) or source_languages(s) for s in source_ids}
     union = frozenset().union(*per_source.values()) if per_source else UNDECLARED
     if msgs.langs is None:
         return LanguageGuard([""] * n, np.zeros(n), {s: np.zeros(n, dtype=bool) for s in source_ids},

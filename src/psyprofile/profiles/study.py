@@ -270,16 +270,14 @@ def model_dimension(saved) -> str:
     return dim
 
 
-def _model_rows(ws: Workspace, ref: str, min_words: int, keep_users: set[str]) -> pd.DataFrame:
+def _model_rows(ws: Workspace, saved, min_words: int, keep_users: set[str]) -> pd.DataFrame:
     """Scores of a saved Big Five model (``psyprofile train``) applied with ``models.predict``;
     its feature sets are extracted first when they are 1grams or lexica the study lacks."""
     from psyprofile.features.extract import FeatureOptions, extract_features
     from psyprofile.features.store import list_feature_sets
     from psyprofile.lexica.registry import BUNDLED
-    from psyprofile.models.persist import load_model
     from psyprofile.models.predict import predict, read_predictions
 
-    saved = load_model(ref, ws)
     dim = model_dimension(saved)
     with ws.connect() as con:
         have = {s["name"] for s in list_feature_sets(con) if s["level"] == "user"}
@@ -313,7 +311,8 @@ def profile_study(ws: Workspace, *, min_words: int | None = None, big5: str | No
     ``spec`` (default: :func:`default_spec`; ``big5`` replaces its Big Five sources: 'wwbp',
     'zeroshot' or saved model refs, joined by ','), as a new profile run. Percentiles
     against ``reference``: 'blogs' (the bundled norms, where they exist) or 'study'."""
-    from psyprofile.profiles.language import language_guard
+    from psyprofile.models.persist import load_model
+    from psyprofile.profiles.language import language_guard, model_languages
 
     t0 = time.perf_counter()
     if spec is None:
@@ -325,7 +324,9 @@ def profile_study(ws: Workspace, *, min_words: int | None = None, big5: str | No
     prep = prepare(ws, spec, progress)
     users = prep.msgs.users
     uw = prep.msgs.user_words()
-    guard = language_guard(prep.msgs, spec.sources())
+    models = {m: load_model(m, ws) for m in spec.big5_models()}
+    guard = language_guard(prep.msgs, spec.sources(),
+                           {f"model:{m}": model_languages(saved.spec) for m, saved in models.items()})
     status = user_status(uw, mw, guard.no_source())
     keep = status == "scored"
     parts, norms, notes = [], [], []
@@ -336,9 +337,9 @@ def profile_study(ws: Workspace, *, min_words: int | None = None, big5: str | No
                 rows, nrm = source_rows(score_source(src, prep.msgs, keep_s), users, keep_s, ref)
                 parts.append(rows)
                 norms += nrm
-        for m in spec.big5_models():
+        for m, saved in models.items():
             kept = set(np.asarray(users)[keep & guard.supports(f"model:{m}")].tolist())
-            parts.append(_model_rows(ws, m, mw, kept))
+            parts.append(_model_rows(ws, saved, mw, kept))
     else:
         notes.append(f"no user has {mw:,} or more words in the sources' languages; lower "
                      "--min-words to score anyone")
