@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 
 import pytest
@@ -589,16 +588,43 @@ def test_sigterm_during_a_query_lets_it_finish_and_stops_the_run_at_the_next_che
     from psyprofile.io.ingest import Terminated, _sigterm_stops
 
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    con.execute("SET threads = 1")
+
+    def term(x: int) -> int:  # the signal arrives while DuckDB runs the query
+        os.kill(os.getpid(), signal.SIGTERM)
+        return x
+
+    con.create_function("term", term)  # BIGINT -> BIGINT, from the annotations
     before = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM))
-    with _sigterm_stops(7) as stop:
-        timer.start()
-        try:  # about a second on a laptop core: the signal arrives while it runs
-            total = con.execute("SELECT count(*) FROM range(200000000)").fetchone()[0]
-        finally:
-            timer.join()
-        assert total == 200_000_000 and stop.requested
-        with pytest.raises(Terminated, match="run 7 was rolled back"):
-            stop.check()
+    with pytest.raises(Terminated, match="run 7 was rolled back"), _sigterm_stops(7) as stop:
+        assert con.execute("SELECT term(41) + 1").fetchone()[0] == 42
+        assert stop.requested
+        stop.check()
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+SIGTERM_LATE = """
+import os, signal, sys
+from psyprofile.io.ingest import _sigterm_stops
+signal.signal(signal.SIGTERM, lambda s, f: (print("passed on", flush=True), sys.exit(3)))
+with _sigterm_stops(1) as stop:
+    os.kill(os.getpid(), signal.SIGTERM)  # after the run's last check
+    print("recorded" if stop.requested else "lost", flush=True)
+    if sys.argv[1] == "twice":
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("not reached", flush=True)
+print("not reached either", flush=True)
+"""
+
+
+@pytest.mark.parametrize("times", ["once", "twice"])
+def test_a_sigterm_the_run_does_not_check_is_not_lost(times):
+    """A SIGTERM after the run's last check is passed on when it finishes; a second one is
+    not held back at all (for a run stuck where it never checks)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", SIGTERM_LATE, times], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.split() == ["recorded", "passed", "on"]

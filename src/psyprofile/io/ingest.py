@@ -506,20 +506,27 @@ def _sigterm_stops(run_id: int) -> Iterator[_Stop]:
     """Record SIGTERM while run ``run_id`` writes; the run checks for it between batches and is
     rolled back on the way out (a kill -9 cannot be caught: the next open of the study rolls
     that run back). The handler only records: raising from it would interrupt whatever DuckDB
-    is running, and a COMMIT interrupted that way escaped as a bare "Query interrupted"."""
+    is running, and a COMMIT interrupted that way escaped as a bare "Query interrupted". A
+    second SIGTERM gets the previous handler (by default: the process ends at once, as with a
+    kill -9), for a run stuck where it never checks; one that arrives after the last check
+    is passed on once the run has finished."""
     stop = _Stop(run_id)
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
+    old = signal.getsignal(signal.SIGTERM)
 
     def _stop(signum, frame):
         stop.requested = True
+        signal.signal(signal.SIGTERM, old)
 
-    old = signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         yield stop
     finally:
         signal.signal(signal.SIGTERM, old)
+    if stop.requested:  # reached only when the run finished before it could stop
+        signal.raise_signal(signal.SIGTERM)
 
 
 def _now() -> dt.datetime:
