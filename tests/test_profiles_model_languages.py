@@ -11,9 +11,9 @@ import pandas as pd
 
 from psyprofile.features.extract import FeatureOptions, extract_features
 from psyprofile.io.ingest import ingest
+from psyprofile.models.card import supported_languages
 from psyprofile.models.persist import load_model, save_model
 from psyprofile.models.train import TrainOptions, train
-from psyprofile.profiles.language import UNDECLARED, model_languages
 from psyprofile.profiles.study import profile_study, read_scores, read_users
 from psyprofile.store.outcomes import store_outcomes
 from psyprofile.store.workspace import Workspace
@@ -51,8 +51,9 @@ def test_a_model_trained_on_german_posts_scores_german_writers(tmp_path):
                                  n_boot=0), fit_final=True, progress=False)
     saved = load_model(str(save_model(ws, res, "extraversion")), ws)
     assert saved.spec["training"]["languages"] == {"de": 1.0}
-    assert model_languages(saved.spec) == {"de"}
-    assert "languages of the posts: de 100%" in (saved.path / "card.md").read_text()
+    assert supported_languages(saved.spec) == {"de"}
+    assert "languages of the posts: de 100%; it scores users writing mostly in de" in \
+        (saved.path / "card.md").read_text()
 
     profile_study(ws, big5="extraversion", progress=False)
     users = read_users(ws)
@@ -63,7 +64,7 @@ def test_a_model_trained_on_german_posts_scores_german_writers(tmp_path):
 
 
 def test_models_without_a_recorded_mix_are_taken_as_english():
-    assert model_languages({"training": {"n_users": 5}}) == UNDECLARED == {"en"}
-    assert model_languages({"training": {"languages": {"und": 1.0}}}) == {"en"}
+    assert supported_languages({"training": {"n_users": 5}}) == {"en"}
+    assert supported_languages({"training": {"languages": {"und": 1.0}}}) == {"en"}
     mix = {"de": 0.9, "en": 0.05, "fr": 0.03, "und": 0.02}
-    assert model_languages({"training": {"languages": mix}}) == {"de", "en"}
+    assert supported_languages({"training": {"languages": mix}}) == {"de", "en"}

@@ -125,7 +125,8 @@ CHUNK_MESSAGES = 256  # messages embedded and committed per step: bounds memory 
 @dataclass
 class Embedded:
     """Vectors of ``n`` texts: ``vectors`` (n, dim) float32; per text the windows embedded
-    and its wordpiece count (before any cap)."""
+    and its wordpiece count before any cap (for the static table: its entries, an added
+    word counting once)."""
 
     vectors: np.ndarray
     n_windows: np.ndarray
@@ -203,13 +204,20 @@ def load_minilm():
 
 
 class Wordpieces:
-    """The bundled model's WordPiece tokenizer (``tokenizers`` only, no truncation)."""
+    """The bundled model's WordPiece tokenizer (``tokenizers`` only, no truncation), with
+    ``words`` appended to its vocabulary (ids from the model's vocabulary size on), so a
+    listed word is one entry (``lol``, not ``lo ##l``); WordPiece's longest match first keeps a
+    suffix after it (``lols``: ``lol ##s``)."""
 
-    def __init__(self):
+    def __init__(self, words: tuple[str, ...] = ()):
         from psyprofile.features.minilm_weights import model_folder
 
         folder = model_folder()  # the tokenizer's files only: no need to hash the weights
-        self.tok = require("tokenizers", "embeddings").Tokenizer.from_file(str(folder / "tokenizer.json"))
+        spec = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        vocab = spec["model"]["vocab"]
+        first = len(vocab)
+        vocab.update((w, first + i) for i, w in enumerate(words))
+        self.tok = require("tokenizers", "embeddings").Tokenizer.from_str(json.dumps(spec))
         self.tok.no_truncation()
         self.tok.no_padding()
         self.cls = self.tok.token_to_id("[CLS]")
@@ -219,7 +227,7 @@ class Wordpieces:
         self.max_seq_length = int(cfg["max_seq_length"])
 
     def ids(self, texts: list[str]) -> list[list[int]]:
-        """Wordpiece ids of each text, without [CLS]/[SEP]."""
+        """Entry ids (wordpieces and added words) of each text, without [CLS]/[SEP]."""
         return [e.ids for e in self.tok.encode_batch(list(texts), add_special_tokens=False)]
 
 

@@ -76,12 +76,18 @@ def training_summary(ws: Workspace, users: list[str]) -> dict[str, Any]:
 
 
 MIN_LANGUAGE_SHARE = 0.01  # a language of fewer training posts is not listed
+SUPPORTED_LANGUAGE_SHARE = 0.05  # a model supports a language of at least this share of its posts
+UNRECORDED_LANGUAGES = frozenset({"en"})  # models saved before the mix was recorded
 
 
-def trained_languages(spec: dict[str, Any]) -> dict[str, float] | None:
-    """The language mix of a model's training posts (``model.json`` content), or None for a
-    model saved before psyprofile recorded it."""
-    return (spec.get("training") or {}).get("languages")
+def supported_languages(spec: dict[str, Any]) -> frozenset[str]:
+    """The languages a model (its ``model.json`` content) supports: each of at least
+    :data:`SUPPORTED_LANGUAGE_SHARE` of its training posts (``'und'``, too short to tell,
+    aside). A model saved before psyprofile recorded the mix, or trained on posts too short
+    to tell, is taken as English."""
+    mix = (spec.get("training") or {}).get("languages") or {}
+    langs = frozenset(k for k, share in mix.items() if k != "und" and share >= SUPPORTED_LANGUAGE_SHARE)
+    return langs or UNRECORDED_LANGUAGES
 
 
 def build_card(spec: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +100,7 @@ def build_card(spec: dict[str, Any]) -> dict[str, Any]:
         "classes": spec["classes"], "created": spec["created"],
         "psyprofile_version": spec["psyprofile_version"], "format_version": spec["format_version"],
         "training_data": spec["training"],
+        "languages": sorted(supported_languages(spec)),
         "excluded_users": cv.get("excluded"),
         "features": {s["name"]: len(s["features"]) for s in spec["feature_sets"]},
         "controls": spec["control_names"], "min_words": spec["min_words"],
@@ -198,7 +205,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"- study: {t['study']}; {t['n_users']:,} users, {t['n_posts']:,} posts, "
         f"{t['date_range'][0]} to {t['date_range'][1]}",
         "- languages of the posts: " + (", ".join(f"{k} {v:.0%}" for k, v in t["languages"].items())
-                                        if t.get("languages") else "not recorded"),
+                                        if t.get("languages") else "not recorded")
+        + f"; it scores users writing mostly in {', '.join(sorted(card['languages']))}",
         f"- users need at least {card['min_words']:,} words; excluded: "
         + ", ".join(f"{k} {v:,}" for k, v in (card["excluded_users"] or {}).items()), "",
         "## Features and pipeline", "",

@@ -4,9 +4,9 @@ Every profile source declares the languages it was built for
 (:func:`psyprofile.profiles.evidence.source_evidence`): the lexica, VADER and the MiniLM
 zero-shot items are English; the zero-shot source with ``e5-multilingual`` takes the ~100
 languages of :data:`psyprofile.features.multilingual.LANGUAGES`. A saved model supports the
-languages of its training posts (:func:`model_languages`, from its card); a lexicon file of
-unknown language, and a model saved before its card recorded languages, are taken as
-English. Each message
+languages of its training posts (:func:`psyprofile.models.card.supported_languages`); a
+lexicon file of unknown language, and a model saved before its card recorded languages, are
+taken as English. Each message
 carries a language code (``messages.lang``: the platform's tag or the detected language,
 ``'und'`` when too short to tell). Per user and source, the share of words in messages of
 languages *outside the source's* (words of ``'und'`` messages count as neither) above
@@ -33,20 +33,6 @@ MAX_OTHER_SHARE = 0.5
 TOP_LANGUAGES = 3
 UNKNOWN = "und"
 UNDECLARED = frozenset({"en"})  # a source without declared languages (a lexicon file)
-
-
-MODEL_LANGUAGE_SHARE = 0.05  # a model supports a language of at least this share of its posts
-
-
-def model_languages(spec: dict) -> frozenset[str]:
-    """The languages a saved model (its ``model.json`` content) supports: each of at least
-    :data:`MODEL_LANGUAGE_SHARE` of its training posts (``'und'`` aside). A model saved
-    before the mix was recorded, or trained on posts too short to tell, is taken as English."""
-    from psyprofile.models.card import trained_languages
-
-    mix = trained_languages(spec) or {}
-    langs = frozenset(k for k, share in mix.items() if k != UNKNOWN and share >= MODEL_LANGUAGE_SHARE)
-    return langs or UNDECLARED
 
 
 def source_languages(source_id: str) -> frozenset[str]:
@@ -88,7 +74,8 @@ class LanguageGuard:
 def language_guard(msgs: Messages, source_ids: Sequence[str],
                    declared: Mapping[str, frozenset[str]] | None = None) -> LanguageGuard:
     """The :class:`LanguageGuard` of ``source_ids`` over ``msgs``; ``declared`` gives the
-    languages of sources whose id does not name them (``model:REF``: :func:`model_languages`),
+    languages of sources whose id does not name them (``model:REF``: its
+    :func:`~psyprofile.models.card.supported_languages`),
     the others' come from their evidence. Without per-message languages (``msgs.langs``
     None) every source supports every user and the mix is ''."""
     n = len(msgs.users)

@@ -311,8 +311,9 @@ def profile_study(ws: Workspace, *, min_words: int | None = None, big5: str | No
     ``spec`` (default: :func:`default_spec`; ``big5`` replaces its Big Five sources: 'wwbp',
     'zeroshot' or saved model refs, joined by ','), as a new profile run. Percentiles
     against ``reference``: 'blogs' (the bundled norms, where they exist) or 'study'."""
+    from psyprofile.models.card import supported_languages
     from psyprofile.models.persist import load_model
-    from psyprofile.profiles.language import language_guard, model_languages
+    from psyprofile.profiles.language import language_guard
 
     t0 = time.perf_counter()
     if spec is None:
@@ -326,7 +327,7 @@ def profile_study(ws: Workspace, *, min_words: int | None = None, big5: str | No
     uw = prep.msgs.user_words()
     models = {m: load_model(m, ws) for m in spec.big5_models()}
     guard = language_guard(prep.msgs, spec.sources(),
-                           {f"model:{m}": model_languages(saved.spec) for m, saved in models.items()})
+                           {f"model:{m}": supported_languages(saved.spec) for m, saved in models.items()})
     status = user_status(uw, mw, guard.no_source())
     keep = status == "scored"
     parts, norms, notes = [], [], []
