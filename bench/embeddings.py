@@ -212,7 +212,13 @@ def main() -> None:
     warnings.filterwarnings("ignore")  # lbfgs convergence notes on the inner CV folds
 
     from psyprofile.features import static_embed as S
-    from psyprofile.features.embeddings import MiniLM, native_bf16, weighted_means, wordpieces
+    from psyprofile.features.embeddings import (
+        MiniLM,
+        Wordpieces,
+        native_bf16,
+        weighted_means,
+        wordpieces,
+    )
     from psyprofile.features.minilm_onnx import cpu_flags, has_vnni
     from psyprofile.text.tokenize import tokenize
 
@@ -240,7 +246,7 @@ def main() -> None:
     out["static_build_seconds"] = round(time.perf_counter() - t, 1)
     print(f"  built in {out['static_build_seconds']} s ({len(words)} words added)")
     static = S.StaticMiniLM.__new__(S.StaticMiniLM)
-    static.tokenizer, static.table, static.runtime_id = S.StaticTokenizer(tuple(words)), table, "bench"
+    static.tokenizer, static.table, static.runtime_id = Wordpieces(tuple(words)), table, "bench"
     raw = S.piece_vectors(MiniLM("onnx-fp32", batch_size=1024), progress=False)
     statics = {"static-v3": static, "static-v2": TableStatic("static-v2", v2_table(raw), tok),
                "static-v1": TableStatic("static-v1", raw * v1_weights(len(raw))[:, None], tok)}

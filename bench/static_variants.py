@@ -82,7 +82,7 @@ def variants(raw: np.ndarray, tok) -> dict:
     }
     for k in (1, 2, 3, 5, 10):
         out[f"top {k} PCs removed, Zipf SIF"] = lambda k=k: remove_top_components(centred, k) * zipf
-    p = S.piece_probabilities(tok, S.english_frequencies())
+    p = S.entry_probabilities(tok, S.english_frequencies())
     wf = np.where(p > 0, p, S.zipf_probabilities(len(raw)))  # missing: Zipf by vocab order
 
     def sif(a: float = S.SIF_A) -> np.ndarray:

@@ -12,9 +12,9 @@ alone by the full model as a piece is, and a message's listed words count as one
 (``boyfriend``, not ``boy ##friend``). N is 20k, 50k or 100k, and the rows are weighted four
 ways: v1's ``log1p(index)`` with the words after the pieces, v1's weights of the word's own
 pieces (their mean), v2's Zipf SIF by rank with the words after the pieces, and SIF from
-wordfreq's frequencies (pieces: the frequency of the words they occur in, as in
-``static_variants``; words: their own); plus wordfreq SIF with no words added, to tell the
-two changes apart. The protocol and the rule are ``static_variants.compare``'s: choose on
+wordfreq's frequencies (``static_embed.entry_probabilities``: an added word its own, a piece
+that of the other listed words it occurs in); plus wordfreq SIF with no words added, to tell
+the two changes apart. The protocol and the rule are ``static_variants.compare``'s: choose on
 the 300 tuning users by the largest summed gain over v1, then report once on the 678
 held-out users and on all 978, with 95% paired bootstrap intervals against v1 and v2.
 """
@@ -43,16 +43,13 @@ def main() -> None:
     warnings.filterwarnings("ignore")
 
     from psyprofile.features import static_embed as S
-    from psyprofile.features.embeddings import MiniLM, wordpieces
+    from psyprofile.features.embeddings import MiniLM, Wordpieces, wordpieces
 
     tok = wordpieces()
     raw = raw_pieces(args.raw)
     freq = S.english_frequencies()
-    listed = S.added_words(tok, freq, max(SIZES))
-    names = [w for w, _ in listed]
-    p_words = np.array([f for _, f in listed])
+    names = S.added_words(tok, freq, max(SIZES))
     word_rows = S.word_vectors(MiniLM("onnx-fp32", batch_size=1024), names, progress=False)
-    p_pieces = S.piece_probabilities(tok, freq)
     users = Users()
     out: dict = {"_users": {k: int(m.sum()) for k, m in users.split.items()},
                  "_posts": len(users.texts), "_words_listed": len(names)}
@@ -61,11 +58,13 @@ def main() -> None:
     makers = {
         "v1": lambda: users.matrix(C0, raw * v1_weights(len(raw))[:, None]),
         V2: lambda: users.matrix(C0, v2_table(raw)),
-        "no words, wordfreq SIF": lambda: users.matrix(C0, S.post_process(raw, no_words, p_pieces, p_words[:0])),
+        "no words, wordfreq SIF": lambda: users.matrix(
+            C0, S.post_process(raw, no_words, S.entry_probabilities(tok, freq))),
     }
     piece_w = v1_weights(len(raw))
     for n in SIZES:
-        C = S.piece_counts(S.StaticTokenizer(tuple(names[:n])).ids(users.texts), len(raw) + n)
+        entries = Wordpieces(tuple(names[:n]))
+        C = S.piece_counts(entries.ids(users.texts), entries.vocab_size)
         used = int((np.asarray(C[:, len(raw):].sum(axis=0)) > 0).sum())
         out[f"_{n}_words"] = {"entries_in_posts": int(C.sum()), "words_used": used}
         print(f"{n} words: the posts have {C.sum():.0f} entries ({C0.sum():.0f} pieces alone); "
@@ -73,13 +72,14 @@ def main() -> None:
         rows = np.concatenate([raw, word_rows[:n]])
         centred = rows.astype(np.float64) - raw.mean(axis=0)
         own = np.array([piece_w[ids].mean() for ids in tok.ids(names[:n])])
+        p = S.entry_probabilities(entries, freq)
         makers.update({
             f"{n} words, v1 weights": lambda C=C, rows=rows: users.matrix(C, rows * v1_weights(len(rows))[:, None]),
             f"{n} words, v1 weights of their pieces":
                 lambda C=C, rows=rows, own=own: users.matrix(C, rows * np.concatenate([piece_w, own])[:, None]),
             f"{n} words, Zipf SIF by rank": lambda C=C, c=centred: users.matrix(C, c * zipf_sif_weights(len(c))[:, None]),
-            f"{n} words, wordfreq SIF": lambda C=C, n=n: users.matrix(
-                C, S.post_process(raw, word_rows[:n], p_pieces, p_words[:n])),
+            f"{n} words, wordfreq SIF": lambda C=C, n=n, p=p: users.matrix(
+                C, S.post_process(raw, word_rows[:n], p)),
         })
     print(f"{users.n} users, {len(users.texts)} posts; {len(names)} words listed")
     chosen = compare(users, makers, out)

@@ -322,20 +322,19 @@ def test_static_path_tracks_full_model(tmp_path, monkeypatch, minilm):
     tok = minilm.tokenizer
     freq = S.english_frequencies()
     used = {w.strip(".,") for t in texts for w in t.lower().split()}
-    listed = [(w, f) for w, f in S.added_words(tok, freq) if w in used]
-    words = tuple(w for w, _ in listed)
+    words = tuple(w for w in S.added_words(tok, freq) if w in used)
     assert words, "no word of the texts is cut into pieces: the word rows go untested"
     ids = sorted(set(range(500)).union(*tok.ids(texts)))
     raw = np.zeros((tok.vocab_size, 384), dtype=np.float32)
     raw[ids] = minilm.embed_windows([[tok.cls, i, tok.sep] for i in ids])
     table = S.post_process(raw, S.word_vectors(minilm, list(words), progress=False),
-                           S.piece_probabilities(tok, freq), np.array([f for _, f in listed]))
+                           S.entry_probabilities(E.Wordpieces(words), freq))
     monkeypatch.setattr(S, "static_table", lambda progress=True: S.StaticTable(table, words, "test"))
     static = S.StaticMiniLM()
     sv = static.embed(texts).vectors
     np.testing.assert_allclose(np.linalg.norm(sv, axis=1), 1.0, atol=1e-5)
     # a message is the normalised sum of its entries' rows, a listed word one entry
-    entries = S.StaticTokenizer(words).ids(texts)
+    entries = E.Wordpieces(words).ids(texts)
     assert any(i >= tok.vocab_size for t in entries for i in t)
     first = table[entries[0]].sum(0)
     np.testing.assert_allclose(sv[0], first / np.linalg.norm(first), atol=1e-5)

@@ -58,9 +58,9 @@ is thin on short posts. Tokenising, windowing and padding are 3% of int8's time 
 User-level validity in the same run (300 bloggers, seed 0, DLATK's folds, the first window
 of 5 posts per user): age r .567 and gender AUC .701 for int8 against .566 / .714 for torch
 fp32; the 95% paired bootstrap intervals of the difference hold 0 (age r [-.005, +.006], AUC
-[-.043, +.020]); ONNX fp32 equals torch. Static v3 on the same sampled posts: .532 / .790;
-on all of those users' posts: .553 / .787; on all 978 users with folds and all their posts,
-.634 / .824 (see :mod:`psyprofile.features.static_embed`).
+[-.043, +.020]); ONNX fp32 equals torch. Static v3 on the same sampled posts: .531 / .776;
+on all of those users' posts: .578 / .783; on all 978 users with folds and all their posts,
+.633 / .824 (see :mod:`psyprofile.features.static_embed`).
 
 Long posts are not truncated: a message's wordpieces are cut into windows of the model's
 maximum sequence length (256 with [CLS] and [SEP], so 254 text tokens, no overlap), every
