@@ -169,7 +169,7 @@ def compare(users: Users, makers: dict, out: dict, chosen: str | None = None) ->
                           users.score(make(), "tuning"), "tuning")
              for name, make in makers.items()}
     # The rule fixed before looking at the held-out users: the largest summed gain on tuning.
-    chosen = chosen or max((k for k in gains if k not in ("v1", V2)), key=lambda k: gains[k].sum())
+    chosen = chosen or max((k for k in gains if k != "v1"), key=lambda k: gains[k].sum())
     out["chosen"] = chosen
     for where in ("held-out", "all"):
         print(f"{where} ({int(users.split[where].sum())} users): v1, v2 and the chosen variant")
