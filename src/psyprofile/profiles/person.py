@@ -177,15 +177,21 @@ def spec_resources(spec: ProfileSpec) -> SpecResources:
     return SpecResources(lexica, directions, embedder, *grams)
 
 
-def person_messages(tokens: list[list[str]], times: list[object | None]) -> tuple[Messages, np.ndarray]:
-    """One user's :class:`Messages` from per-text ``tokens`` and ``times`` (comparable, or
-    None), in :func:`~psyprofile.profiles.sources.load_messages` order, and ``order``: the
-    text index of each message."""
+def person_messages(texts: list[str], tokens: list[list[str]],
+                    times: list[object | None]) -> tuple[Messages, np.ndarray]:
+    """One user's :class:`Messages` from their ``texts``, per-text ``tokens`` and ``times``
+    (comparable, or None), in :func:`~psyprofile.profiles.sources.load_messages` order (by
+    time, then by the MD5 of the text), and ``order``: the text index of each message."""
+    import hashlib
+
     n = len(tokens)
-    by_time = sorted(range(n), key=lambda i: (times[i] is None, times[i] or 0, i))
+    digest = [hashlib.md5(t.encode("utf-8")).hexdigest() for t in texts]
+    by_time = sorted(range(n), key=lambda i: (times[i] is None, times[i] or 0, digest[i], i))
     half = np.empty(n, dtype=np.int64)
     half[by_time] = np.arange(n) % 2
-    order = np.lexsort((np.arange(n), half))
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_time] = np.arange(n)
+    order = np.lexsort((rank, half))
     words = np.array([len(tokens[i]) for i in order], dtype=np.float64)
     ids = np.array([f"m{i:06d}" for i in order])
     return Messages(ids, np.zeros(n, dtype=np.int64), half[order], words, ["person"]), order
@@ -236,7 +242,7 @@ def person_sources(tokens: list[list[str]], texts: list[str], times: list[object
     """The :class:`Messages` of one person's ``texts`` (with their ``tokens`` and ``times``)
     and the sources of ``spec`` over them, as ``prepare`` gives them for a study."""
     res = spec_resources(spec)
-    msgs, order = person_messages(tokens, times)
+    msgs, order = person_messages(texts, tokens, times)
     tokens = [tokens[i] for i in order]
     texts = [texts[i] for i in order]
     C, vocab = _counts(tokens, res.multiword, res.prefixes)

@@ -71,13 +71,17 @@ class Messages:
 
 
 def load_messages(con) -> Messages:
-    """The study's messages with their word counts (needs the message-level 1grams)."""
+    """The study's messages with their word counts (needs the message-level 1grams). Within a
+    user, messages are ordered by time and then by the MD5 of their text, never by their keyed
+    ids: the halves and the zero-shot sample are then the same in any study of the same posts
+    (and in :func:`psyprofile.profiles.person.person_messages`)."""
     t = con.sql(
         "SELECT m.message_id, m.user_id, coalesce(g.words, 0) AS words, "
         "coalesce(m.lang, 'und') AS lang, "
         "(row_number() OVER (PARTITION BY m.user_id ORDER BY m.created_at NULLS LAST, "
-        "m.message_id) - 1) % 2 AS half FROM messages m LEFT JOIN group_words g "
-        "ON g.level = 'message' AND g.group_id = m.message_id ORDER BY m.user_id, half, m.message_id"
+        "md5(m.text), m.message_id) - 1) % 2 AS half FROM messages m LEFT JOIN group_words g "
+        "ON g.level = 'message' AND g.group_id = m.message_id "
+        "ORDER BY m.user_id, half, m.created_at NULLS LAST, md5(m.text), m.message_id"
     ).to_arrow_table()
     users, inv = np.unique(t.column("user_id").to_numpy(zero_copy_only=False).astype(str),
                            return_inverse=True)

@@ -112,7 +112,7 @@ def profile_texts(texts: list[str], *, timestamps: list[str] | None = None,
     ref = reference_for(spec)
     tokens = [tokenize(t) for t in texts]
     words = sum(map(len, tokens))
-    msgs, order = person_messages(tokens, times)
+    msgs, order = person_messages(texts, tokens, times)
     msgs.langs = np.array(detect_languages(texts), dtype=object)[order].astype(str)
     guard = language_guard(msgs, spec.sources())
     mix, unsupported = guard.mix[0], guard.unsupported_sources()[0]
