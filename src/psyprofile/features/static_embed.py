@@ -224,9 +224,15 @@ def distill(progress: bool = True) -> tuple[np.ndarray, list[str]]:
 
     runtime = "onnx-fp32" if choose_runtime().startswith("onnx-") else "torch-fp32"
     full = MiniLM(runtime, batch_size=1024)
+    return table_from(full, piece_vectors(full, progress), progress)
+
+
+def table_from(full: MiniLM, pieces: np.ndarray, progress: bool = True) -> tuple[np.ndarray, list[str]]:
+    """The finished table and its added words from the raw ``pieces`` rows
+    (:func:`piece_vectors` of ``full``): the words are embedded by ``full`` and weighted."""
     freq = english_frequencies()
     words = added_words(full.tokenizer, freq)
-    table = post_process(piece_vectors(full, progress), word_vectors(full, words, progress),
+    table = post_process(pieces, word_vectors(full, words, progress),
                          entry_probabilities(Wordpieces(tuple(words)), freq))
     return table, words
 
