@@ -329,7 +329,8 @@ def test_static_path_tracks_full_model(tmp_path, monkeypatch, minilm):
     raw[ids] = minilm.embed_windows([[tok.cls, i, tok.sep] for i in ids])
     table = S.post_process(raw, S.word_vectors(minilm, list(words), progress=False),
                            S.entry_probabilities(E.Wordpieces(words), freq))
-    monkeypatch.setattr(S, "static_table", lambda progress=True: S.StaticTable(table, words, "test"))
+    monkeypatch.setattr(S, "static_table",
+                        lambda progress=True: S.StaticTable(table, words, E.Wordpieces(words), "test"))
     static = S.StaticMiniLM()
     sv = static.embed(texts).vectors
     np.testing.assert_allclose(np.linalg.norm(sv, axis=1), 1.0, atol=1e-5)

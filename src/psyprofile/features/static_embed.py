@@ -118,10 +118,12 @@ SIF_A = 1e-4  # smooth-inverse-frequency constant (model2vec's default)
 @dataclass(frozen=True)
 class StaticTable:
     """The distilled table: ``table`` (pieces + words, 384) float32, rows 0..vocab-1 the
-    model's wordpieces and then one row per entry of ``words``; ``sha256`` digests both."""
+    model's wordpieces and then one row per entry of ``words``; ``tokenizer`` cuts texts into
+    those entries; ``sha256`` digests both files."""
 
     table: np.ndarray
     words: tuple[str, ...]
+    tokenizer: Wordpieces
     sha256: str
 
 
@@ -259,7 +261,8 @@ def static_table(progress: bool = True) -> StaticTable:
     path = ensure_table(progress)
     table, words = path / "table.npy", path / "words.json"
     digest = hashlib.sha256(f"{sha256_file(table)} {sha256_file(words)}".encode()).hexdigest()
-    return StaticTable(np.load(table), tuple(json.loads(words.read_text())["words"]), digest)
+    listed = tuple(json.loads(words.read_text())["words"])
+    return StaticTable(np.load(table), listed, Wordpieces(listed), digest)
 
 
 def piece_counts(ids: list[list[int]], vocab_size: int) -> sp.csr_matrix:
@@ -289,7 +292,7 @@ class StaticMiniLM:
 
     def __init__(self, progress: bool = True):
         built = static_table(progress)
-        self.tokenizer = Wordpieces(built.words)
+        self.tokenizer = built.tokenizer  # built once with the table, not per embedder
         self.table = built.table
         self.runtime_id = f"static/{RECIPE}/sha256 {built.sha256}"
 

@@ -76,12 +76,13 @@ def load_messages(con) -> Messages:
     ids: the halves and the zero-shot sample are then the same in any study of the same posts
     (and in :func:`psyprofile.profiles.person.person_messages`)."""
     t = con.sql(
+        "SELECT message_id, user_id, words, lang, (rank - 1) % 2 AS half FROM ("
         "SELECT m.message_id, m.user_id, coalesce(g.words, 0) AS words, "
         "coalesce(m.lang, 'und') AS lang, "
-        "(row_number() OVER (PARTITION BY m.user_id ORDER BY m.created_at NULLS LAST, "
-        "md5(m.text), m.message_id) - 1) % 2 AS half FROM messages m LEFT JOIN group_words g "
-        "ON g.level = 'message' AND g.group_id = m.message_id "
-        "ORDER BY m.user_id, half, m.created_at NULLS LAST, md5(m.text), m.message_id"
+        "row_number() OVER (PARTITION BY m.user_id ORDER BY m.created_at NULLS LAST, "
+        "md5(m.text), m.message_id) AS rank FROM messages m LEFT JOIN group_words g "
+        "ON g.level = 'message' AND g.group_id = m.message_id) "
+        "ORDER BY user_id, half, rank"  # the rank holds the time and digest order: one md5
     ).to_arrow_table()
     users, inv = np.unique(t.column("user_id").to_numpy(zero_copy_only=False).astype(str),
                            return_inverse=True)
