@@ -130,16 +130,13 @@ def _quantize_int8(tmp: Path) -> None:
     except KeyError as e:  # an export that names its nodes differently
         raise PsyprofileError(f"{fp32}: {e.args[0]}; the int8 recipe {RECIPE} does not fit "
                               "this export. Please report this.") from None
-    rows = tmp.with_name(tmp.name + ".rows")
-    try:
-        onnx.save(model, str(rows))
-        quantize_dynamic(str(rows), str(tmp), per_channel=True,
-                         reduce_range=not has_vnni(), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul", "Attention"],
-                         # the fused graph's contrib ops have no inferred types; all are float
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    finally:
-        rows.unlink(missing_ok=True)
+    # the model object itself (onnxruntime >= 1.18): a copy saved beside ``tmp`` for it to
+    # read back (~90 MB) was left behind by a killed build, outside what build_once cleans
+    quantize_dynamic(model, str(tmp), per_channel=True,
+                     reduce_range=not has_vnni(), weight_type=QuantType.QInt8,
+                     op_types_to_quantize=["MatMul", "Attention"],
+                     # the fused graph's contrib ops have no inferred types; all are float
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 def _manifest(path: Path) -> Path:
