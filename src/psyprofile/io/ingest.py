@@ -164,12 +164,10 @@ def _post_key(user: str, time: dt.datetime | None, text: str) -> str:
 class _Writer:
     """Appends prepared chunks to ``messages`` and sorts out repeats."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: int, keep_raw_ids: bool,
-                 stop: _Stop):
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: int, keep_raw_ids: bool):
         self.con = con
         self.run_id = run_id
         self.keep_raw_ids = keep_raw_ids
-        self.stop = stop
         self.group_columns = {r[0] for r in con.execute("SELECT name FROM group_columns").fetchall()}
 
     def add_group_columns(self, names: list[str]) -> None:
@@ -183,7 +181,6 @@ class _Writer:
     def write(self, table: pa.Table, groups: list[str]) -> tuple[int, int, int, int]:
         """Insert ``table`` in one transaction; returns (stored, duplicates, id conflicts,
         followers-only posts stored)."""
-        self.stop.check()
         self.con.execute("BEGIN")
         try:
             counts = self._write(table, groups)
@@ -581,12 +578,12 @@ def ingest(
             con.execute(
                 "INSERT INTO ingest_runs (run_id, started_at, files, options, status) "
                 "VALUES (?, ?, ?, ?, 'running')", [run_id, _now(), labels, json.dumps(options)])
-            writer = _Writer(con, run_id, keep_raw_ids, stop)
+            writer = _Writer(con, run_id, keep_raw_ids)
             bar = tqdm(desc="ingest", unit=" rows", unit_scale=True, disable=not progress,
                        smoothing=0.1)
             try:
                 for path, label in zip(paths, labels, strict=True):
-                    reports.append(_ingest_file(con, eng, writer, bar, path, label, fmt, columns,
+                    reports.append(_ingest_file(con, eng, writer, stop, bar, path, label, fmt, columns,
                                                 key, language, max_chars, chunk_rows, donor,
                                                 public_only))
                 stop.check()
@@ -614,7 +611,7 @@ def _roll_back(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
         pass  # the run stays 'running': the next open of the study rolls it back
 
 
-def _ingest_file(con: duckdb.DuckDBPyConnection, eng: Engine, writer: _Writer, bar, path: Path,
+def _ingest_file(con: duckdb.DuckDBPyConnection, eng: Engine, writer: _Writer, stop: _Stop, bar, path: Path,
                  label: str, fmt: str, columns: ColumnMap, key: bytes, language: str | None,
                  max_chars: int, chunk_rows: int, donor: str | None,
                  public_only: bool) -> FileReport:
@@ -633,7 +630,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, eng: Engine, writer: _Writer, b
     jobs = (_Job(chunk, label, key, language, max_chars, public_only)
             for chunk in _chunks(path, fmt_used, columns, info, chunk_rows, label, donor))
     for done in eng.map(_prepare_part, jobs, desc=f"parse {label}", progress=False):
-        writer.stop.check()
+        stop.check()  # before each write: parts arrive more often than writes
         _merge(report, done.report)
         groups = done.groups
         if done.table.num_rows:
