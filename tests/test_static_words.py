@@ -47,6 +47,8 @@ def test_a_listed_word_is_one_entry_and_everything_else_is_cut_as_before():
     assert got[1][0] == lol  # a listed word is a prefix like any piece: lol ##cat ##s
     assert got[2] == before[2]
     assert Wordpieces(()).ids(texts) == before
+    with pytest.raises(ValueError, match="already in the vocabulary: the"):
+        Wordpieces(("the",))  # a word the model has would take a second id
 
 
 def test_rows_are_centred_on_the_pieces_and_weighted_by_frequency():

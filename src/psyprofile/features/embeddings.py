@@ -215,6 +215,8 @@ class Wordpieces:
         folder = model_folder()  # the tokenizer's files only: no need to hash the weights
         spec = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
         vocab = spec["model"]["vocab"]
+        if known := sorted(set(words) & vocab.keys()):  # it would move their ids
+            raise ValueError(f"already in the vocabulary: {', '.join(known[:5])}")
         first = len(vocab)
         vocab.update((w, first + i) for i, w in enumerate(words))
         self.tok = require("tokenizers", "embeddings").Tokenizer.from_str(json.dumps(spec))
