@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 from test_extras import blocking
-from test_fresh_install import EXTRA_IMPORTS
+from test_fresh_install import installed_extras
+
+from psyprofile.extras import MODULES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 TUTORIAL = DOCS / "tutorial.md"
@@ -47,12 +49,6 @@ def test_bash_blocks_skip_only_marked_ones():
     assert bash_blocks(md) == ["echo 1\n"]
 
 
-def installed_extras(markdown: str) -> set[str]:
-    """The extras of the ``pip install -e ".[...]"`` line in ``markdown`` (none for ``-e .``)."""
-    m = re.search(r'pip install -e "\.\[([\w,]+)\]"', markdown)
-    return set(m.group(1).split(",")) if m else set()
-
-
 def test_tutorial_installs_only_in_skipped_blocks():
     blocks = bash_blocks(TUTORIAL.read_text())
     assert len(blocks) >= 8
@@ -66,9 +62,9 @@ def workdir(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     # the extras the reader did not install are missing here too
-    left_out = set(EXTRA_IMPORTS) - installed_extras(TUTORIAL.read_text())
+    left_out = set(MODULES) - installed_extras(TUTORIAL.read_text())
     main = bin_dir / "psyprofile_main.py"
-    main.write_text(blocking(tuple(m for x in sorted(left_out) for m in EXTRA_IMPORTS[x]))
+    main.write_text(blocking(tuple(m for x in sorted(left_out) for m in MODULES[x]))
                     + "from psyprofile.cli.main import cli\n"
                       "sys.exit(cli.main(sys.argv[1:], prog_name='psyprofile'))\n")
     shim = bin_dir / "psyprofile"
