@@ -181,25 +181,6 @@ def v2_table(raw: np.ndarray) -> np.ndarray:
     return (centred * zipf_sif_weights(len(raw))[:, None]).astype(np.float32)
 
 
-class TableStatic:
-    """An earlier static table embedded as ``static_embed.StaticMiniLM`` embeds: a message is
-    the normalised sum of its pieces' rows (v1: raw rows, ``log1p(index)`` weights; v2:
-    :func:`v2_table`)."""
-
-    runtime, dim = "static-bench", 384
-
-    def __init__(self, name: str, table: np.ndarray, tokenizer):
-        self.name, self.table, self.tokenizer = name, table, tokenizer
-
-    def embed(self, texts, bar=None):
-        from psyprofile.features.embeddings import Embedded
-        from psyprofile.features.static_embed import message_vectors, piece_counts
-
-        ids = self.tokenizer.ids(texts)
-        return Embedded(message_vectors(piece_counts(ids, len(self.table)), self.table),
-                        np.ones(len(texts)), np.array([len(t) for t in ids]))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=300)
@@ -247,10 +228,11 @@ def main() -> None:
     table, words = S.table_from(fp32, raw, progress=False)
     out["static_build_seconds"] = round(time.perf_counter() - t, 1)
     print(f"  built in {out['static_build_seconds']} s ({len(words)} words added)")
-    static = S.StaticMiniLM.__new__(S.StaticMiniLM)
-    static.tokenizer, static.table, static.runtime_id = Wordpieces(tuple(words)), table, "bench"
-    statics = {"static-v3": static, "static-v2": TableStatic("static-v2", v2_table(raw), tok),
-               "static-v1": TableStatic("static-v1", raw * v1_weights(len(raw))[:, None], tok)}
+    def static(table: np.ndarray, words: tuple[str, ...] = ()) -> S.StaticMiniLM:
+        return S.StaticMiniLM(table=S.StaticTable(table, words, Wordpieces(words), "bench"))
+
+    statics = {"static-v3": static(table, tuple(words)), "static-v2": static(v2_table(raw)),
+               "static-v1": static(raw * v1_weights(len(raw))[:, None])}
 
     rng = np.random.default_rng(SEED)
     short_idx = rng.choice(np.flatnonzero((n_pieces > 0) & (n_pieces <= 64)), args.short_posts, replace=False)

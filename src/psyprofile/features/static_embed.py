@@ -290,8 +290,10 @@ class StaticMiniLM:
     runtime = "static"
     dim = 384
 
-    def __init__(self, progress: bool = True):
-        built = static_table(progress)
+    def __init__(self, progress: bool = True, table: StaticTable | None = None):
+        """This machine's table (built first if need be), or ``table`` (another recipe's, for
+        comparisons)."""
+        built = table or static_table(progress)
         self.tokenizer = built.tokenizer  # built once with the table, not per embedder
         self.table = built.table
         self.runtime_id = f"static/{RECIPE}/sha256 {built.sha256}"
